@@ -1,0 +1,141 @@
+# Nucleus - a lightweight container runtime (C core, Lua 5.4 control layer).
+#
+#   make deps     install build and test dependencies (Debian/Ubuntu, as root)
+#   make          build build/bin/nucleus, build/lib/nucleus/core.so, build/lib/libnucleus.a
+#   make demo     build and run a real agent sandbox
+#   make check    the whole test suite (TAP, gathered by prove), VM stage included
+#   make bench    start-up benchmark against the peers (not part of check)
+#   make install  PREFIX=/usr/local DESTDIR=
+
+PREFIX ?= /usr/local
+DESTDIR ?=
+CC ?= cc
+LUA ?= lua5.4
+PKG_CONFIG ?= pkg-config
+
+B := build
+LUA_CFLAGS := $(shell $(PKG_CONFIG) --cflags lua5.4 2>/dev/null)
+CFLAGS ?= -O2 -g
+CFLAGS += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -fPIC -D_FORTIFY_SOURCE=2 \
+          -Icore/include $(LUA_CFLAGS)
+# Lua is linked statically into the CLI and its symbols exported (-E) for C
+# modules that `require` may load; core.so links no liblua at all.
+CLI_LIBS := -Wl,-E -Wl,-Bstatic -llua5.4 -lseccomp -lcap -Wl,-Bdynamic -lm -ldl
+SO_LIBS := -lseccomp -lcap
+
+CORE_SRC := core/src/err.c core/src/plan.c core/src/seccomp.c core/src/landlock.c \
+            core/src/spawn.c core/src/child.c
+BIND_SRC := core/bind/l_core.c core/bind/l_plan.c
+CORE_OBJ := $(CORE_SRC:%.c=$(B)/obj/%.o)
+BIND_OBJ := $(BIND_SRC:%.c=$(B)/obj/%.o)
+HEADERS := $(wildcard core/include/nucleus/*.h core/src/*.h core/bind/*.h)
+
+LUA_MODULES := $(sort $(shell find lua -name '*.lua'))
+POLICIES := $(sort $(wildcard policies/*.json policies/*.toml))
+ARGPARSE = $(shell $(LUA) -e 'print((package.searchpath("argparse", package.path)))' 2>/dev/null)
+# module name = path under lua/ with / -> . and init dropped
+modname = $(subst /,.,$(patsubst lua/%.lua,%,$(patsubst %/init.lua,%.lua,$(1))))
+
+all: $(B)/bin/nucleus $(B)/lib/nucleus/core.so $(B)/lib/libnucleus.a
+
+$(B)/obj/%.o: %.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(B)/lua/nucleus/policies.lua: tools/embed.lua $(POLICIES)
+	@mkdir -p $(dir $@)
+	$(LUA) tools/embed.lua policies $@ $(POLICIES)
+
+$(B)/gen/embedded.c: tools/embed.lua $(LUA_MODULES) $(B)/lua/nucleus/policies.lua
+	@mkdir -p $(dir $@)
+	@test -n "$(ARGPARSE)" || { echo "lua-argparse not found: run 'make deps'" >&2; exit 1; }
+	$(LUA) tools/embed.lua modules $@ \
+	  $(foreach m,$(LUA_MODULES),$(call modname,$(m))=$(m)) \
+	  nucleus.policies=$(B)/lua/nucleus/policies.lua argparse=$(ARGPARSE)
+
+# the built-in seccomp profiles, compiled once here instead of at every start
+$(B)/gen/seccomp_builtin.c: tools/embed.lua $(B)/lib/nucleus/core.so $(B)/lua/nucleus/policies.lua
+	@mkdir -p $(dir $@)
+	LUA_CPATH="$(B)/lib/?.so" LUA_PATH="$(B)/lua/?.lua" $(LUA) tools/embed.lua seccomp $@ \
+	  $(notdir $(wildcard policies/*.seccomp.json))
+
+$(B)/bin/nucleus: $(B)/obj/core/main.o $(CORE_OBJ) $(BIND_OBJ) $(B)/obj/gen/embedded.o \
+                  $(B)/obj/gen/seccomp_builtin.o
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(CLI_LIBS)
+
+$(B)/obj/gen/%.o: $(B)/gen/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(B)/lib/nucleus/core.so: $(CORE_OBJ) $(BIND_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -shared -o $@ $^ $(SO_LIBS)
+
+$(B)/lib/libnucleus.a: $(CORE_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(B)/probe: tests/helpers/probe.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -static -Wall -Wextra -o $@ $<
+
+# --- dependencies -----------------------------------------------------------
+BUILD_DEPS := gcc make pkg-config libc6-dev liblua5.4-dev lua5.4 lua-argparse lua-cjson \
+              libseccomp-dev libcap-dev
+TEST_DEPS := python3 git iproute2 util-linux procps
+BENCH_DEPS := hyperfine bubblewrap crun runc busybox-static
+VM_DEPS = $(shell cat tests/vm/deps.txt 2>/dev/null)
+
+define apt_install
+	@missing=""; for p in $(1); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+endef
+
+deps:
+	$(call apt_install,$(BUILD_DEPS) $(TEST_DEPS) $(VM_DEPS))
+
+bench-deps:
+	$(call apt_install,$(BENCH_DEPS))
+
+# --- running ----------------------------------------------------------------
+demo: deps all
+	@echo '$$ nucleus run --context . -- sh -c "id; hostname; ls /context | head -3; cat /proc/1/comm"'
+	@$(B)/bin/nucleus run --context . -- sh -c 'id; hostname; ls /context | head -3; cat /proc/1/comm'
+
+TESTS_HOST := $(sort $(wildcard tests/unit/*.t tests/core/*.t tests/plan/*.t tests/integration/*.t))
+TESTS_VM := $(sort $(wildcard tests/vm/*.t))
+
+check: deps all $(B)/probe
+	prove -f $(TESTS_HOST) $(TESTS_VM)
+
+check-host: all $(B)/probe
+	prove -f $(TESTS_HOST)
+
+check-vm: all $(B)/probe
+	prove -f $(TESTS_VM)
+
+bench: bench-deps all
+	tests/bench/startup.sh
+
+# --- install ----------------------------------------------------------------
+LUA_LMOD := $(PREFIX)/share/lua/5.4
+LUA_CMOD := $(PREFIX)/lib/$(shell $(CC) -print-multiarch 2>/dev/null)/lua/5.4
+
+install: all
+	install -D -m 0755 $(B)/bin/nucleus $(DESTDIR)$(PREFIX)/bin/nucleus
+	install -D -m 0755 $(B)/lib/nucleus/core.so $(DESTDIR)$(LUA_CMOD)/nucleus/core.so
+	install -D -m 0644 $(B)/lib/libnucleus.a $(DESTDIR)$(PREFIX)/lib/libnucleus.a
+	for h in core/include/nucleus/*.h; do install -D -m 0644 $$h $(DESTDIR)$(PREFIX)/include/nucleus/$$(basename $$h); done
+	for m in $(LUA_MODULES); do install -D -m 0644 $$m $(DESTDIR)$(LUA_LMOD)/$${m#lua/}; done
+	install -D -m 0644 $(B)/lua/nucleus/policies.lua $(DESTDIR)$(LUA_LMOD)/nucleus/policies.lua
+
+clean:
+	rm -rf $(B)/obj $(B)/gen $(B)/bin $(B)/lib $(B)/lua $(B)/probe
+
+.PHONY: all deps bench-deps demo check check-host check-vm bench install clean

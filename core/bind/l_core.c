@@ -1,0 +1,569 @@
+/* l_core.c - luaopen_nucleus_core: the C primitives behind "nucleus".
+ *
+ * Narrow mechanisms only: plan compilation, spawn/wait, and the few host
+ * queries the Lua layer needs (stat, realpath, user and group lookup).
+ * Policy lives in lua/nucleus.  Expected OS failures return
+ * nil, "what: strerror", errno; misuse raises.  Loading this module has no
+ * side effects.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <grp.h>
+#include <lauxlib.h>
+#include <lua.h>
+#include <pwd.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/capability.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "l_core.h"
+#include "../src/internal.h"
+
+static int fail_errno (lua_State *L, const char *what, int code)
+{
+  lua_pushnil (L);
+  lua_pushfstring (L, "%s: %s", what, strerror (code));
+  lua_pushinteger (L, code);
+  return 3;
+}
+
+int nc_l_last_cap (void)
+{
+  static int last = -1;
+  if (last < 0)
+    {
+      FILE *f = fopen ("/proc/sys/kernel/cap_last_cap", "re");
+      if (!f || fscanf (f, "%d", &last) != 1)
+        last = (int) cap_max_bits () - 1;
+      if (f)
+        fclose (f);
+      if (last < 0 || last > 63)
+        last = 40;
+    }
+  return last;
+}
+
+/* --- Plan --- */
+
+static struct nc_plan *check_plan (lua_State *L, int idx)
+{
+  struct nc_plan **ud = luaL_checkudata (L, idx, NC_MT_PLAN);
+  luaL_argcheck (L, *ud != NULL, idx, "plan already freed");
+  return *ud;
+}
+
+static int l_plan_gc (lua_State *L)
+{
+  struct nc_plan **ud = luaL_checkudata (L, 1, NC_MT_PLAN);
+  nc_plan_free (*ud);
+  *ud = NULL;
+  return 0;
+}
+
+static int l_plan_tostring (lua_State *L)
+{
+  struct nc_plan *p = check_plan (L, 1);
+  lua_pushfstring (L, "nucleus.Plan(%s, %d mounts)", p->argv[0], (int) p->nmounts);
+  return 1;
+}
+
+static void set_str (lua_State *L, const char *k, const char *v)
+{
+  if (v)
+    {
+      lua_pushstring (L, v);
+      lua_setfield (L, -2, k);
+    }
+}
+
+static void set_int (lua_State *L, const char *k, lua_Integer v)
+{
+  lua_pushinteger (L, v);
+  lua_setfield (L, -2, k);
+}
+
+static void set_bool (lua_State *L, const char *k, int v)
+{
+  lua_pushboolean (L, v);
+  lua_setfield (L, -2, k);
+}
+
+static void push_strv (lua_State *L, char **v)
+{
+  lua_newtable (L);
+  for (int i = 0; v && v[i]; i++)
+    {
+      lua_pushstring (L, v[i]);
+      lua_rawseti (L, -2, i + 1);
+    }
+}
+
+/* plan:describe() -> a plain table of what the child will do, for golden
+ * tests and --dry-run. */
+int nc_l_plan_describe (lua_State *L)
+{
+  static const char *const kinds[]
+      = { "?", "dir", "bind", "tmpfs", "proc", "devpts", "mqueue", "symlink", "file", "copy" };
+  static const struct { uint64_t f; const char *n; } nss[] = {
+    { CLONE_NEWNS, "mount" },   { CLONE_NEWPID, "pid" }, { CLONE_NEWUTS, "uts" },
+    { CLONE_NEWIPC, "ipc" },    { CLONE_NEWNET, "net" }, { CLONE_NEWCGROUP, "cgroup" },
+    { CLONE_NEWUSER, "user" },  { CLONE_NEWTIME, "time" },
+  };
+  struct nc_plan *p = check_plan (L, 1);
+  lua_newtable (L);
+  push_strv (L, p->argv);
+  lua_setfield (L, -2, "argv");
+  push_strv (L, p->envp);
+  lua_setfield (L, -2, "env");
+  set_str (L, "path", p->path_search);
+  set_str (L, "cwd", p->cwd);
+  set_str (L, "hostname", p->hostname);
+  set_str (L, "uid_map", p->uid_map);
+  set_str (L, "gid_map", p->gid_map);
+  set_bool (L, "setgroups_deny", p->setgroups_deny);
+  set_str (L, "staging", p->staging);
+  set_str (L, "root_options", p->root_opts);
+  set_bool (L, "root_readonly", p->root_readonly);
+  set_bool (L, "chroot_fallback", p->chroot_fallback);
+  set_bool (L, "loopback", p->net_loopback);
+  set_bool (L, "degraded", p->degraded);
+  set_bool (L, "init", p->mini_init);
+
+  lua_newtable (L);
+  int n = 0;
+  for (size_t i = 0; i < sizeof nss / sizeof nss[0]; i++)
+    if (p->clone_flags & nss[i].f)
+      {
+        lua_pushstring (L, nss[i].n);
+        lua_rawseti (L, -2, ++n);
+      }
+  lua_setfield (L, -2, "namespaces");
+
+  lua_newtable (L);
+  set_int (L, "uid", p->uid);
+  set_int (L, "gid", p->gid);
+  if (p->set_groups)
+    {
+      lua_newtable (L);
+      for (size_t i = 0; i < p->ngroups; i++)
+        {
+          lua_pushinteger (L, p->groups[i]);
+          lua_rawseti (L, -2, (lua_Integer) i + 1);
+        }
+      lua_setfield (L, -2, "groups");
+    }
+  lua_setfield (L, -2, "user");
+
+  lua_newtable (L);
+  set_int (L, "bounding", (lua_Integer) p->caps.bounding);
+  set_int (L, "permitted", (lua_Integer) p->caps.permitted);
+  set_int (L, "effective", (lua_Integer) p->caps.effective);
+  set_int (L, "inheritable", (lua_Integer) p->caps.inheritable);
+  set_int (L, "ambient", (lua_Integer) p->caps.ambient);
+  lua_setfield (L, -2, "caps");
+
+  lua_newtable (L);
+  for (size_t i = 0; i < p->nmounts; i++)
+    {
+      const struct nc_mount *m = &p->mounts[i];
+      lua_newtable (L);
+      set_str (L, "kind", kinds[m->kind < 10 ? m->kind : 0]);
+      set_str (L, "target", m->target);
+      set_str (L, "source", m->source);
+      if (m->kind == NC_MNT_SYMLINK)
+        set_str (L, "link", m->data);
+      else if (m->kind != NC_MNT_FILE && m->kind != NC_MNT_COPY)
+        set_str (L, "options", m->data);
+      if (m->kind == NC_MNT_DIR || m->kind == NC_MNT_FILE)
+        set_int (L, "mode", m->mode);
+      if (m->kind == NC_MNT_COPY)
+        set_int (L, "entries", (lua_Integer) m->copy_count);
+      lua_newtable (L);
+      int nf = 0;
+      static const char *const fl[]
+          = { "ro", "nosuid", "nodev", "noexec", "recursive", "file", "inner", "owned" };
+      for (int b = 0; b < 8; b++)
+        if (m->flags & (1u << b))
+          {
+            lua_pushstring (L, fl[b]);
+            lua_rawseti (L, -2, ++nf);
+          }
+      lua_setfield (L, -2, "flags");
+      lua_rawseti (L, -2, (lua_Integer) i + 1);
+    }
+  lua_setfield (L, -2, "mounts");
+
+  lua_newtable (L);
+  for (size_t i = 0; i < p->nrlimits; i++)
+    {
+      lua_newtable (L);
+      set_int (L, "resource", p->rlimits[i].resource);
+      set_int (L, "soft", (lua_Integer) p->rlimits[i].lim.rlim_cur);
+      set_int (L, "hard", (lua_Integer) p->rlimits[i].lim.rlim_max);
+      lua_rawseti (L, -2, (lua_Integer) i + 1);
+    }
+  lua_setfield (L, -2, "rlimits");
+
+  set_int (L, "seccomp_instructions", p->bpf ? p->bpf_len : 0);
+  set_int (L, "seccomp_flags", p->seccomp_flags);
+  set_bool (L, "landlock", p->landlock_fd >= 0);
+  lua_newtable (L);
+  for (size_t i = 0; i < p->nll_rules; i++)
+    {
+      lua_newtable (L);
+      set_str (L, "path", p->ll_rules[i].path);
+      set_int (L, "access", (lua_Integer) p->ll_rules[i].access);
+      set_bool (L, "optional", p->ll_rules[i].optional);
+      lua_rawseti (L, -2, (lua_Integer) i + 1);
+    }
+  lua_setfield (L, -2, "landlock_rules");
+  return 1;
+}
+
+/* --- Proc --- */
+
+static struct nc_proc *check_proc (lua_State *L, int idx)
+{
+  return luaL_checkudata (L, idx, NC_MT_PROC);
+}
+
+static void warn_cb (void *ctx, const struct nc_err *w)
+{
+  lua_State *L = ctx;
+  char buf[512];
+  nc_err_format (w, buf, sizeof buf);
+  lua_pushstring (L, buf);
+  lua_rawseti (L, -2, (lua_Integer) luaL_len (L, -2) + 1);
+}
+
+/* core.spawn(plan) -> proc, warnings | nil, msg, errno, stage */
+static int l_spawn (lua_State *L)
+{
+  struct nc_plan *plan = check_plan (L, 1);
+  struct nc_proc *proc = lua_newuserdatauv (L, sizeof *proc, 1);
+  proc->pid = 0;
+  proc->pidfd = -1;
+  luaL_setmetatable (L, NC_MT_PROC);
+  /* keep the plan alive as long as the process handle */
+  lua_pushvalue (L, 1);
+  lua_setiuservalue (L, -2, 1);
+  lua_newtable (L); /* warnings */
+  lua_checkstack (L, 8);
+  struct nc_err err = { 0 };
+  if (nc_spawn (plan, proc, warn_cb, L, &err) < 0)
+    {
+      char buf[512];
+      nc_err_format (&err, buf, sizeof buf);
+      lua_pushnil (L);
+      lua_pushstring (L, buf);
+      lua_pushinteger (L, err.code);
+      lua_pushstring (L, nc_stage_name (err.stage));
+      lua_pushstring (L, err.detail);
+      return 5;
+    }
+  return 2;
+}
+
+static int l_proc_gc (lua_State *L)
+{
+  nc_proc_release (check_proc (L, 1));
+  return 0;
+}
+
+static int l_proc_pid (lua_State *L)
+{
+  lua_pushinteger (L, check_proc (L, 1)->pid);
+  return 1;
+}
+
+/* proc:wait([{signals to forward}]) -> code, signal | nil, msg, errno */
+static int l_proc_wait (lua_State *L)
+{
+  struct nc_proc *proc = check_proc (L, 1);
+  int sigs[64];
+  size_t n = 0;
+  if (!lua_isnoneornil (L, 2))
+    {
+      luaL_checktype (L, 2, LUA_TTABLE);
+      size_t len = (size_t) luaL_len (L, 2);
+      luaL_argcheck (L, len <= 64, 2, "too many signals");
+      for (size_t i = 0; i < len; i++)
+        {
+          lua_geti (L, 2, (lua_Integer) i + 1);
+          lua_Integer s = luaL_checkinteger (L, -1);
+          luaL_argcheck (L, s > 0 && s < NSIG && s != SIGKILL && s != SIGSTOP, 2, "bad signal");
+          sigs[n++] = (int) s;
+          lua_pop (L, 1);
+        }
+    }
+  struct nc_status st;
+  struct nc_err err = { 0 };
+  if (nc_proc_wait (proc, sigs, n, &st, &err) < 0)
+    return fail_errno (L, "wait", err.code);
+  nc_proc_release (proc);
+  lua_pushinteger (L, st.code);
+  lua_pushinteger (L, st.signal);
+  return 2;
+}
+
+static int l_proc_signal (lua_State *L)
+{
+  struct nc_proc *proc = check_proc (L, 1);
+  int sig = (int) luaL_checkinteger (L, 2);
+  int r = nc_proc_signal (proc, sig);
+  if (r < 0)
+    return fail_errno (L, "signal", -r);
+  lua_pushboolean (L, 1);
+  return 1;
+}
+
+/* --- host queries --- */
+
+static int l_lstat (lua_State *L)
+{
+  const char *path = luaL_checkstring (L, 1);
+  int follow = lua_toboolean (L, 2);
+  struct stat st;
+  if ((follow ? stat (path, &st) : lstat (path, &st)) < 0)
+    return fail_errno (L, path, errno);
+  lua_createtable (L, 0, 6);
+  const char *type = S_ISDIR (st.st_mode)    ? "dir"
+                     : S_ISREG (st.st_mode)  ? "file"
+                     : S_ISLNK (st.st_mode)  ? "link"
+                     : S_ISCHR (st.st_mode)  ? "char"
+                     : S_ISBLK (st.st_mode)  ? "block"
+                     : S_ISFIFO (st.st_mode) ? "fifo"
+                                             : "socket";
+  set_str (L, "type", type);
+  set_int (L, "mode", st.st_mode & 07777);
+  set_int (L, "uid", st.st_uid);
+  set_int (L, "gid", st.st_gid);
+  set_int (L, "size", st.st_size);
+  return 1;
+}
+
+static int l_readlink (lua_State *L)
+{
+  const char *path = luaL_checkstring (L, 1);
+  char buf[4096];
+  ssize_t n = readlink (path, buf, sizeof buf);
+  if (n < 0)
+    return fail_errno (L, path, errno);
+  lua_pushlstring (L, buf, (size_t) n);
+  return 1;
+}
+
+static int l_realpath (lua_State *L)
+{
+  const char *path = luaL_checkstring (L, 1);
+  char *r = realpath (path, NULL);
+  if (!r)
+    return fail_errno (L, path, errno);
+  lua_pushstring (L, r);
+  free (r);
+  return 1;
+}
+
+static int l_access (lua_State *L)
+{
+  const char *path = luaL_checkstring (L, 1);
+  const char *mode = luaL_optstring (L, 2, "r");
+  int m = 0;
+  for (const char *s = mode; *s; s++)
+    m |= *s == 'r' ? R_OK : *s == 'w' ? W_OK : *s == 'x' ? X_OK : 0;
+  lua_pushboolean (L, access (path, m) == 0);
+  return 1;
+}
+
+static void push_passwd (lua_State *L, const struct passwd *pw)
+{
+  lua_createtable (L, 0, 5);
+  set_str (L, "name", pw->pw_name);
+  set_int (L, "uid", pw->pw_uid);
+  set_int (L, "gid", pw->pw_gid);
+  set_str (L, "home", pw->pw_dir);
+  set_str (L, "shell", pw->pw_shell);
+}
+
+/* core.getpw(name_or_uid) -> {name, uid, gid, home, shell} | nil */
+static int l_getpw (lua_State *L)
+{
+  struct passwd *pw;
+  errno = 0;
+  if (lua_type (L, 1) == LUA_TNUMBER)
+    pw = getpwuid ((uid_t) luaL_checkinteger (L, 1));
+  else
+    pw = getpwnam (luaL_checkstring (L, 1));
+  if (!pw)
+    return 0;
+  push_passwd (L, pw);
+  return 1;
+}
+
+/* core.getgr(name_or_gid) -> {name, gid, members} | nil */
+static int l_getgr (lua_State *L)
+{
+  struct group *gr;
+  errno = 0;
+  if (lua_type (L, 1) == LUA_TNUMBER)
+    gr = getgrgid ((gid_t) luaL_checkinteger (L, 1));
+  else
+    gr = getgrnam (luaL_checkstring (L, 1));
+  if (!gr)
+    return 0;
+  lua_createtable (L, 0, 3);
+  set_str (L, "name", gr->gr_name);
+  set_int (L, "gid", gr->gr_gid);
+  push_strv (L, gr->gr_mem);
+  lua_setfield (L, -2, "members");
+  return 1;
+}
+
+/* core.grouplist(name, gid) -> {gid...}: the user's groups on the host */
+static int l_grouplist (lua_State *L)
+{
+  const char *name = luaL_checkstring (L, 1);
+  gid_t gid = (gid_t) luaL_checkinteger (L, 2);
+  gid_t groups[256];
+  int n = 256;
+  if (getgrouplist (name, gid, groups, &n) < 0)
+    n = 256;
+  lua_createtable (L, n, 0);
+  for (int i = 0; i < n; i++)
+    {
+      lua_pushinteger (L, groups[i]);
+      lua_rawseti (L, -2, i + 1);
+    }
+  return 1;
+}
+
+static int l_ids (lua_State *L)
+{
+  lua_createtable (L, 0, 4);
+  set_int (L, "uid", getuid ());
+  set_int (L, "gid", getgid ());
+  set_int (L, "euid", geteuid ());
+  set_int (L, "egid", getegid ());
+  return 1;
+}
+
+static int l_landlock_abi (lua_State *L)
+{
+  lua_pushinteger (L, nc_landlock_abi ());
+  return 1;
+}
+
+static int l_seccomp_resolve (lua_State *L)
+{
+  int nr = nc_seccomp_resolve (luaL_checkstring (L, 1));
+  if (nr < 0)
+    return 0;
+  lua_pushinteger (L, nr);
+  return 1;
+}
+
+static int l_cap_from_name (lua_State *L)
+{
+  cap_value_t v;
+  if (cap_from_name (luaL_checkstring (L, 1), &v) < 0)
+    return 0;
+  lua_pushinteger (L, v);
+  return 1;
+}
+
+static int l_last_cap (lua_State *L)
+{
+  lua_pushinteger (L, nc_l_last_cap ());
+  return 1;
+}
+
+static int l_strerror (lua_State *L)
+{
+  lua_pushstring (L, strerror ((int) luaL_checkinteger (L, 1)));
+  return 1;
+}
+
+static const struct { const char *name; int sig; } signals[] = {
+  { "HUP", SIGHUP },   { "INT", SIGINT },     { "QUIT", SIGQUIT }, { "ILL", SIGILL },
+  { "TRAP", SIGTRAP }, { "ABRT", SIGABRT },   { "BUS", SIGBUS },   { "FPE", SIGFPE },
+  { "KILL", SIGKILL }, { "USR1", SIGUSR1 },   { "SEGV", SIGSEGV }, { "USR2", SIGUSR2 },
+  { "PIPE", SIGPIPE }, { "ALRM", SIGALRM },   { "TERM", SIGTERM }, { "CHLD", SIGCHLD },
+  { "CONT", SIGCONT }, { "STOP", SIGSTOP },   { "TSTP", SIGTSTP }, { "TTIN", SIGTTIN },
+  { "TTOU", SIGTTOU }, { "URG", SIGURG },     { "XCPU", SIGXCPU }, { "XFSZ", SIGXFSZ },
+  { "VTALRM", SIGVTALRM }, { "PROF", SIGPROF }, { "WINCH", SIGWINCH }, { "IO", SIGIO },
+  { "PWR", SIGPWR },   { "SYS", SIGSYS },
+};
+
+static const luaL_Reg plan_methods[] = {
+  { "describe", nc_l_plan_describe },
+  { NULL, NULL },
+};
+
+static const luaL_Reg proc_methods[] = {
+  { "wait", l_proc_wait },
+  { "signal", l_proc_signal },
+  { "pid", l_proc_pid },
+  { "close", l_proc_gc },
+  { NULL, NULL },
+};
+
+static const luaL_Reg core_funcs[] = {
+  { "plan_compile", nc_l_plan_compile },
+  { "spawn", l_spawn },
+  { "lstat", l_lstat },
+  { "readlink", l_readlink },
+  { "realpath", l_realpath },
+  { "access", l_access },
+  { "getpw", l_getpw },
+  { "getgr", l_getgr },
+  { "grouplist", l_grouplist },
+  { "ids", l_ids },
+  { "landlock_abi", l_landlock_abi },
+  { "seccomp_resolve", l_seccomp_resolve },
+  { "seccomp_export", nc_l_seccomp_export },
+  { "cap_from_name", l_cap_from_name },
+  { "last_cap", l_last_cap },
+  { "strerror", l_strerror },
+  { NULL, NULL },
+};
+
+static void new_meta (lua_State *L, const char *name, const luaL_Reg *methods, lua_CFunction gc,
+                      lua_CFunction tostring)
+{
+  luaL_newmetatable (L, name);
+  lua_newtable (L);
+  luaL_setfuncs (L, methods, 0);
+  lua_setfield (L, -2, "__index");
+  lua_pushcfunction (L, gc);
+  lua_setfield (L, -2, "__gc");
+  lua_pushcfunction (L, gc);
+  lua_setfield (L, -2, "__close");
+  if (tostring)
+    {
+      lua_pushcfunction (L, tostring);
+      lua_setfield (L, -2, "__tostring");
+    }
+  lua_pop (L, 1);
+}
+
+int luaopen_nucleus_core (lua_State *L)
+{
+  new_meta (L, NC_MT_PLAN, plan_methods, l_plan_gc, l_plan_tostring);
+  new_meta (L, NC_MT_PROC, proc_methods, l_proc_gc, NULL);
+  luaL_newlib (L, core_funcs);
+  lua_createtable (L, 0, (int) (sizeof signals / sizeof signals[0]));
+  for (size_t i = 0; i < sizeof signals / sizeof signals[0]; i++)
+    {
+      lua_pushinteger (L, signals[i].sig);
+      lua_setfield (L, -2, signals[i].name);
+    }
+  lua_setfield (L, -2, "signals");
+  lua_pushliteral (L, NC_VERSION);
+  lua_setfield (L, -2, "version");
+  return 1;
+}

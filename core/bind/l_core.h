@@ -1,0 +1,15 @@
+/* l_core.h - shared declarations of the Lua bindings. */
+#ifndef NUCLEUS_L_CORE_H
+#define NUCLEUS_L_CORE_H
+
+#include <lua.h>
+
+#define NC_MT_PLAN "nucleus.Plan"
+#define NC_MT_PROC "nucleus.Proc"
+
+int nc_l_plan_compile (lua_State *L);
+int nc_l_plan_describe (lua_State *L);
+int nc_l_last_cap (void);
+int nc_l_seccomp_export (lua_State *L);
+
+#endif

@@ -1,0 +1,71 @@
+/* nc.h - public embedding API of the Nucleus core.
+ *
+ * Build a plan (nc_plan.h), spawn it, wait for it:
+ *
+ *   struct nc_proc proc;
+ *   struct nc_err err = {0};
+ *   if (nc_spawn (plan, &proc, NULL, NULL, &err) < 0) ...report err...
+ *   struct nc_status st;
+ *   nc_proc_wait (&proc, forward_sigs, nsigs, &st, &err);
+ *   nc_proc_release (&proc);
+ */
+#ifndef NUCLEUS_NC_H
+#define NUCLEUS_NC_H
+
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "nc_err.h"
+#include "nc_plan.h"
+
+#define NC_VERSION "0.1.0"
+
+/* Exit codes, docker's convention. */
+#define NC_EXIT_SETUP 125   /* nucleus itself failed */
+#define NC_EXIT_NOEXEC 126  /* command found but not executable */
+#define NC_EXIT_NOTFOUND 127
+
+/* Child -> parent records on the SOCK_SEQPACKET sync socket.  EOF after
+ * NC_SYNC_GO means the workload was exec'd. */
+enum nc_msg_type { NC_MSG_ERROR = 1, NC_MSG_WARN = 2 };
+struct nc_sync_msg {
+  uint32_t type;
+  struct nc_err err;
+};
+
+/* Parent -> child: one byte, sent once the parent's work on the new
+ * process is done (id maps written).  EOF instead means abort. */
+enum nc_sync { NC_SYNC_GO = 1 };
+
+struct nc_proc {
+  pid_t pid;  /* host pid of the container's first process */
+  int pidfd;
+};
+
+struct nc_status {
+  int code;   /* exit code, or 128 + signal */
+  int signal; /* signal that killed the first process, 0 if it exited */
+};
+
+typedef void (*nc_warn_fn) (void *ctx, const struct nc_err *warning);
+
+/* Create the container described by plan.  Returns 0 once the workload has
+ * been exec'd, or -errno with err describing the failed setup stage (the
+ * child has then been reaped; nothing is left behind). */
+int nc_spawn (const struct nc_plan *plan, struct nc_proc *proc, nc_warn_fn warn, void *ctx,
+              struct nc_err *err);
+
+/* Wait for the container to exit, forwarding the listed signals to it
+ * meanwhile.  Returns 0 and fills st, or -errno. */
+int nc_proc_wait (struct nc_proc *proc, const int *sigs, size_t nsigs, struct nc_status *st,
+                  struct nc_err *err);
+
+int nc_proc_signal (struct nc_proc *proc, int sig);
+void nc_proc_release (struct nc_proc *proc);
+
+/* The post-fork sequence; never returns.  Exposed for tests only. */
+_Noreturn void nc_child_run (const struct nc_plan *plan, int sync_fd, const sigset_t *mask);
+
+#endif

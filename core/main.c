@@ -1,0 +1,130 @@
+/* main.c - the nucleus CLI: a Lua 5.4 state with nucleus.core registered
+ * and the lua/ modules embedded as bytecode.
+ *
+ * NUCLEUS_LUA_DIR=DIR loads the Lua modules from DIR instead (development).
+ * All policy and command-line handling is in lua/nucleus/cli.lua; this file
+ * only hosts it and turns its result into the exit status.
+ */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <lauxlib.h>
+#include <lua.h>
+#include <lualib.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "nucleus/nc.h"
+
+int luaopen_nucleus_core (lua_State *L);
+
+struct nc_embedded {
+  const char *name;
+  const unsigned char *data;
+  size_t len;
+};
+extern const struct nc_embedded nc_embedded_modules[];
+
+/* package.searchers entry: modules compiled into the binary. */
+static int embedded_searcher (lua_State *L)
+{
+  const char *name = luaL_checkstring (L, 1);
+  for (const struct nc_embedded *m = nc_embedded_modules; m->name; m++)
+    if (strcmp (m->name, name) == 0)
+      {
+        if (luaL_loadbufferx (L, (const char *) m->data, m->len, m->name, "b") != LUA_OK)
+          return lua_error (L);
+        lua_pushstring (L, ":embedded:");
+        return 2;
+      }
+  lua_pushfstring (L, "no embedded module '%s'", name);
+  return 1;
+}
+
+static int setup_loader (lua_State *L)
+{
+  const char *dir = getenv ("NUCLEUS_LUA_DIR");
+  lua_getglobal (L, "package");
+  if (dir && *dir)
+    {
+      lua_getfield (L, -1, "path");
+      lua_pushfstring (L, "%s/?.lua;%s/?/init.lua;%s", dir, dir, lua_tostring (L, -1));
+      lua_setfield (L, -3, "path");
+      lua_pop (L, 1);
+    }
+  /* Embedded modules come right after preload, or after the file
+   * searcher when a development directory was given. */
+  lua_getfield (L, -1, "searchers");
+  int pos = dir && *dir ? 3 : 2;
+  for (int i = (int) luaL_len (L, -1); i >= pos; i--)
+    {
+      lua_geti (L, -1, i);
+      lua_seti (L, -2, i + 1);
+    }
+  lua_pushcfunction (L, embedded_searcher);
+  lua_seti (L, -2, pos);
+  lua_pop (L, 2);
+  return 0;
+}
+
+static int traceback (lua_State *L)
+{
+  const char *msg = lua_tostring (L, 1);
+  luaL_traceback (L, L, msg ? msg : "(error object is not a string)", 1);
+  return 1;
+}
+
+static int run (lua_State *L)
+{
+  int argc = (int) lua_tointeger (L, 1);
+  char **argv = lua_touserdata (L, 2);
+  luaL_openlibs (L);
+  luaL_requiref (L, "nucleus.core", luaopen_nucleus_core, 0);
+  lua_pop (L, 1);
+  setup_loader (L);
+  lua_getglobal (L, "require");
+  lua_pushliteral (L, "nucleus.cli");
+  lua_call (L, 1, 1);
+  lua_getfield (L, -1, "main");
+  lua_createtable (L, argc, 0);
+  for (int i = 1; i < argc; i++)
+    {
+      lua_pushstring (L, argv[i]);
+      lua_rawseti (L, -2, i);
+    }
+  lua_call (L, 1, 1);
+  return 1;
+}
+
+int main (int argc, char **argv)
+{
+  /* The workload inherits 0-2: make sure they exist (crun#1702). */
+  for (int fd = 0; fd < 3; fd++)
+    if (fcntl (fd, F_GETFD) < 0)
+      {
+        int n = open ("/dev/null", O_RDWR);
+        if (n >= 0 && n != fd)
+          close (n);
+      }
+
+  lua_State *L = luaL_newstate ();
+  if (!L)
+    {
+      fputs ("nucleus: cannot create the Lua state\n", stderr);
+      return NC_EXIT_SETUP;
+    }
+  lua_pushcfunction (L, traceback);
+  lua_pushcfunction (L, run);
+  lua_pushinteger (L, argc);
+  lua_pushlightuserdata (L, argv);
+  int status = NC_EXIT_SETUP;
+  if (lua_pcall (L, 2, 1, 1) != LUA_OK)
+    fprintf (stderr, "nucleus: internal error: %s\n", lua_tostring (L, -1));
+  else if (lua_isinteger (L, -1))
+    status = (int) lua_tointeger (L, -1);
+  fflush (stdout);
+  /* Skip lua_close: the process is ending, and closing the state would
+   * only walk the heap. */
+  _exit (status);
+}

@@ -1,0 +1,688 @@
+/* child.c - the post-fork sequence, from clone3 to execve.
+ *
+ * Runs in: the child only.  Reads a frozen struct nc_plan; allocates
+ * nothing, runs no Lua, uses no stdio: only system calls and the few libc
+ * string functions POSIX lists as async-signal-safe, because the host that
+ * spawned us may be a multi-threaded program that embeds the interpreter.
+ *
+ * Order (see README "Setup order"):
+ *   wait GO -> root in userns -> hostname -> loopback -> mounts on a fresh
+ *   tmpfs -> pivot_root -> setsid -> rlimits -> capability bounding drop ->
+ *   identity -> capability sets -> no_new_privs -> workdir -> Landlock ->
+ *   seccomp (last, so it needs to allow nothing of our own setup) ->
+ *   mini-init fork -> execve.
+ *
+ * Any failure writes one struct nc_sync_msg (NC_MSG_ERROR) to the sync
+ * socket and _exit()s; the parent formats it.  Success is EOF on that
+ * socket, which is close-on-exec.
+ */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <grp.h>
+#include <linux/capability.h>
+#include <linux/seccomp.h>
+#include <net/if.h>
+#include <sched.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/sendfile.h>
+#include <sys/wait.h>
+
+#include "internal.h"
+
+#ifndef PR_CAP_AMBIENT
+#define PR_CAP_AMBIENT 47
+#define PR_CAP_AMBIENT_RAISE 2
+#define PR_CAP_AMBIENT_CLEAR_ALL 4
+#endif
+
+/* Prefix under which the host's root is reachable during mount setup. */
+#define OLDROOT "/oldroot"
+
+struct child {
+  const struct nc_plan *plan;
+  int sync_fd;
+  const char *host_prefix; /* OLDROOT, or "" with the chroot fallback */
+};
+
+NC_CHILD static void copy_detail (char *dst, const char *a, const char *b)
+{
+  size_t n = 0;
+  const char *parts[2] = { a, b };
+  for (int i = 0; i < 2; i++)
+    for (const char *s = parts[i]; s && *s && n < NC_ERR_DETAIL - 1; s++)
+      dst[n++] = *s;
+  dst[n] = '\0';
+}
+
+NC_CHILD static void report2 (const struct child *c, uint32_t type, unsigned stage, int code,
+                              const char *a, const char *b)
+{
+  struct nc_sync_msg m;
+  memset (&m, 0, sizeof m);
+  m.type = type;
+  m.err.stage = (uint16_t) stage;
+  m.err.code = code;
+  copy_detail (m.err.detail, a, b);
+  /* write(), not send(): a custom seccomp profile may deny sendto. */
+  ssize_t r;
+  do
+    r = write (c->sync_fd, &m, sizeof m);
+  while (r < 0 && errno == EINTR);
+}
+
+NC_CHILD _Noreturn static void fail2 (const struct child *c, unsigned stage, int code,
+                                      const char *a, const char *b)
+{
+  report2 (c, NC_MSG_ERROR, stage, code, a, b);
+  _exit (NC_EXIT_SETUP);
+}
+
+NC_CHILD _Noreturn static void fail (const struct child *c, unsigned stage, const char *detail)
+{
+  fail2 (c, stage, errno, detail, NULL);
+}
+
+/* Seccomp and Landlock failures are warnings with --allow-degraded-security. */
+NC_CHILD static void fail_or_warn (const struct child *c, unsigned stage, const char *detail)
+{
+  if (!c->plan->degraded)
+    fail (c, stage, detail);
+  report2 (c, NC_MSG_WARN, stage, errno, detail, NULL);
+}
+
+/* dst = a + b, truncation is an error (ENAMETOOLONG). */
+NC_CHILD static int join (char *dst, size_t size, const char *a, const char *b)
+{
+  size_t la = strlen (a), lb = strlen (b);
+  if (la + lb + 1 > size)
+    {
+      errno = ENAMETOOLONG;
+      return -1;
+    }
+  memcpy (dst, a, la);
+  memcpy (dst + la, b, lb + 1);
+  return 0;
+}
+
+/* mkdir -p of a relative path; the last component too unless skip_last. */
+NC_CHILD static int mkdir_p (const char *path, mode_t mode, int skip_last)
+{
+  char buf[4096];
+  size_t len = strlen (path);
+  if (len >= sizeof buf)
+    {
+      errno = ENAMETOOLONG;
+      return -1;
+    }
+  memcpy (buf, path, len + 1);
+  for (size_t i = 1; i <= len; i++)
+    {
+      if (buf[i] != '/' && buf[i] != '\0')
+        continue;
+      if (buf[i] == '\0' && skip_last)
+        break;
+      char saved = buf[i];
+      buf[i] = '\0';
+      if (mkdir (buf, mode) < 0 && errno != EEXIST)
+        return -1;
+      buf[i] = saved;
+    }
+  return 0;
+}
+
+NC_CHILD static unsigned long ms_flags (unsigned f)
+{
+  unsigned long m = 0;
+  if (f & NC_MNT_F_RO)
+    m |= MS_RDONLY;
+  if (f & NC_MNT_F_NOSUID)
+    m |= MS_NOSUID;
+  if (f & NC_MNT_F_NODEV)
+    m |= MS_NODEV;
+  if (f & NC_MNT_F_NOEXEC)
+    m |= MS_NOEXEC;
+  return m;
+}
+
+NC_CHILD static void do_bind (const struct child *c, const struct nc_mount *m)
+{
+  const char *t = m->target + 1;
+  char src[4096];
+  if (m->flags & NC_MNT_F_INNER)
+    {
+      /* a path of the container itself (/proc/sys over itself, say):
+       * relative to the new root, and the target already exists */
+      if (join (src, sizeof src, "", m->source + 1) < 0)
+        fail (c, NC_STAGE_MOUNTS, m->source);
+    }
+  else if (join (src, sizeof src, c->host_prefix, m->source) < 0)
+    fail (c, NC_STAGE_MOUNTS, m->source);
+  if (m->flags & NC_MNT_F_INNER)
+    ;
+  else if (mkdir_p (t, 0755, m->flags & NC_MNT_F_FILE) < 0)
+    fail (c, NC_STAGE_MOUNTS, m->target);
+  else if (m->flags & NC_MNT_F_FILE)
+    {
+      int fd = open (t, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+      if (fd < 0)
+        fail (c, NC_STAGE_MOUNTS, m->target);
+      close (fd);
+    }
+  else if (mkdir (t, 0755) < 0 && errno != EEXIST)
+    fail (c, NC_STAGE_MOUNTS, m->target);
+
+  unsigned long rec = (m->flags & NC_MNT_F_RECURSIVE) ? MS_REC : 0;
+  if (mount (src, t, NULL, MS_BIND | rec, NULL) < 0)
+    fail2 (c, NC_STAGE_MOUNTS, errno, "bind ", m->source);
+
+  unsigned f = m->flags & (NC_MNT_F_RO | NC_MNT_F_NOSUID | NC_MNT_F_NODEV | NC_MNT_F_NOEXEC);
+  if (!f)
+    return;
+  /* mount_setattr applies the flags to every submount too: a plain
+   * MS_REMOUNT would leave submounts of a recursive bind writable. */
+  struct nc_mount_attr attr = { 0 };
+  if (f & NC_MNT_F_RO)
+    attr.attr_set |= MOUNT_ATTR_RDONLY;
+  if (f & NC_MNT_F_NOSUID)
+    attr.attr_set |= MOUNT_ATTR_NOSUID;
+  if (f & NC_MNT_F_NODEV)
+    attr.attr_set |= MOUNT_ATTR_NODEV;
+  if (f & NC_MNT_F_NOEXEC)
+    attr.attr_set |= MOUNT_ATTR_NOEXEC;
+  if (syscall (SYS_mount_setattr, AT_FDCWD, t, rec ? AT_RECURSIVE : 0, &attr,
+               sizeof attr)
+      == 0)
+    return;
+  if (errno != ENOSYS)
+    fail2 (c, NC_STAGE_MOUNTS, errno, "mount_setattr ", m->target);
+  if (mount (NULL, t, NULL, MS_REMOUNT | MS_BIND | ms_flags (f), NULL) < 0)
+    fail2 (c, NC_STAGE_MOUNTS, errno, "remount ", m->target);
+}
+
+NC_CHILD static void write_all (const struct child *c, int fd, const char *p, size_t n,
+                                const char *what)
+{
+  while (n > 0)
+    {
+      ssize_t w = write (fd, p, n);
+      if (w < 0 && errno == EINTR)
+        continue;
+      if (w <= 0)
+        fail (c, NC_STAGE_MOUNTS, what);
+      p += w;
+      n -= (size_t) w;
+    }
+}
+
+NC_CHILD static int open_beneath (int dirfd, const char *path, int flags, mode_t mode)
+{
+  struct nc_open_how how = { 0 };
+  how.flags = (uint64_t) (flags | O_CLOEXEC | O_NOFOLLOW);
+  how.mode = mode;
+  how.resolve = NC_RESOLVE_BENEATH | NC_RESOLVE_NO_SYMLINKS | NC_RESOLVE_NO_MAGICLINKS;
+  int fd;
+  do
+    fd = (int) syscall (SYS_openat2, dirfd, path, &how, sizeof how);
+  while (fd < 0 && errno == EINTR);
+  return fd;
+}
+
+/* Copy the tree scanned at plan time.  Paths are opened beneath the source
+ * and target directories with symlinks refused, so a tree changed since the
+ * scan cannot redirect a copy outside either of them. */
+NC_CHILD static void do_copy (const struct child *c, const struct nc_mount *m)
+{
+  const struct nc_plan *plan = c->plan;
+  if (mkdir_p (m->target + 1, m->mode ? m->mode : 0755, 0) < 0)
+    fail (c, NC_STAGE_CONTEXT, m->target);
+  int dfd = open (m->target + 1, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (dfd < 0)
+    fail (c, NC_STAGE_CONTEXT, m->target);
+  int chown_needed = plan->uid != 0 || plan->gid != 0;
+  if (chown_needed && fchownat (dfd, "", plan->uid, plan->gid, AT_EMPTY_PATH) < 0)
+    fail (c, NC_STAGE_CONTEXT, m->target);
+
+  for (size_t i = m->copy_first; i < m->copy_first + m->copy_count; i++)
+    {
+      const struct nc_copy *e = &plan->copies[i];
+      switch (e->type)
+        {
+        case NC_COPY_DIR:
+          if (mkdirat (dfd, e->path, e->mode) < 0 && errno != EEXIST)
+            fail (c, NC_STAGE_CONTEXT, e->path);
+          break;
+        case NC_COPY_LNK:
+          if (symlinkat (e->link, dfd, e->path) < 0)
+            fail (c, NC_STAGE_CONTEXT, e->path);
+          break;
+        case NC_COPY_REG:
+          {
+            int s = open_beneath (m->src_fd, e->path, O_RDONLY, 0);
+            if (s < 0)
+              fail2 (c, NC_STAGE_CONTEXT, errno, "open source ", e->path);
+            int d = open_beneath (dfd, e->path, O_WRONLY | O_CREAT | O_EXCL, e->mode);
+            if (d < 0)
+              fail (c, NC_STAGE_CONTEXT, e->path);
+            for (;;)
+              {
+                ssize_t n = sendfile (d, s, NULL, 1 << 30);
+                if (n < 0 && errno == EINTR)
+                  continue;
+                if (n < 0)
+                  fail2 (c, NC_STAGE_CONTEXT, errno, "copy ", e->path);
+                if (n == 0)
+                  break;
+              }
+            close (s);
+            close (d);
+            break;
+          }
+        default:
+          break;
+        }
+      if (chown_needed
+          && fchownat (dfd, e->path, plan->uid, plan->gid, AT_SYMLINK_NOFOLLOW) < 0)
+        fail (c, NC_STAGE_CONTEXT, e->path);
+    }
+  close (dfd);
+}
+
+NC_CHILD static void do_mount (const struct child *c, const struct nc_mount *m)
+{
+  const char *t = m->target + 1; /* relative to the new root, our cwd */
+  switch (m->kind)
+    {
+    case NC_MNT_DIR:
+      if (mkdir_p (t, 0755, 1) < 0 || (mkdir (t, m->mode) < 0 && errno != EEXIST))
+        fail (c, NC_STAGE_MOUNTS, m->target);
+      if (chmod (t, m->mode) < 0)
+        fail (c, NC_STAGE_MOUNTS, m->target);
+      if ((m->flags & NC_MNT_F_OWNED) && chown (t, c->plan->uid, c->plan->gid) < 0)
+        fail (c, NC_STAGE_MOUNTS, m->target);
+      break;
+    case NC_MNT_BIND:
+      do_bind (c, m);
+      break;
+    case NC_MNT_TMPFS:
+    case NC_MNT_PROC:
+    case NC_MNT_DEVPTS:
+    case NC_MNT_MQUEUE:
+      {
+        static const char *const fstype[] = {
+          [NC_MNT_TMPFS] = "tmpfs",
+          [NC_MNT_PROC] = "proc",
+          [NC_MNT_DEVPTS] = "devpts",
+          [NC_MNT_MQUEUE] = "mqueue",
+        };
+        const char *fs = fstype[m->kind];
+        if (mkdir_p (t, 0755, 0) < 0)
+          fail (c, NC_STAGE_MOUNTS, m->target);
+        if (mount (fs, t, fs, ms_flags (m->flags), m->data) < 0)
+          fail (c, NC_STAGE_MOUNTS, m->target);
+        break;
+      }
+    case NC_MNT_SYMLINK:
+      if (mkdir_p (t, 0755, 1) < 0 || symlink (m->data, t) < 0)
+        fail (c, NC_STAGE_MOUNTS, m->target);
+      break;
+    case NC_MNT_FILE:
+      {
+        if (mkdir_p (t, 0755, 1) < 0)
+          fail (c, NC_STAGE_MOUNTS, m->target);
+        int fd = open (t, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, m->mode);
+        if (fd < 0)
+          fail (c, NC_STAGE_MOUNTS, m->target);
+        write_all (c, fd, m->data, m->data_len, m->target);
+        if (fchmod (fd, m->mode) < 0)
+          fail (c, NC_STAGE_MOUNTS, m->target);
+        close (fd);
+        break;
+      }
+    case NC_MNT_COPY:
+      do_copy (c, m);
+      break;
+    default:
+      errno = EINVAL;
+      fail (c, NC_STAGE_MOUNTS, m->target);
+    }
+}
+
+NC_CHILD static void loopback_up (const struct child *c)
+{
+  int s = socket (AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (s < 0)
+    fail (c, NC_STAGE_NETWORK, "socket");
+  struct ifreq ifr;
+  memset (&ifr, 0, sizeof ifr);
+  memcpy (ifr.ifr_name, "lo", 3);
+  if (ioctl (s, SIOCGIFFLAGS, &ifr) < 0)
+    fail (c, NC_STAGE_NETWORK, "lo");
+  ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+  if (ioctl (s, SIOCSIFFLAGS, &ifr) < 0)
+    fail (c, NC_STAGE_NETWORK, "lo");
+  close (s);
+}
+
+/* Build the new root: a staging tmpfs holds "newroot" (the container's
+ * root tmpfs) and "oldroot" (the host's root after the first pivot), as
+ * bubblewrap does, so host paths stay reachable under /oldroot while the
+ * container tree is assembled, whatever host directory hosts the staging
+ * mount. */
+NC_CHILD static void setup_root (struct child *c)
+{
+  const struct nc_plan *p = c->plan;
+
+  /* Nothing we mount may propagate back to the host. */
+  if (mount (NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0)
+    fail (c, NC_STAGE_MOUNTS, "make / rslave");
+  if (mount ("tmpfs", p->staging, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=64k") < 0)
+    fail2 (c, NC_STAGE_MOUNTS, errno, "staging tmpfs on ", p->staging);
+  if (chdir (p->staging) < 0)
+    fail (c, NC_STAGE_MOUNTS, p->staging);
+  if (mkdir ("newroot", 0755) < 0 || mkdir ("oldroot", 0755) < 0)
+    fail (c, NC_STAGE_MOUNTS, "staging directories");
+  if (mount ("tmpfs", "newroot", "tmpfs", MS_NOSUID | MS_NODEV, p->root_opts) < 0)
+    fail2 (c, NC_STAGE_MOUNTS, errno, "root tmpfs", NULL);
+
+  if (syscall (SYS_pivot_root, ".", "oldroot") == 0)
+    {
+      if (chdir ("/newroot") < 0)
+        fail (c, NC_STAGE_PIVOT, "/newroot");
+      c->host_prefix = OLDROOT;
+    }
+  else if (p->chroot_fallback)
+    {
+      /* The host root cannot be pivoted (an initramfs, say): build in
+       * place and chroot at the end. */
+      if (chdir ("newroot") < 0)
+        fail (c, NC_STAGE_PIVOT, "newroot");
+      c->host_prefix = "";
+    }
+  else
+    fail (c, NC_STAGE_PIVOT, "pivot_root to the staging root");
+
+  for (size_t i = 0; i < p->nmounts; i++)
+    do_mount (c, &p->mounts[i]);
+
+  /* The workdir is created when missing, as docker does; permission to
+   * enter it is checked later, as the workload's user. */
+  if (p->cwd && p->cwd[1] != '\0' && mkdir_p (p->cwd + 1, 0755, 0) < 0)
+    fail (c, NC_STAGE_WORKDIR, p->cwd);
+
+  if (c->host_prefix[0] != '\0')
+    {
+      /* pivot_root(".", ".") stacks the old root on top of the new one;
+       * unmounting "." then drops the host tree (and the staging tmpfs)
+       * from this mount namespace. */
+      if (syscall (SYS_pivot_root, ".", ".") < 0)
+        fail (c, NC_STAGE_PIVOT, "pivot_root");
+      if (umount2 (".", MNT_DETACH) < 0)
+        fail (c, NC_STAGE_PIVOT, "detach old root");
+    }
+  else
+    {
+      if (mount (".", "/", NULL, MS_MOVE, NULL) < 0)
+        fail (c, NC_STAGE_PIVOT, "move new root");
+      if (chroot (".") < 0)
+        fail (c, NC_STAGE_PIVOT, "chroot");
+    }
+  if (chdir ("/") < 0)
+    fail (c, NC_STAGE_PIVOT, "/");
+  if (p->root_readonly
+      && mount (NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL)
+             < 0)
+    fail (c, NC_STAGE_PIVOT, "remount / read-only");
+}
+
+NC_CHILD static int capset_sets (uint64_t eff, uint64_t prm, uint64_t inh)
+{
+  struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
+  struct __user_cap_data_struct d[2];
+  d[0].effective = (uint32_t) eff;
+  d[1].effective = (uint32_t) (eff >> 32);
+  d[0].permitted = (uint32_t) prm;
+  d[1].permitted = (uint32_t) (prm >> 32);
+  d[0].inheritable = (uint32_t) inh;
+  d[1].inheritable = (uint32_t) (inh >> 32);
+  return (int) syscall (SYS_capset, &h, d);
+}
+
+NC_CHILD static void drop_privileges (const struct child *c)
+{
+  const struct nc_plan *p = c->plan;
+
+  for (size_t i = 0; i < p->nrlimits; i++)
+    if (setrlimit ((__rlimit_resource_t) p->rlimits[i].resource, &p->rlimits[i].lim) < 0)
+      fail (c, NC_STAGE_RLIMITS, "setrlimit");
+
+  /* Bounding set first: it needs CAP_SETPCAP, which the identity switch
+   * may take away. */
+  for (unsigned cap = 0; cap <= p->last_cap; cap++)
+    if (!(p->caps.bounding & (1ULL << cap)) && prctl (PR_CAPBSET_DROP, cap, 0, 0, 0) < 0
+        && errno != EINVAL)
+      fail (c, NC_STAGE_CAPS, "drop bounding set");
+  if (prctl (PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
+    fail (c, NC_STAGE_CAPS, "clear ambient set");
+
+  /* Keep the permitted set across setresuid so the kept capabilities (if
+   * any) survive a switch to a non-root user; capset below trims it. */
+  if (prctl (PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)
+    fail (c, NC_STAGE_CAPS, "keepcaps");
+  if (p->set_groups && setgroups (p->ngroups, p->groups) < 0)
+    fail (c, NC_STAGE_IDENTITY, "setgroups");
+  if (setresgid (p->gid, p->gid, p->gid) < 0)
+    fail (c, NC_STAGE_IDENTITY, "setresgid");
+  if (setresuid (p->uid, p->uid, p->uid) < 0)
+    fail (c, NC_STAGE_IDENTITY, "setresuid");
+  if (prctl (PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0)
+    fail (c, NC_STAGE_CAPS, "keepcaps");
+
+  if (capset_sets (p->caps.effective, p->caps.permitted, p->caps.inheritable) < 0)
+    fail (c, NC_STAGE_CAPS, "capset");
+  for (unsigned cap = 0; cap <= p->last_cap; cap++)
+    if ((p->caps.ambient & (1ULL << cap))
+        && prctl (PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) < 0)
+      fail (c, NC_STAGE_CAPS, "raise ambient capability");
+
+  if (prctl (PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+    fail (c, NC_STAGE_NNP, "no_new_privs");
+}
+
+NC_CHILD static void enter_workdir (const struct child *c)
+{
+  const char *cwd = c->plan->cwd ? c->plan->cwd : "/";
+  if (chdir (cwd) < 0)
+    fail (c, NC_STAGE_WORKDIR, cwd);
+  /* The kernel prefixes "(unreachable)" when cwd is outside our root. */
+  char buf[4096];
+  long n = syscall (SYS_getcwd, buf, sizeof buf);
+  if (n < 0)
+    fail (c, NC_STAGE_WORKDIR, cwd);
+  if (buf[0] != '/')
+    fail2 (c, NC_STAGE_WORKDIR, EXDEV, cwd, NULL);
+}
+
+NC_CHILD static void apply_landlock (const struct child *c)
+{
+  const struct nc_plan *p = c->plan;
+  if (p->landlock_fd < 0)
+    return;
+  for (size_t i = 0; i < p->nll_rules; i++)
+    {
+      const struct nc_ll_rule *r = &p->ll_rules[i];
+      int fd = open (r->path, O_PATH | O_CLOEXEC);
+      if (fd < 0)
+        {
+          if (r->optional && (errno == ENOENT || errno == ENOTDIR))
+            continue;
+          fail_or_warn (c, NC_STAGE_LANDLOCK, r->path);
+          if (p->degraded)
+            return;
+        }
+      struct stat st;
+      struct nc_ll_path_beneath pb = { r->access, fd };
+      if (fstat (fd, &st) == 0 && !S_ISDIR (st.st_mode))
+        pb.allowed_access &= NC_LL_FS_FILE_RIGHTS;
+      if (syscall (SYS_landlock_add_rule, p->landlock_fd, NC_LL_RULE_PATH_BENEATH, &pb, 0) < 0)
+        {
+          fail_or_warn (c, NC_STAGE_LANDLOCK, r->path);
+          close (fd);
+          return;
+        }
+      close (fd);
+    }
+  if (syscall (SYS_landlock_restrict_self, p->landlock_fd, 0) < 0)
+    fail_or_warn (c, NC_STAGE_LANDLOCK, "restrict_self");
+}
+
+NC_CHILD static void apply_seccomp (const struct child *c)
+{
+  const struct nc_plan *p = c->plan;
+  if (!p->bpf)
+    return;
+  struct sock_fprog prog = { p->bpf_len, p->bpf };
+  if (syscall (SYS_seccomp, SECCOMP_SET_MODE_FILTER, p->seccomp_flags, &prog) < 0)
+    fail_or_warn (c, NC_STAGE_SECCOMP, "load filter");
+}
+
+/* PID 1: reap every child, forward every signal to the workload, exit
+ * with the workload's status.  All signals are still blocked here (the
+ * parent blocked them before clone3), so sigwaitinfo sees them all; a
+ * namespace init would otherwise ignore signals it has no handler for. */
+NC_CHILD _Noreturn static void mini_init (pid_t workload)
+{
+  sigset_t all;
+  sigfillset (&all);
+  for (;;)
+    {
+      siginfo_t si;
+      int sig = sigwaitinfo (&all, &si);
+      if (sig < 0)
+        continue;
+      if (sig != SIGCHLD)
+        {
+          kill (workload, sig);
+          continue;
+        }
+      for (;;)
+        {
+          int status;
+          pid_t r = wait4 (-1, &status, WNOHANG, NULL);
+          if (r <= 0)
+            break;
+          if (r == workload)
+            _exit (WIFEXITED (status) ? WEXITSTATUS (status) : 128 + WTERMSIG (status));
+        }
+    }
+}
+
+NC_CHILD _Noreturn static void exec_workload (const struct child *c, const sigset_t *mask)
+{
+  const struct nc_plan *p = c->plan;
+  const char *file = p->argv[0];
+
+  umask (022);
+  /* Only 0, 1 and 2 cross into the workload (the sync socket is already
+   * close-on-exec: EOF on it tells the parent exec succeeded). */
+  if (syscall (SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
+    fail (c, NC_STAGE_EXEC, "close_range");
+  sigprocmask (SIG_SETMASK, mask, NULL);
+
+  if (!p->path_search)
+    {
+      execve (file, p->argv, p->envp);
+      int e = errno;
+      report2 (c, NC_MSG_ERROR, NC_STAGE_EXEC, e, file, NULL);
+      _exit (e == ENOENT || e == ENOTDIR ? NC_EXIT_NOTFOUND : NC_EXIT_NOEXEC);
+    }
+
+  /* execvp without malloc: try each PATH entry in a stack buffer. */
+  char buf[4096];
+  int seen_eacces = 0;
+  const char *dir = p->path_search;
+  size_t flen = strlen (file);
+  for (;;)
+    {
+      const char *end = strchr (dir, ':');
+      size_t dlen = end ? (size_t) (end - dir) : strlen (dir);
+      if (dlen + flen + 2 <= sizeof buf)
+        {
+          size_t n = 0;
+          if (dlen == 0)
+            buf[n++] = '.';
+          memcpy (buf + n, dir, dlen);
+          n += dlen;
+          buf[n++] = '/';
+          memcpy (buf + n, file, flen + 1);
+          execve (buf, p->argv, p->envp);
+          if (errno == EACCES)
+            seen_eacces = 1;
+          else if (errno != ENOENT && errno != ENOTDIR)
+            {
+              int e = errno;
+              report2 (c, NC_MSG_ERROR, NC_STAGE_EXEC, e, buf, NULL);
+              _exit (NC_EXIT_NOEXEC);
+            }
+        }
+      if (!end)
+        break;
+      dir = end + 1;
+    }
+  report2 (c, NC_MSG_ERROR, NC_STAGE_EXEC, seen_eacces ? EACCES : ENOENT, file, NULL);
+  _exit (seen_eacces ? NC_EXIT_NOEXEC : NC_EXIT_NOTFOUND);
+}
+
+NC_CHILD _Noreturn void nc_child_run (const struct nc_plan *plan, int sync_fd, const sigset_t *mask)
+{
+  struct child c = { plan, sync_fd, OLDROOT };
+  char go = 0;
+  ssize_t r;
+
+  /* The container dies with the thread that spawned it.  Set before the
+   * GO wait: a parent that died earlier shows as EOF there. */
+  if (prctl (PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
+    fail (&c, NC_STAGE_SYNC, "pdeathsig");
+  do
+    r = read (sync_fd, &go, 1);
+  while (r < 0 && errno == EINTR);
+  if (r != 1 || go != NC_SYNC_GO)
+    _exit (NC_EXIT_SETUP);
+
+  umask (0);
+  if ((plan->clone_flags & CLONE_NEWUSER)
+      && (setresgid (0, 0, 0) < 0 || setresuid (0, 0, 0) < 0))
+    fail (&c, NC_STAGE_IDENTITY0, "become root in the user namespace");
+  if (plan->hostname && sethostname (plan->hostname, strlen (plan->hostname)) < 0)
+    fail (&c, NC_STAGE_HOSTNAME, plan->hostname);
+  if (plan->net_loopback)
+    loopback_up (&c);
+
+  setup_root (&c);
+  if (setsid () < 0)
+    fail (&c, NC_STAGE_IDENTITY, "setsid");
+  drop_privileges (&c);
+  enter_workdir (&c);
+  apply_landlock (&c);
+  apply_seccomp (&c);
+
+  if (plan->mini_init)
+    {
+      /* Raw clone: glibc's fork() would run the host's atfork handlers. */
+      pid_t pid = (pid_t) syscall (SYS_clone, SIGCHLD, 0, 0, 0, 0);
+      if (pid < 0)
+        fail (&c, NC_STAGE_INIT, "fork");
+      if (pid > 0)
+        {
+          syscall (SYS_close_range, 0, ~0U, 0);
+          mini_init (pid);
+        }
+    }
+  exec_workload (&c, mask);
+}

@@ -1,0 +1,199 @@
+/* seccomp.c - compile a seccomp specification to BPF with libseccomp.
+ *
+ * Runs in: parent only (nc_seccomp_compile).  The child loads the program
+ * with seccomp(2) as its last setup step; see child.c apply_seccomp.
+ */
+#define _GNU_SOURCE
+#include <seccomp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <linux/seccomp.h>
+
+#include "internal.h"
+
+/* Profiles compiled when nucleus was built (the built-in defaults), keyed
+ * by their canonical form.  libseccomp needs about 2 ms for the default
+ * profile; a match here costs a memcmp.  Only the CLI links a table. */
+extern const struct nc_sc_builtin nc_seccomp_builtins[] __attribute__ ((weak));
+
+struct buf {
+  char *p;
+  size_t len, cap;
+};
+
+__attribute__ ((format (printf, 2, 3))) static void put (struct buf *b, const char *fmt, ...)
+{
+  va_list ap;
+  for (;;)
+    {
+      if (!b->p)
+        return;
+      va_start (ap, fmt);
+      int n = vsnprintf (b->p + b->len, b->cap - b->len, fmt, ap);
+      va_end (ap);
+      if (n < 0)
+        {
+          free (b->p);
+          b->p = NULL;
+          return;
+        }
+      if ((size_t) n < b->cap - b->len)
+        {
+          b->len += (size_t) n;
+          return;
+        }
+      char *np = realloc (b->p, b->cap * 2 + (size_t) n);
+      if (!np)
+        {
+          free (b->p);
+          b->p = NULL;
+          return;
+        }
+      b->p = np;
+      b->cap = b->cap * 2 + (size_t) n;
+    }
+}
+
+/* A byte string that identifies what the spec compiles to. */
+int nc_seccomp_canonical (const struct nc_sc_spec *spec, char **out, size_t *len)
+{
+  struct buf b = { malloc (4096), 0, 4096 };
+  put (&b, "nucleus-seccomp-1 %u %d %d", spec->default_action, spec->log, spec->spec_allow);
+  for (size_t i = 0; i < spec->narches; i++)
+    put (&b, " a%u", spec->arches[i]);
+  for (size_t i = 0; i < spec->nrules; i++)
+    {
+      const struct nc_sc_rule *r = &spec->rules[i];
+      put (&b, "\n%u", r->action);
+      for (size_t n = 0; n < r->nnames; n++)
+        put (&b, " %s", r->names[n]);
+      for (size_t a = 0; a < r->nargs; a++)
+        put (&b, " [%u %llu %llu %d]", r->args[a].index, (unsigned long long) r->args[a].value,
+             (unsigned long long) r->args[a].value_two, r->args[a].op);
+    }
+  if (!b.p)
+    return -ENOMEM;
+  *out = b.p;
+  *len = b.len;
+  return 0;
+}
+
+int nc_seccomp_resolve (const char *name)
+{
+  int nr = seccomp_syscall_resolve_name (name);
+  return nr == __NR_SCMP_ERROR ? -1 : nr;
+}
+
+static int export_bpf (struct nc_plan *plan, scmp_filter_ctx ctx, struct nc_err *err)
+{
+  NC_AUTOCLOSE int fd = memfd_create ("nucleus-bpf", MFD_CLOEXEC);
+  if (fd < 0)
+    return nc_err_set (err, NC_STAGE_SECCOMP, errno, "memfd_create");
+  int r = seccomp_export_bpf (ctx, fd);
+  if (r < 0)
+    return nc_err_set (err, NC_STAGE_SECCOMP, -r, "export filter");
+  off_t size = lseek (fd, 0, SEEK_END);
+  if (size <= 0 || size % sizeof (struct sock_filter) != 0
+      || size / sizeof (struct sock_filter) > BPF_MAXINSNS)
+    return nc_err_set (err, NC_STAGE_SECCOMP, E2BIG, "filter of %lld bytes", (long long) size);
+  struct sock_filter *prog = nc_plan_alloc (plan, (size_t) size);
+  if (!prog)
+    return nc_err_set (err, NC_STAGE_SECCOMP, ENOMEM, "filter");
+  if (pread (fd, prog, (size_t) size, 0) != size)
+    return nc_err_set (err, NC_STAGE_SECCOMP, errno ? errno : EIO, "read filter");
+  plan->bpf = prog;
+  plan->bpf_len = (unsigned short) (size / sizeof (struct sock_filter));
+  return 0;
+}
+
+static int from_builtin (struct nc_plan *plan, const struct nc_sc_spec *spec)
+{
+  if (!nc_seccomp_builtins)
+    return 0;
+  NC_AUTOFREE char *canon = NULL;
+  size_t len;
+  if (nc_seccomp_canonical (spec, &canon, &len) < 0)
+    return 0;
+  for (const struct nc_sc_builtin *b = nc_seccomp_builtins; b->canon; b++)
+    if (b->canon_len == len && memcmp (b->canon, canon, len) == 0)
+      {
+        plan->bpf = (struct sock_filter *) b->bpf;
+        plan->bpf_len = b->bpf_len;
+        return 1;
+      }
+  return 0;
+}
+
+int nc_seccomp_compile (struct nc_plan *plan, const struct nc_sc_spec *spec, struct nc_err *err)
+{
+  plan->seccomp_flags = (spec->log ? SECCOMP_FILTER_FLAG_LOG : 0)
+                        | (spec->spec_allow ? SECCOMP_FILTER_FLAG_SPEC_ALLOW : 0);
+  if (from_builtin (plan, spec))
+    return 0;
+  scmp_filter_ctx ctx = seccomp_init (spec->default_action);
+  if (!ctx)
+    return nc_err_set (err, NC_STAGE_SECCOMP, EINVAL, "invalid default action");
+  int r = 0;
+  /* Syscalls of an architecture the filter does not list kill the
+   * process: x32 and i386 entry points are a classic filter bypass. */
+  if ((r = seccomp_attr_set (ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS)) < 0
+      || (r = seccomp_attr_set (ctx, SCMP_FLTATR_CTL_NNP, 0)) < 0
+      || (r = seccomp_attr_set (ctx, SCMP_FLTATR_CTL_OPTIMIZE, 2)) < 0)
+    {
+      nc_err_set (err, NC_STAGE_SECCOMP, -r, "filter attributes");
+      goto out;
+    }
+  for (size_t i = 0; i < spec->narches; i++)
+    {
+      r = seccomp_arch_add (ctx, spec->arches[i]);
+      if (r < 0 && r != -EEXIST)
+        {
+          nc_err_set (err, NC_STAGE_SECCOMP, -r, "architecture %u", spec->arches[i]);
+          goto out;
+        }
+    }
+  for (size_t i = 0; i < spec->nrules; i++)
+    {
+      const struct nc_sc_rule *rule = &spec->rules[i];
+      struct scmp_arg_cmp cmp[6];
+      if (rule->nargs > 6)
+        {
+          r = nc_err_set (err, NC_STAGE_SECCOMP, EINVAL, "%s: more than 6 args", rule->where);
+          goto out;
+        }
+      for (size_t a = 0; a < rule->nargs; a++)
+        {
+          cmp[a].arg = rule->args[a].index;
+          cmp[a].op = (enum scmp_compare) rule->args[a].op;
+          cmp[a].datum_a = rule->args[a].value;
+          cmp[a].datum_b = rule->args[a].value_two;
+        }
+      for (size_t n = 0; n < rule->nnames; n++)
+        {
+          int nr = seccomp_syscall_resolve_name (rule->names[n]);
+          if (nr == __NR_SCMP_ERROR)
+            {
+              r = nc_err_set (err, NC_STAGE_SECCOMP, EINVAL, "%s: unknown syscall \"%s\"",
+                              rule->where, rule->names[n]);
+              goto out;
+            }
+          /* A rule equal to the default action is redundant, and
+           * libseccomp refuses it. */
+          if (rule->action == spec->default_action && rule->nargs == 0)
+            continue;
+          r = seccomp_rule_add_array (ctx, rule->action, nr, (unsigned) rule->nargs, cmp);
+          if (r < 0)
+            {
+              nc_err_set (err, NC_STAGE_SECCOMP, -r, "%s: rule for \"%s\"", rule->where,
+                          rule->names[n]);
+              goto out;
+            }
+        }
+    }
+  r = export_bpf (plan, ctx, err);
+out:
+  seccomp_release (ctx);
+  return r < 0 ? r : 0;
+}

@@ -1,0 +1,254 @@
+/* spawn.c - clone3, the parent's half of the sync protocol, and waiting.
+ *
+ * Runs in: parent.  Protocol on a SOCK_SEQPACKET socketpair (one record per
+ * write, see nc.h):
+ *   sync 1  parent -> child  NC_SYNC_GO once the id maps are written
+ *   sync 2  child -> parent  zero or more NC_MSG_WARN records
+ *   sync 3  child -> parent  one NC_MSG_ERROR record then _exit, or EOF
+ *                            when the workload's execve closed the socket.
+ * Every early return after clone3 kills and reaps the child, so a failed
+ * spawn leaves no process behind.
+ * See: formal/sync.pml.
+ */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <linux/sched.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+
+#include "internal.h"
+
+static int write_file (pid_t pid, const char *name, const char *data, struct nc_err *err)
+{
+  char path[64];
+  snprintf (path, sizeof path, "/proc/%d/%s", (int) pid, name);
+  NC_AUTOCLOSE int fd = open (path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0)
+    return nc_err_set (err, NC_STAGE_USERNS, errno, "open %s", name);
+  size_t len = strlen (data);
+  if (write (fd, data, len) != (ssize_t) len)
+    return nc_err_set (err, NC_STAGE_USERNS, errno, "write %s \"%s\"", name, data);
+  return 0;
+}
+
+static void kill_and_reap (pid_t pid, int pidfd)
+{
+  siginfo_t si;
+  syscall (SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
+  while (waitid (P_PIDFD, (id_t) pidfd, &si, WEXITED) < 0 && errno == EINTR)
+    ;
+  (void) pid;
+}
+
+int nc_spawn (const struct nc_plan *plan, struct nc_proc *proc, nc_warn_fn warn, void *ctx,
+              struct nc_err *err)
+{
+  NC_AUTOCLOSE int parent_fd = -1;
+  NC_AUTOCLOSE int child_fd = -1;
+  int sv[2];
+  int ret;
+
+  if (socketpair (AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+    return nc_err_set (err, NC_STAGE_SYNC, errno, "socketpair");
+  parent_fd = sv[0];
+  child_fd = sv[1];
+
+  /* Block every signal across clone3: the child must not run a handler
+   * of the host (the lua interpreter's SIGINT hook, say) before
+   * CLONE_CLEAR_SIGHAND takes effect, and it restores this mask only
+   * right before execve. */
+  sigset_t all, old;
+  sigfillset (&all);
+  pthread_sigmask (SIG_SETMASK, &all, &old);
+
+  int pidfd = -1;
+  struct clone_args args;
+  memset (&args, 0, sizeof args);
+  args.flags = plan->clone_flags | CLONE_PIDFD | CLONE_CLEAR_SIGHAND;
+  args.pidfd = (uint64_t) (uintptr_t) &pidfd;
+  args.exit_signal = SIGCHLD;
+  pid_t pid = (pid_t) syscall (SYS_clone3, &args, sizeof args);
+  if (pid == 0)
+    {
+      close (parent_fd);
+      nc_child_run (plan, child_fd, &old);
+    }
+  int clone_errno = errno;
+  pthread_sigmask (SIG_SETMASK, &old, NULL);
+  if (pid < 0)
+    return nc_err_set (err, NC_STAGE_CLONE, clone_errno, "clone3");
+  close (nc_steal_fd (&child_fd));
+
+  if (plan->clone_flags & CLONE_NEWUSER)
+    {
+      if ((plan->setgroups_deny && (ret = write_file (pid, "setgroups", "deny", err)) < 0)
+          || (plan->uid_map && (ret = write_file (pid, "uid_map", plan->uid_map, err)) < 0)
+          || (plan->gid_map && (ret = write_file (pid, "gid_map", plan->gid_map, err)) < 0))
+        goto fail;
+    }
+
+  char go = NC_SYNC_GO;
+  if (send (parent_fd, &go, 1, MSG_NOSIGNAL) != 1)
+    {
+      ret = nc_err_set (err, NC_STAGE_SYNC, errno, "send go");
+      goto fail;
+    }
+
+  int failed = 0;
+  for (;;)
+    {
+      struct nc_sync_msg m;
+      ssize_t n = recv (parent_fd, &m, sizeof m, 0);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0)
+        {
+          ret = nc_err_set (err, NC_STAGE_SYNC, errno, "recv");
+          goto fail;
+        }
+      if (n == 0)
+        break;
+      if (n != sizeof m)
+        {
+          ret = nc_err_set (err, NC_STAGE_SYNC, EPROTO, "short record (%zd bytes)", n);
+          goto fail;
+        }
+      m.err.detail[NC_ERR_DETAIL - 1] = '\0';
+      if (m.type == NC_MSG_WARN)
+        {
+          if (warn)
+            warn (ctx, &m.err);
+        }
+      else if (m.type == NC_MSG_ERROR && !failed)
+        {
+          *err = m.err;
+          failed = 1;
+        }
+    }
+  if (failed)
+    {
+      ret = -(err->code ? err->code : EIO);
+      goto fail;
+    }
+
+  proc->pid = pid;
+  proc->pidfd = pidfd;
+  return 0;
+
+fail:
+  kill_and_reap (pid, pidfd);
+  close (pidfd);
+  return ret;
+}
+
+int nc_proc_signal (struct nc_proc *proc, int sig)
+{
+  if (proc->pidfd < 0)
+    return -ESRCH;
+  return syscall (SYS_pidfd_send_signal, proc->pidfd, sig, NULL, 0) < 0 ? -errno : 0;
+}
+
+static void status_from (const siginfo_t *si, struct nc_status *st)
+{
+  if (si->si_code == CLD_EXITED)
+    {
+      st->code = si->si_status;
+      st->signal = 0;
+    }
+  else
+    {
+      st->code = 128 + si->si_status;
+      st->signal = si->si_status;
+    }
+}
+
+int nc_proc_wait (struct nc_proc *proc, const int *sigs, size_t nsigs, struct nc_status *st,
+                  struct nc_err *err)
+{
+  siginfo_t si;
+  if (proc->pidfd < 0)
+    return nc_err_set (err, NC_STAGE_WAIT, ESRCH, "process already released");
+  if (nsigs == 0)
+    {
+      for (;;)
+        {
+          memset (&si, 0, sizeof si);
+          if (waitid (P_PIDFD, (id_t) proc->pidfd, &si, WEXITED) == 0)
+            break;
+          if (errno != EINTR)
+            return nc_err_set (err, NC_STAGE_WAIT, errno, "waitid");
+        }
+      status_from (&si, st);
+      return 0;
+    }
+
+  /* Forward signals through a signalfd while they are blocked, so the
+   * host's own handlers (if any) do not run meanwhile. */
+  sigset_t set, old;
+  sigemptyset (&set);
+  for (size_t i = 0; i < nsigs; i++)
+    sigaddset (&set, sigs[i]);
+  pthread_sigmask (SIG_BLOCK, &set, &old);
+  NC_AUTOCLOSE int sfd = signalfd (-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+  int ret = 0;
+  if (sfd < 0)
+    {
+      ret = nc_err_set (err, NC_STAGE_WAIT, errno, "signalfd");
+      goto out;
+    }
+  for (;;)
+    {
+      struct pollfd pfd[2] = { { proc->pidfd, POLLIN, 0 }, { sfd, POLLIN, 0 } };
+      if (poll (pfd, 2, -1) < 0)
+        {
+          if (errno == EINTR)
+            continue;
+          ret = nc_err_set (err, NC_STAGE_WAIT, errno, "poll");
+          goto out;
+        }
+      if (pfd[1].revents & POLLIN)
+        {
+          struct signalfd_siginfo ssi;
+          while (read (sfd, &ssi, sizeof ssi) == sizeof ssi)
+            nc_proc_signal (proc, (int) ssi.ssi_signo);
+        }
+      if (pfd[0].revents & (POLLIN | POLLHUP))
+        {
+          memset (&si, 0, sizeof si);
+          if (waitid (P_PIDFD, (id_t) proc->pidfd, &si, WEXITED | WNOHANG) < 0)
+            {
+              if (errno == EINTR)
+                continue;
+              ret = nc_err_set (err, NC_STAGE_WAIT, errno, "waitid");
+              goto out;
+            }
+          if (si.si_pid != 0)
+            break;
+        }
+    }
+  status_from (&si, st);
+out:
+  /* Signals that raced with the exit were meant for the container, not
+   * for us: consume them before unblocking. */
+  if (sfd >= 0)
+    {
+      struct signalfd_siginfo ssi;
+      while (read (sfd, &ssi, sizeof ssi) == sizeof ssi)
+        ;
+    }
+  pthread_sigmask (SIG_SETMASK, &old, NULL);
+  return ret;
+}
+
+void nc_proc_release (struct nc_proc *proc)
+{
+  if (proc->pidfd >= 0)
+    close (proc->pidfd);
+  proc->pidfd = -1;
+}

@@ -1,0 +1,71 @@
+--- nucleus: the public Lua API.
+--
+--   local nucleus = require "nucleus"
+--   local code, err, status = nucleus.run{ argv = {"sh", "-c", "id"}, context = "." }
+--
+-- run() takes the options of `nucleus run` (see nucleus.options; flags as
+-- booleans, repeatable options as lists, env also as a map) and returns the
+-- workload's exit code (128+N when killed by signal N), or nil, a one-line
+-- message and the exit status the CLI would use (125 setup, 126 not
+-- executable, 127 not found).  Loading this module has no side effects.
+local core = require "nucleus.core"
+local options = require "nucleus.options"
+local log = require "nucleus.log"
+
+local M = { version = core.version }
+
+M.EXIT_SETUP, M.EXIT_NOEXEC, M.EXIT_NOTFOUND = 125, 126, 127
+
+-- Signals the supervisor passes on to the container.
+local FORWARD = { "INT", "TERM", "HUP", "QUIT", "USR1", "USR2", "WINCH", "CONT", "TSTP" }
+local forward = {}
+for i, s in ipairs(FORWARD) do forward[i] = core.signals[s] end
+
+--- The launch-plan table for opts, before compilation.
+-- Returns plan, warnings, id or nil, message.
+function M.plan(opts)
+  local o, err = options.normalize(opts)
+  if not o then return nil, err end
+  return require("nucleus.mode.agent").build(o)
+end
+
+--- Compile opts into an immutable nucleus.Plan.
+-- Returns plan, warnings, id or nil, message.
+function M.compile(opts)
+  local tbl, warnings, id = M.plan(opts)
+  if not tbl then return nil, warnings end
+  local plan, err = core.plan_compile(tbl)
+  if not plan then return nil, err end
+  return plan, warnings, id
+end
+
+local function exec_failure(msg, code, stage, detail)
+  if stage == "exec" then
+    local ENOENT, ENOTDIR = 2, 20
+    if code == ENOENT or code == ENOTDIR then
+      return nil, ("%s: command not found"):format(detail), M.EXIT_NOTFOUND
+    end
+    return nil, ("%s: cannot execute: %s"):format(detail, core.strerror(code)), M.EXIT_NOEXEC
+  end
+  return nil, msg, M.EXIT_SETUP
+end
+
+--- Spawn a compiled plan and wait for it, forwarding signals.
+function M.spawn_and_wait(plan)
+  local proc, warnings_or_msg, code, stage, detail = core.spawn(plan)
+  if not proc then return exec_failure(warnings_or_msg, code, stage, detail) end
+  for _, w in ipairs(warnings_or_msg) do log.warn("%s", w) end
+  local status, sig_or_err = proc:wait(forward)
+  if not status then return nil, sig_or_err, M.EXIT_SETUP end
+  return status, sig_or_err
+end
+
+--- Run a container to completion.
+function M.run(opts)
+  local plan, warnings = M.compile(opts)
+  if not plan then return nil, warnings, M.EXIT_SETUP end
+  for _, w in ipairs(warnings) do log.warn("%s", w) end
+  return M.spawn_and_wait(plan)
+end
+
+return M

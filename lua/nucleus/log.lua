@@ -1,0 +1,34 @@
+--- nucleus.log: messages of the runtime itself, on stderr, never mixed
+-- into the workload's stdout.  Levels: error, warn, info, debug.
+local M = {}
+
+local levels = { error = 1, warn = 2, info = 3, debug = 4 }
+local threshold = levels.warn
+local sink = function(line) io.stderr:write(line, "\n") end
+
+function M.set_level(name)
+  local l = levels[name]
+  if not l then return nil, ("unknown log level %q"):format(tostring(name)) end
+  threshold = l
+  return true
+end
+
+--- Replace where lines go (a function taking one line).  Returns the old sink.
+function M.set_sink(fn)
+  local old = sink
+  sink = fn
+  return old
+end
+
+local function emit(level, fmt, ...)
+  if levels[level] > threshold then return end
+  local msg = select("#", ...) > 0 and fmt:format(...) or fmt
+  sink(("nucleus: %s%s"):format(level == "error" and "" or level .. ": ", msg))
+end
+
+function M.error(fmt, ...) emit("error", fmt, ...) end
+function M.warn(fmt, ...) emit("warn", fmt, ...) end
+function M.info(fmt, ...) emit("info", fmt, ...) end
+function M.debug(fmt, ...) emit("debug", fmt, ...) end
+
+return M

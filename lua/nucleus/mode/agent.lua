@@ -1,0 +1,363 @@
+--- nucleus.mode.agent: turn `run` options into a launch-plan table for an
+-- ephemeral agent sandbox.  Pure policy: it asks nucleus.core only about
+-- the host (stat, realpath, users) and returns a plain table that
+-- core.plan_compile validates and freezes.
+--
+-- The container: a fresh tmpfs root; host /bin /sbin /usr /lib* /nix
+-- bound read-only (symlinks copied as symlinks); a minimal /etc; a /dev
+-- tmpfs with host device nodes bound in; /proc of the new PID namespace;
+-- /tmp (1777) and a home directory; /context copied or bound; all
+-- capabilities dropped; no_new_privs; Landlock and the default seccomp
+-- profile; a C mini-init as PID 1.
+local core = require "nucleus.core"
+local landlock = require "nucleus.landlock"
+local validate = require "nucleus.validate"
+
+local M = {}
+
+local DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+local SYSTEM_DIRS = { "/bin", "/sbin", "/usr", "/lib", "/lib32", "/lib64", "/libx32", "/nix" }
+local DEV_NODES = { "null", "zero", "full", "random", "urandom", "tty" }
+-- Mount points that volumes may not cover.
+local RESERVED = { "/proc", "/dev", "/sys", "/etc", "/usr", "/bin", "/sbin", "/lib", "/lib32",
+                   "/lib64", "/libx32", "/nix", "/context" }
+
+--- Secrets that a context copy leaves behind (a bind shows the tree as is).
+M.CONTEXT_EXCLUDE = {
+  names = { ".env", ".ssh", ".gnupg", ".aws", ".azure", ".docker", ".netrc", ".kube",
+            ".git-credentials", ".npmrc", ".pypirc", ".pgpass" },
+  prefixes = { ".env." },
+  suffixes = { ".pem", ".key", ".p12", ".pfx", ".jks" },
+}
+
+local RO = { "ro", "nosuid", "nodev", "recursive" }
+
+local function under(path, prefix)
+  return path == prefix or path:sub(1, #prefix + 1) == prefix .. "/"
+end
+
+local function random_id()
+  local f = io.open("/dev/urandom", "rb")
+  local bytes = f and f:read(16)
+  if f then f:close() end
+  if not bytes or #bytes ~= 16 then
+    bytes = tostring(os.time()) .. tostring({}):rep(2)
+  end
+  return (bytes:sub(1, 16):gsub(".", function(c) return ("%02x"):format(c:byte()) end))
+end
+
+local function read_file(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+-- "name" or "uid" -> passwd-like table.  Names come from the host's user
+-- database: the container's /usr is the host's, and its /etc/passwd is
+-- generated from what is resolved here.
+local function resolve_user(spec)
+  if spec:match("^%d+$") then
+    local uid = math.tointeger(tonumber(spec))
+    if not uid or uid > 0xfffffffe then return nil, ("invalid user %q"):format(spec) end
+    local pw = core.getpw(uid)
+    return pw or { name = uid == 0 and "root" or ("u" .. uid), uid = uid, gid = 0, numeric = true }
+  end
+  local pw = core.getpw(spec)
+  if not pw then return nil, ("unknown user %q"):format(spec) end
+  return pw
+end
+
+local function resolve_group(spec)
+  if spec:match("^%d+$") then
+    local gid = math.tointeger(tonumber(spec))
+    if not gid or gid > 0xfffffffe then return nil, ("invalid group %q"):format(spec) end
+    return core.getgr(gid) or { name = "g" .. gid, gid = gid }
+  end
+  local gr = core.getgr(spec)
+  if not gr then return nil, ("unknown group %q"):format(spec) end
+  return gr
+end
+
+local function identity(o, userns)
+  local spec, gspec = o.user, o.group
+  if spec and spec:find(":", 1, true) then
+    if gspec then return nil, "give the group either in --user USER:GROUP or in --group, not both" end
+    spec, gspec = spec:match("^([^:]*):(.*)$")
+  end
+  if spec == "" then return nil, "invalid user \"\": empty name" end
+  if gspec == "" then return nil, "invalid group \"\": empty name" end
+  if not spec and (gspec or #o.additional_group > 0) then
+    return nil, "--group and --additional-group need --user"
+  end
+  local pw = { name = "root", uid = 0, gid = 0 }
+  if spec then
+    local err
+    pw, err = resolve_user(spec)
+    if not pw then return nil, err end
+  end
+  local gid, gname = pw.gid, nil
+  if gspec then
+    local gr, err = resolve_group(gspec)
+    if not gr then return nil, err end
+    gid, gname = gr.gid, gr.name
+  end
+  local groups = {}
+  local seen = { [gid] = true }
+  for _, g in ipairs(o.additional_group) do
+    local gr, err = resolve_group(g)
+    if not gr then return nil, err end
+    if not seen[gr.gid] then
+      groups[#groups + 1] = gr.gid
+      seen[gr.gid] = true
+    end
+  end
+  if userns then
+    if pw.uid ~= 0 or gid ~= 0 or #groups > 0 then
+      return nil, "rootless: only root (uid 0, gid 0) exists in the user namespace; drop --user/--group/--additional-group"
+    end
+    groups = nil -- setgroups is denied in the namespace
+  end
+  local home = pw.uid == 0 and "/root" or ("/home/" .. pw.name)
+  return { uid = pw.uid, gid = gid, groups = groups, name = pw.name, group = gname, home = home }
+end
+
+local function parse_ulimit(s)
+  local name, soft, hard = s:match("^([%a_]+)=([^:]+):?(.*)$")
+  if not name then return nil, ("invalid ulimit %q: expected NAME=SOFT[:HARD]"):format(s) end
+  local sv = validate.limit(soft)
+  local hv = hard ~= "" and validate.limit(hard) or sv
+  if not sv or not hv then return nil, ("invalid ulimit %q: limits are integers or 'unlimited'"):format(s) end
+  if sv > hv then return nil, ("invalid ulimit %q: soft limit above hard limit"):format(s) end
+  return { resource = name:lower(), soft = sv, hard = hv }
+end
+
+local function parse_volume(s)
+  local src, dst, mode = s:match("^([^:]+):([^:]+):?(.*)$")
+  if not src then return nil, ("invalid volume %q: expected SRC:DST[:ro|rw]"):format(s) end
+  if mode ~= "" and mode ~= "ro" and mode ~= "rw" then
+    return nil, ("invalid volume %q: mode must be ro or rw"):format(s)
+  end
+  local real, err = core.realpath(src)
+  if not real then return nil, ("volume %q: %s"):format(s, err) end
+  local d, derr = validate.container_path(dst, "volume destination")
+  if not d then return nil, derr end
+  if d == "/" then return nil, ("volume %q: cannot cover the root"):format(s) end
+  for _, r in ipairs(RESERVED) do
+    if under(d, r) then return nil, ("volume %q: %s is reserved"):format(s, r) end
+  end
+  local st = core.lstat(real, true)
+  return { source = real, target = d, ro = mode == "ro", file = st and st.type ~= "dir" }
+end
+
+--- Build the plan table.  host = { euid =, egid =, landlock_abi =,
+-- getenv = function }; missing fields are looked up.
+function M.build(o, host)
+  host = host or {}
+  local ids = core.ids()
+  local euid = host.euid or ids.euid
+  local egid = host.egid or ids.egid
+  local getenv = host.getenv or os.getenv
+  local warnings = {}
+
+  if o.name then
+    local ok, err = validate.name(o.name)
+    if not ok then return nil, err end
+  end
+  local id = host.id or random_id()
+  local hostname = o.hostname or o.name or id:sub(1, 12)
+  local h, herr = validate.hostname(hostname)
+  if not h then
+    if o.hostname then return nil, herr end
+    -- a valid name such as "a_b" is not a valid hostname: fall back to the id
+    hostname = id:sub(1, 12)
+  end
+
+  local userns = euid ~= 0 or o.rootless
+  local who, ierr = identity(o, userns)
+  if not who then return nil, ierr end
+
+  local plan = {
+    argv = o.argv,
+    hostname = hostname,
+    namespaces = { "mount", "pid", "uts", "ipc" },
+    init = true,
+    degraded = o.allow_degraded_security,
+    chroot_fallback = o.allow_chroot_fallback,
+    root_options = "mode=0755",
+    mounts = {},
+    user = { uid = who.uid, gid = who.gid, groups = who.groups },
+    caps = { bounding = 0, permitted = 0, effective = 0, inheritable = 0, ambient = 0 },
+  }
+  local ns = plan.namespaces
+  if o.network == "none" then
+    ns[#ns + 1] = "net"
+    plan.loopback = true
+  elseif o.network == "host" then
+    if not o.allow_host_network then
+      return nil, "--network host shares the host's network stack: add --allow-host-network"
+    end
+  end
+  if not o.disable_cgroup_namespace then ns[#ns + 1] = "cgroup" end
+  if o.time_namespace then ns[#ns + 1] = "time" end
+  if userns then
+    ns[#ns + 1] = "user"
+    if euid ~= 0 then
+      plan.uid_map = ("0 %d 1"):format(euid)
+      plan.gid_map = ("0 %d 1"):format(egid)
+      plan.setgroups_deny = true
+    else
+      -- root asking for --rootless gets a real privilege drop: container
+      -- root is the host's unprivileged "nobody", not host root
+      plan.uid_map = "0 65534 1"
+      plan.gid_map = "0 65534 1"
+      plan.setgroups_deny = true
+    end
+  end
+
+  -- environment: clean, then the user's -e in order (later wins)
+  local env, index = {}, {}
+  local function setenv(k, v)
+    if index[k] then env[index[k]] = k .. "=" .. v
+    else env[#env + 1] = k .. "=" .. v; index[k] = #env end
+  end
+  setenv("PATH", DEFAULT_PATH)
+  setenv("HOME", who.home)
+  setenv("HOSTNAME", hostname)
+  for _, e in ipairs(o.env) do
+    local k, v = validate.env(e, getenv)
+    if k == nil then return nil, v end
+    if k then setenv(k, v) end
+  end
+  plan.env = env
+  plan.path = env[index.PATH]:sub(6)
+
+  if o.workdir then
+    local w, err = validate.container_path(o.workdir, "workdir")
+    if not w then return nil, err end
+    plan.cwd = w
+  else
+    plan.cwd = o.context and "/context" or "/"
+  end
+
+  local rlimits = {}
+  for _, u in ipairs(o.ulimit) do
+    local r, err = parse_ulimit(u)
+    if not r then return nil, err end
+    rlimits[#rlimits + 1] = r
+  end
+  plan.rlimits = rlimits
+
+  local m = plan.mounts
+  local function add(t) m[#m + 1] = t end
+
+  for _, d in ipairs(SYSTEM_DIRS) do
+    local st = core.lstat(d)
+    if st and st.type == "link" then
+      add { kind = "symlink", target = d, link = assert(core.readlink(d)) }
+    elseif st and st.type == "dir" then
+      add { kind = "bind", source = d, target = d, flags = RO }
+    end
+  end
+
+  -- /etc: generated, plus the loader cache and the time zone
+  add { kind = "dir", target = "/etc", mode = 493 }
+  local passwd = "root:x:0:0:root:/root:/bin/sh\n"
+  local group = "root:x:0:\n"
+  if who.uid ~= 0 then
+    passwd = passwd .. ("%s:x:%d:%d:%s:%s:/bin/sh\n"):format(who.name, who.uid, who.gid, who.name, who.home)
+  end
+  if who.gid ~= 0 then
+    group = group .. ("%s:x:%d:\n"):format(who.group or who.name, who.gid)
+  end
+  add { kind = "file", target = "/etc/passwd", content = passwd, mode = 420 }
+  add { kind = "file", target = "/etc/group", content = group, mode = 420 }
+  add { kind = "file", target = "/etc/hostname", content = hostname .. "\n", mode = 420 }
+  add { kind = "file", target = "/etc/hosts", mode = 420, content =
+    ("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t%s\n"):format(hostname) }
+  if o.network == "host" then
+    local resolv = read_file("/etc/resolv.conf")
+    if resolv then add { kind = "file", target = "/etc/resolv.conf", content = resolv, mode = 420 } end
+  end
+  local st = core.lstat("/etc/ld.so.cache")
+  if st and st.type == "file" then
+    add { kind = "bind", source = "/etc/ld.so.cache", target = "/etc/ld.so.cache", file = true, flags = RO }
+  end
+  st = core.lstat("/etc/localtime")
+  if st and st.type == "link" then
+    add { kind = "symlink", target = "/etc/localtime", link = assert(core.readlink("/etc/localtime")) }
+  end
+
+  -- /dev: its own tmpfs, host nodes bound in (mknod is impossible in a
+  -- user namespace, and the root tmpfs is nodev)
+  add { kind = "tmpfs", target = "/dev", options = "mode=0755,size=64k", flags = { "nosuid", "noexec" } }
+  for _, n in ipairs(DEV_NODES) do
+    if core.lstat("/dev/" .. n) then
+      add { kind = "bind", source = "/dev/" .. n, target = "/dev/" .. n, file = true, flags = { "nosuid", "noexec" } }
+    end
+  end
+  add { kind = "devpts", target = "/dev/pts", options = "newinstance,ptmxmode=0666,mode=0620",
+        flags = { "nosuid", "noexec" } }
+  add { kind = "symlink", target = "/dev/ptmx", link = "pts/ptmx" }
+  add { kind = "tmpfs", target = "/dev/shm", options = "mode=1777,size=64m", flags = { "nosuid", "nodev", "noexec" } }
+  add { kind = "mqueue", target = "/dev/mqueue", flags = { "nosuid", "nodev", "noexec" } }
+  add { kind = "symlink", target = "/dev/fd", link = "/proc/self/fd" }
+  add { kind = "symlink", target = "/dev/stdin", link = "/proc/self/fd/0" }
+  add { kind = "symlink", target = "/dev/stdout", link = "/proc/self/fd/1" }
+  add { kind = "symlink", target = "/dev/stderr", link = "/proc/self/fd/2" }
+  add { kind = "symlink", target = "/dev/core", link = "/proc/kcore" }
+
+  add { kind = "proc", target = "/proc", flags = { "nosuid", "nodev", "noexec" } }
+  -- sysctls are writable by uid 0 without any capability: keep them read-only
+  add { kind = "bind", source = "/proc/sys", target = "/proc/sys", flags = { "ro", "nosuid", "nodev", "noexec", "inner" } }
+  if core.lstat("/proc/sysrq-trigger") then
+    add { kind = "bind", source = "/proc/sysrq-trigger", target = "/proc/sysrq-trigger", file = true,
+          flags = { "ro", "nosuid", "nodev", "noexec", "inner" } }
+  end
+  add { kind = "dir", target = "/sys", mode = 493 }
+  add { kind = "dir", target = "/tmp", mode = 1023 }
+  add { kind = "dir", target = who.home, mode = 448, flags = { "owned" } }
+
+  local extra = { { path = who.home, access = landlock.READ | landlock.WRITE } }
+
+  for _, v in ipairs(o.volume) do
+    local vol, err = parse_volume(v)
+    if not vol then return nil, err end
+    local flags = vol.ro and { "ro", "nosuid", "nodev", "recursive" } or { "nosuid", "nodev", "noexec", "recursive" }
+    add { kind = "bind", source = vol.source, target = vol.target, file = vol.file, flags = flags }
+    extra[#extra + 1] = { path = vol.target,
+      access = vol.ro and (landlock.READ | landlock.EXEC) or (landlock.READ | landlock.WRITE) }
+  end
+
+  if o.context then
+    local real, err = core.realpath(o.context)
+    if not real then return nil, ("context directory %q: %s"):format(o.context, err:gsub("^.-: ", "")) end
+    local cst = core.lstat(real)
+    if not cst or cst.type ~= "dir" then
+      return nil, ("context directory %q: not a directory"):format(o.context)
+    end
+    if o.context_mode == "copy" then
+      add { kind = "copy", source = real, target = "/context", exclude = M.CONTEXT_EXCLUDE }
+      extra[#extra + 1] = { path = "/context", access = landlock.READ | landlock.WRITE }
+    else
+      add { kind = "bind", source = real, target = "/context", flags = { "ro", "nosuid", "nodev", "noexec", "recursive" } }
+      extra[#extra + 1] = { path = "/context", access = landlock.READ }
+    end
+  end
+
+  -- security policies
+  plan.seccomp = require("nucleus.policies")["default.seccomp.json"]
+  local abi = host.landlock_abi or core.landlock_abi()
+  if abi > 0 then
+    plan.landlock = landlock.for_abi(landlock.agent_rules(extra), abi)
+  elseif o.allow_degraded_security then
+    warnings[#warnings + 1] = "Landlock is not available on this kernel: running without it"
+  else
+    return nil, "Landlock is not available on this kernel (--allow-degraded-security runs without it)"
+  end
+
+  return plan, warnings, id
+end
+
+return M

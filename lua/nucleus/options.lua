@@ -1,0 +1,105 @@
+--- nucleus.options: the options of `run`, shared by the CLI and by
+-- nucleus.run{}.  One table describes each option once; cli.lua builds the
+-- argparse parser from it and normalize() validates API callers with it.
+local M = {}
+
+-- kind: "string" (one value), "list" (repeatable), "flag" (boolean),
+-- "choice" (one of choices).  Names are the Lua keys; the CLI flag is the
+-- name with "_" -> "-".
+M.run = {
+  { name = "name", kind = "string", meta = "NAME",
+    help = "Container name (letters, digits, '.', '_', '-'; default: the id)" },
+  { name = "hostname", kind = "string", meta = "HOST", help = "Hostname (default: the name)" },
+  { name = "env", short = "e", kind = "list", meta = "KEY=VALUE",
+    help = "Set an environment variable (KEY alone copies it from the caller)" },
+  { name = "workdir", short = "w", kind = "string", meta = "DIR",
+    help = "Working directory inside the container (created if missing)" },
+  { name = "user", short = "u", kind = "string", meta = "USER[:GROUP]",
+    help = "Run the workload as this user (name or uid)" },
+  { name = "group", kind = "string", meta = "GROUP", help = "Primary group (name or gid)" },
+  { name = "additional_group", kind = "list", meta = "GROUP", help = "Supplementary group" },
+  { name = "context", kind = "string", meta = "DIR", help = "Host directory exposed at /context" },
+  { name = "context_mode", kind = "choice", choices = { "copy", "bind" }, default = "copy",
+    help = "copy: into the container's tmpfs; bind: read-only bind (context streaming)" },
+  { name = "volume", short = "v", kind = "list", meta = "SRC:DST[:ro|rw]",
+    help = "Bind a host path (rw volumes are never executable)" },
+  { name = "network", kind = "choice", choices = { "none", "host" }, default = "none",
+    help = "none: own network namespace with lo only; host: the host's" },
+  { name = "allow_host_network", kind = "flag", help = "Required with --network host" },
+  { name = "rootless", kind = "flag",
+    help = "Use a user namespace (automatic when not run as root)" },
+  { name = "time_namespace", kind = "flag", help = "Give the container its own time namespace" },
+  { name = "disable_cgroup_namespace", kind = "flag", help = "Do not unshare the cgroup namespace" },
+  { name = "ulimit", kind = "list", meta = "NAME=SOFT[:HARD]",
+    help = "Resource limit (nofile, nproc, core, memlock, stack, ...)" },
+  { name = "allow_chroot_fallback", kind = "flag",
+    help = "Use chroot when pivot_root is impossible (weaker)" },
+  { name = "allow_degraded_security", kind = "flag",
+    help = "Turn seccomp and Landlock failures into warnings" },
+  { name = "dry_run", kind = "flag", help = "Print the compiled launch plan and exit" },
+}
+
+M.by_name = {}
+for _, o in ipairs(M.run) do M.by_name[o.name] = o end
+
+local function is_list(t)
+  if type(t) ~= "table" then return false end
+  local n = 0
+  for _ in pairs(t) do n = n + 1 end
+  return n == #t
+end
+
+--- Validate and complete an options table as given to nucleus.run{}.
+-- argv is required; env may also be a map {KEY = "value"}.
+-- Returns a new table or nil, message.
+function M.normalize(opts)
+  if type(opts) ~= "table" then return nil, "options: expected a table" end
+  local out = {}
+  for k, v in pairs(opts) do
+    if k == "argv" then
+      if not is_list(v) or #v == 0 then return nil, "argv: expected a non-empty list of strings" end
+      for i, a in ipairs(v) do
+        if type(a) ~= "string" then return nil, ("argv[%d]: expected a string"):format(i) end
+      end
+      out.argv = v
+    else
+      local o = M.by_name[k]
+      if not o then return nil, ("unknown option %q"):format(tostring(k)) end
+      if o.kind == "flag" then
+        if type(v) ~= "boolean" then return nil, ("%s: expected a boolean"):format(k) end
+      elseif o.kind == "list" then
+        if k == "env" and type(v) == "table" and not is_list(v) then
+          local l = {}
+          for ek, ev in pairs(v) do l[#l + 1] = tostring(ek) .. "=" .. tostring(ev) end
+          table.sort(l)
+          v = l
+        end
+        if type(v) == "string" then v = { v } end
+        if not is_list(v) then return nil, ("%s: expected a list of strings"):format(k) end
+        for i, s in ipairs(v) do
+          if type(s) ~= "string" then return nil, ("%s[%d]: expected a string"):format(k, i) end
+        end
+      elseif o.kind == "choice" then
+        local ok = false
+        for _, c in ipairs(o.choices) do if v == c then ok = true end end
+        if not ok then
+          return nil, ("%s: %q is not one of %s"):format(k, tostring(v), table.concat(o.choices, ", "))
+        end
+      elseif type(v) ~= "string" then
+        return nil, ("%s: expected a string"):format(k)
+      end
+      out[k] = v
+    end
+  end
+  if not out.argv then return nil, "argv: missing command" end
+  for _, o in ipairs(M.run) do
+    if out[o.name] == nil then
+      if o.kind == "list" then out[o.name] = {}
+      elseif o.kind == "flag" then out[o.name] = false
+      else out[o.name] = o.default end
+    end
+  end
+  return out
+end
+
+return M
