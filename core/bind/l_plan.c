@@ -25,6 +25,7 @@ struct rd {
   lua_State *L;
   struct nc_plan *plan;
   char msg[256];
+  bool host_error; /* about the host (a tree to copy), not the plan's shape */
 };
 
 __attribute__ ((format (printf, 2, 3))) static int bad (struct rd *r, const char *fmt, ...)
@@ -332,16 +333,18 @@ static int read_mount (struct rd *r, int idx, size_t i, struct nc_mount *m)
       lua_pop (L, 1);
       if (rc < 0 || get_int (r, idx, where, "max_depth", 0, 1, 4096, &depth) < 0)
         return -1;
+      r->host_error = true;
       m->src_fd = open (source, O_PATH | O_DIRECTORY | O_CLOEXEC);
       if (m->src_fd < 0)
-        return bad (r, "%s: %s: %s", where, source, strerror (errno));
+        return bad (r, "%s: %s", source, strerror (errno));
       struct nc_err err = { 0 };
       size_t skipped = 0;
       if (nc_plan_scan_tree (r->plan, m->src_fd, &ex, (unsigned) depth, &m->copy_first,
                              &m->copy_count, &skipped, &err)
           < 0)
-        return bad (r, "%s: %s: %s%s%s", where, source, err.detail, err.code ? ": " : "",
+        return bad (r, "%s: %s%s%s", source, err.detail, err.code ? ": " : "",
                     err.code ? strerror (err.code) : "");
+      r->host_error = false;
     }
   return 0;
 }
@@ -881,7 +884,7 @@ int nc_l_plan_compile (lua_State *L)
       nc_plan_free (*ud);
       *ud = NULL;
       lua_pushnil (L);
-      lua_pushfstring (L, "plan: %s", r.msg);
+      lua_pushfstring (L, "%s%s", r.host_error ? "" : "plan: ", r.msg);
       lua_pushliteral (L, "EPLAN");
       return 3;
     }

@@ -181,8 +181,8 @@ static int push (struct scan *s, struct nc_copy e)
 static int scan_dir (struct scan *s, int parent_fd, const char *rel, unsigned depth)
 {
   if (depth > s->max_depth)
-    return nc_err_set (s->err, NC_STAGE_CONTEXT, ELOOP, "%s: deeper than %u levels",
-                       rel[0] ? rel : ".", s->max_depth);
+    return nc_err_set (s->err, NC_STAGE_CONTEXT, 0, "deeper than %u levels at %s",
+                       s->max_depth, rel[0] ? rel : ".");
   int fd = openat (parent_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0)
     return nc_err_set (s->err, NC_STAGE_CONTEXT, errno, "%s", rel[0] ? rel : ".");

@@ -111,7 +111,7 @@ function M.main(args)
   end
   local ok, a = parser:pparse(split_run_args(args, from))
   if not ok then
-    log.error("%s (see 'nucleus --help')", a)
+    log.error("%s (see 'nucleus --help')", (a:gsub("%s*\n%s*", " ")))
     return nucleus.EXIT_SETUP
   end
   if a.version then

@@ -201,22 +201,31 @@ local function what(v)
   return "a " .. t
 end
 
+-- Skip spaces and tabs; returns the byte now at pos.
 local function skip_ws()
   local c = byte(src, pos)
   if c == 32 or c == 9 then
     local _, e = find(src, "^[ \t]*", pos)
     pos = e + 1
+    c = byte(src, pos)
   end
+  return c
 end
 
--- whitespace, newlines and comments (inside arrays)
+-- Skip whitespace, newlines and comments (inside arrays); returns the byte
+-- now at pos.
 local function skip_ws_nl()
-  while true do
-    local _, e = find(src, "^[ \t\n]*", pos)
-    pos = e + 1
-    if byte(src, pos) ~= 35 then return end
-    pos = find(src, "\n", pos, true) or len + 1
+  local c = byte(src, pos)
+  while c == 32 or c == 10 or c == 35 or c == 9 do
+    if c == 35 then
+      pos = find(src, "\n", pos, true) or len + 1
+    else
+      local _, e = find(src, "^[ \t\n]*", pos)
+      pos = e + 1
+    end
+    c = byte(src, pos)
   end
+  return c
 end
 
 ---------------------------------------------------------------------------
@@ -364,8 +373,7 @@ end
 local function parse_key()
   local p1 = pos
   local k1 = parse_simple_key()
-  skip_ws()
-  if byte(src, pos) ~= 46 then return k1, p1, 1 end
+  if skip_ws() ~= 46 then return k1, p1, 1 end
   local keys, kpos, n = { k1 }, { p1 }, 1
   repeat
     pos = pos + 1
@@ -373,8 +381,7 @@ local function parse_key()
     n = n + 1
     kpos[n] = pos
     keys[n] = parse_simple_key()
-    skip_ws()
-  until byte(src, pos) ~= 46
+  until skip_ws() ~= 46
   return keys, kpos, n
 end
 
@@ -572,8 +579,11 @@ local function parse_keyval(t, sect)
       if kd == "implicit" then
         tkind[v], tsect[v] = "dotted", sect
       elseif not (kd == "dotted" and tsect[v] == sect) then
-        if kd then
-          fail(kpos[i], "cannot use dotted key %s to add to table %s defined elsewhere",
+        if kd == "defined" then
+          fail(kpos[i], "cannot use dotted key %s: table %s was already defined by a [table] header",
+            keypath(keys, n), keypath(keys, i))
+        elseif kd then
+          fail(kpos[i], "cannot use dotted key %s: table %s was defined in another section",
             keypath(keys, n), keypath(keys, i))
         end
         fail(kpos[i], "cannot use dotted key %s: %s is already defined as %s",
@@ -599,8 +609,7 @@ local function parse_array()
   local arr = setmetatable({}, array_mt)
   local n = 0
   while true do
-    skip_ws_nl()
-    local c = byte(src, pos)
+    local c = skip_ws_nl()
     if c == 93 then break end
     if c == nil then fail(start, "unterminated array") end
     if c == 44 then fail(pos, "expected a value in array, found ','") end
@@ -608,8 +617,7 @@ local function parse_array()
     local vp = pos
     arr[n] = parse_value()
     if posmap then record(arr, n, vp) end
-    skip_ws_nl()
-    c = byte(src, pos)
+    c = skip_ws_nl()
     if c == 44 then
       pos = pos + 1
     elseif c == 93 then
@@ -646,8 +654,7 @@ local function parse_inline_table()
     if c == 44 then fail(pos, "expected a key in inline table, found ','") end
     if c == 125 then fail(pos, "trailing comma is not allowed in inline tables") end
     parse_keyval(t, id)
-    skip_ws()
-    c = byte(src, pos)
+    c = skip_ws()
     if c == 44 then
       pos = pos + 1
       skip_ws()
@@ -770,8 +777,7 @@ local function parse_document()
   local root = {}
   local cur, cur_sect = root, 0
   while true do
-    skip_ws()
-    local c = byte(src, pos)
+    local c = skip_ws()
     if c == nil then break end
     if c == 10 then
       pos = pos + 1
@@ -788,8 +794,7 @@ local function parse_document()
         parse_keyval(cur, cur_sect)
         after = "value"
       end
-      skip_ws()
-      c = byte(src, pos)
+      c = skip_ws()
       if c == 35 then
         pos = find(src, "\n", pos, true) or len + 1
         c = byte(src, pos)

@@ -123,9 +123,14 @@ local function identity(o, userns)
   return { uid = pw.uid, gid = gid, groups = groups, name = pw.name, group = gname, home = home }
 end
 
+local ULIMITS = {}
+for n in ("as core cpu data fsize locks memlock msgqueue nice nofile nproc rss rtprio rttime sigpending stack")
+    :gmatch("%S+") do ULIMITS[n] = true end
+
 local function parse_ulimit(s)
   local name, soft, hard = s:match("^([%a_]+)=([^:]+):?(.*)$")
   if not name then return nil, ("invalid ulimit %q: expected NAME=SOFT[:HARD]"):format(s) end
+  if not ULIMITS[name:lower()] then return nil, ("invalid ulimit %q: unknown resource %q"):format(s, name) end
   local sv = validate.limit(soft)
   local hv = hard ~= "" and validate.limit(hard) or sv
   if not sv or not hv then return nil, ("invalid ulimit %q: limits are integers or 'unlimited'"):format(s) end

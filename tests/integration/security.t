@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Agent mode security, checked from inside: capabilities, no_new_privs,
+# the default seccomp profile, foreign syscall ABIs, Landlock, and real
+# programs (shell pipelines, python3, git) running under all of it.
+set -u
+. "$(dirname "$0")/../lib/nucleus.sh"
+
+before=$(host_state)
+
+out=$(probe_run -- caps)
+for set in capinh capprm capeff capbnd capamb; do
+  is "$(value $set <<<"$out")" 0000000000000000 "$set is empty"
+done
+is "$(value nonewprivs <<<"$out")" 1 "no_new_privs is set"
+is "$(value seccomp <<<"$out")" 2 "seccomp filter mode"
+out=$(probe_run --user 4242 -- caps)
+is "$(value capprm <<<"$out")" 0000000000000000 "non-root workload: no capabilities either"
+
+# Dangerous calls fail with EPERM (capabilities are gone and the profile
+# denies them); clone with namespace flags too.
+for sc in mount umount2 unshare unshare-ns setns init_module finit_module delete_module \
+          kexec_load bpf keyctl add_key userfaultfd perf_event_open open_by_handle_at \
+          open_tree fsopen clone-newuser chroot pivot_root swapon reboot acct io_uring_setup; do
+  out=$(probe_run -- syscall "$sc")
+  is "$(value "$sc" <<<"$out")" EPERM "$sc is denied (EPERM)"
+done
+out=$(probe_run -- syscall ptrace)
+like "$(value ptrace <<<"$out")" "^EPERM$" "ptrace is denied"
+out=$(probe_run -- syscall clone3)
+is "$(value clone3 <<<"$out")" ENOSYS "clone3 gets ENOSYS so libc falls back to clone"
+out=$(probe_run -- syscall unknown)
+is "$(value unknown <<<"$out")" ENOSYS "an unknown syscall gets ENOSYS, not a kill"
+out=$(probe_run -- syscall getpid)
+is "$(value getpid <<<"$out")" ok "getpid is allowed"
+out=$(probe_run -- syscall socket-unix)
+is "$(value socket-unix <<<"$out")" ok "AF_UNIX sockets work"
+out=$(probe_run -- syscall-x32 getpid)
+is "$(value x32 <<<"$out")" signal:31 "x32 syscall ABI is blocked (SIGSYS)"
+out=$(probe_run -- syscall-i386 getpid)
+is "$(value i386 <<<"$out")" signal:31 "i386 int 0x80 ABI is blocked (SIGSYS)"
+
+# Landlock default rules
+out=$(probe_run -- landlock)
+like "$(value landlock_abi <<<"$out")" "^[1-9]" "Landlock ABI visible"
+out=$(probe_run -- write /etc/new-file)
+is "$(value write <<<"$out")" EACCES "Landlock: no write to /etc (root tmpfs, not an allowed path)"
+out=$(probe_run -- write /new-file)
+is "$(value write <<<"$out")" EACCES "Landlock: no write to /"
+out=$(probe_run -- write /tmp/ok)
+is "$(value write <<<"$out")" ok "Landlock: /tmp is writable"
+out=$("$NUCLEUS" run -v "$PROBE_DIR:/opt/probe:ro" -- sh -c 'cp /opt/probe/probe /tmp/p && /tmp/p pid' 2>&1)
+like "$out" "Permission denied" "Landlock: nothing written to /tmp can be executed"
+mkdir -p "$T/ctx"
+cp "$PROBE_DIR/probe" "$T/ctx/probe"
+out=$("$NUCLEUS" run --context "$T/ctx" -- /context/probe pid 2>&1)
+is "$?" 126 "Landlock: a binary from the copied context cannot be executed (126)"
+like "$out" "cannot execute: Permission denied" "  ... with a one-line message"
+out=$(probe_run -- read /proc/self/status)
+is "$(value read <<<"$out")" ok "Landlock: /proc is readable"
+out=$(probe_run -- write /proc/self/comm)
+is "$(value write <<<"$out")" EACCES "Landlock: /proc is not writable"
+
+# Real workloads under the default profile
+out=$("$NUCLEUS" run -- sh -c 'seq 1 100 | grep 7 | sort -r | head -3 | tr "\n" " "; ls /usr/bin | wc -l >/dev/null; date +%Y >/dev/null; echo done')
+is "$out" "97 87 79 done" "a shell pipeline runs"
+if command -v python3 >/dev/null; then
+  out=$("$NUCLEUS" run -- python3 -c '
+import os, subprocess, tempfile, threading, json, hashlib, socket
+t = threading.Thread(target=lambda: None); t.start(); t.join()
+with tempfile.NamedTemporaryFile("w", dir="/tmp", delete=False) as f: f.write("x")
+print(subprocess.run(["echo", "child"], capture_output=True, text=True).stdout.strip(),
+      json.dumps({"n": 1}), hashlib.sha256(b"a").hexdigest()[:8], os.getpid() > 1,
+      socket.socketpair()[0].fileno() > 2)')
+  is "$out" 'child {"n": 1} ca978112 True True' "python3 runs (threads, subprocess, tempfile, sockets)"
+else
+  skip "python3 not installed"
+fi
+if command -v git >/dev/null; then
+  out=$("$NUCLEUS" run -e HOME=/tmp -w /tmp/repo -- sh -c 'git init -q . && git config user.email a@b && git config user.name n && echo x > f && git add f && git commit -qm one && git log --oneline | wc -l')
+  is "$out" 1 "git init/add/commit/log runs"
+else
+  skip "git not installed"
+fi
+
+# --allow-degraded-security does not weaken a kernel that supports everything
+out=$(probe_run --allow-degraded-security -- caps)
+is "$(value seccomp <<<"$out")" 2 "--allow-degraded-security keeps seccomp when it works"
+
+is "$(host_state)" "$before" "no mount or process left on the host"
+done_testing

@@ -1,0 +1,41 @@
+# nucleus.sh - shared set-up for the integration tests.
+#
+# Provides $ROOT, $NUCLEUS, $PROBE_DIR (a world-readable directory holding
+# the static probe, for `-v $PROBE_DIR:/opt/probe:ro`), $T (a scratch
+# directory removed on exit), probe_run, host_state and check_no_residue.
+. "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+NUCLEUS=$ROOT/build/bin/nucleus
+[ -x "$NUCLEUS" ] || skip_all "build/bin/nucleus not built (run make)"
+[ -x "$ROOT/build/probe" ] || skip_all "build/probe not built (run make build/probe)"
+[ "$(id -u)" -eq 0 ] || skip_all "integration tests run as root (rootless is tested by switching user)"
+
+# World-traversable scratch space: the rootless tests run as another user.
+T=$(mktemp -d /tmp/nucleus-test.XXXXXX)
+chmod 0755 "$T"
+trap 'rm -rf "$T"' EXIT
+PROBE_DIR=$T/probe
+mkdir -p "$PROBE_DIR"
+cp "$ROOT/build/probe" "$PROBE_DIR/probe"
+chmod 0755 "$PROBE_DIR" "$PROBE_DIR/probe"
+
+# probe_run [nucleus run options...] -- probe-args...
+probe_run() {
+  local opts=()
+  while [ $# -gt 0 ] && [ "$1" != "--" ]; do opts+=("$1"); shift; done
+  shift
+  "$NUCLEUS" run -v "$PROBE_DIR:/opt/probe:ro" "${opts[@]}" -- /opt/probe/probe "$@"
+}
+
+# What a run could leave behind on the host: mounts, nucleus processes.
+host_state() {
+  {
+    grep -c . /proc/self/mountinfo
+    awk '{print $5}' /proc/self/mountinfo | grep -E 'oldroot|newroot|nucleus' || true
+    pgrep -c -x nucleus || true
+  } | tr '\n' ' '
+}
+
+# value KEY <<< "$output": the value of key=value in the probe's output
+value() { grep -oE "(^| )$1=[^ ]*" | head -1 | sed "s/^ *$1=//"; }
