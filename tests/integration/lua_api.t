@@ -1,0 +1,87 @@
+#!/usr/bin/env lua5.4
+-- The embedding API: `require "nucleus"` from a stock lua5.4 with
+-- LUA_PATH/LUA_CPATH pointing at the build, running real containers.
+local src = debug.getinfo(1, "S").source:sub(2)
+local root = src:match("^(.*)/tests/integration/[^/]+$") or "."
+package.path = root .. "/tests/lib/?.lua;" .. root .. "/lua/?.lua;" .. root .. "/lua/?/init.lua;"
+  .. root .. "/build/lua/?.lua;" .. package.path
+package.cpath = root .. "/build/lib/?.so;" .. package.cpath
+local tap = require "tap"
+
+local f = io.open(root .. "/build/lib/nucleus/core.so")
+if not f then tap.skip_all("build/lib/nucleus/core.so not built") end
+f:close()
+local p = io.popen("id -u")
+local uid = p:read("l")
+p:close()
+if uid ~= "0" then tap.skip_all("runs containers as root") end
+
+local function status_line(field)
+  for l in io.lines("/proc/self/status") do
+    local v = l:match("^" .. field .. ":%s*(%S+)")
+    if v then return v end
+  end
+end
+local cgt, blk = status_line("SigCgt"), status_line("SigBlk")
+local nucleus = require "nucleus"
+tap.is(status_line("SigCgt"), cgt, "require has no side effect on signal handlers")
+tap.is(status_line("SigBlk"), blk, "require has no side effect on the signal mask")
+tap.like(nucleus.version, "^%d+%.%d+%.%d+$", "nucleus.version")
+
+local ldd = io.popen("ldd " .. root .. "/build/lib/nucleus/core.so")
+local deps = ldd:read("a")
+ldd:close()
+tap.ok(not deps:find("liblua"), "core.so does not link its own liblua", deps)
+
+tap.is(nucleus.run { argv = { "/bin/true" } }, 0, "run returns 0")
+tap.is(nucleus.run { argv = { "sh", "-c", "exit 42" } }, 42, "run returns the exit code")
+local code, sig = nucleus.run { argv = { "sh", "-c", "kill -TERM $$" } }
+tap.is(code, 143, "killed by a signal: 128+N")
+tap.is(sig, 0, "the init exited normally (the signal is folded into the code)")
+
+local tmp = os.tmpname()
+local code2 = nucleus.run { argv = { "sh", "-c", 'test "$GREETING" = hi && test "$(hostname)" = api-box' },
+                            env = { GREETING = "hi" }, hostname = "api-box" }
+tap.is(code2, 0, "env as a map and hostname")
+
+local c, err, status = nucleus.run { argv = { "x" }, bogus = true }
+tap.is(c, nil, "unknown option: nil")
+tap.like(err, 'unknown option "bogus"', "unknown option: message")
+tap.is(status, 125, "unknown option: status 125")
+c, err, status = nucleus.run { argv = { "no-such-command-xyz" } }
+tap.is(status, 127, "command not found: 127")
+tap.like(err, "no%-such%-command%-xyz: command not found", "command not found: message")
+c, err, status = nucleus.run { argv = {} }
+tap.is(status, 125, "empty argv refused")
+
+-- the layers below run(): plan table -> compiled plan -> spawn -> wait
+local tbl = assert(nucleus.plan { argv = { "true" }, name = "p1" })
+tap.is(tbl.hostname, "p1", "nucleus.plan returns the plan table")
+local plan = assert(nucleus.compile { argv = { "sh", "-c", "exit 9" } })
+local d = plan:describe()
+tap.is(d.argv[3], "exit 9", "plan:describe shows argv")
+tap.ok(d.seccomp_instructions > 100, "plan:describe shows the seccomp program")
+tap.is(nucleus.spawn_and_wait(plan), 9, "a compiled plan can be spawned")
+tap.is(nucleus.spawn_and_wait(plan), 9, "... and spawned again (plans are reusable)")
+
+local core = require "nucleus.core"
+local bad, perr, kind = core.plan_compile { argv = { "x" }, surprise = 1 }
+tap.is(bad, nil, "plan_compile: unknown key refused")
+tap.like(perr, 'unknown key "surprise"', "plan_compile: message names the key")
+tap.is(kind, "EPLAN", "plan_compile: EPLAN")
+tap.ok(not pcall(core.plan_compile, "not a table"), "plan_compile: misuse raises")
+
+-- a recipe: several containers from one script, results compared
+local mk = io.popen("mktemp -d")
+local dir = mk:read("l")
+mk:close()
+local r = nucleus.run { argv = { "sh", "-c", "echo from-container > /data/o" },
+                        volume = { dir .. ":/data" } }
+tap.is(r, 0, "recipe: container writes through a volume")
+local fh = io.open(dir .. "/o")
+tap.is(fh and fh:read("l"), "from-container", "recipe: the host sees the file")
+if fh then fh:close() end
+os.remove(dir .. "/o")
+os.remove(dir)
+os.remove(tmp)
+tap.done()

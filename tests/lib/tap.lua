@@ -1,0 +1,43 @@
+--- tap.lua: a minimal TAP producer for Lua tests.
+local M = { n = 0, failed = 0 }
+
+local function result(okv, name, diag)
+  M.n = M.n + 1
+  io.write(okv and "ok " or "not ok ", M.n, " - ", name, "\n")
+  if not okv then
+    M.failed = M.failed + 1
+    if diag then io.write((("# " .. diag):gsub("\n", "\n# ")), "\n") end
+  end
+  io.flush()
+  return okv
+end
+
+function M.ok(v, name, diag) return result(not not v, name, diag) end
+
+function M.is(got, want, name)
+  return result(got == want, name, ("got:  %s\nwant: %s"):format(tostring(got), tostring(want)))
+end
+
+function M.like(got, pat, name)
+  return result(type(got) == "string" and got:find(pat) ~= nil, name,
+    ("got: %s\nexpected to match: %s"):format(tostring(got), pat))
+end
+
+function M.skip_all(reason)
+  io.write("1..0 # SKIP ", reason, "\n")
+  os.exit(0)
+end
+
+function M.done()
+  io.write("1..", M.n, "\n")
+  os.exit(M.failed == 0 and 0 or 1)
+end
+
+--- Repository root, from this file's location.
+function M.root()
+  local src = debug.getinfo(1, "S").source:sub(2)
+  local dir = src:match("^(.*)/tests/lib/tap%.lua$") or "."
+  return dir
+end
+
+return M
