@@ -14,7 +14,7 @@ LUA ?= lua5.4
 PKG_CONFIG ?= pkg-config
 
 B := build
-LUA_CFLAGS := $(shell $(PKG_CONFIG) --cflags lua5.4 2>/dev/null)
+LUA_CFLAGS = $(shell $(PKG_CONFIG) --cflags lua5.4 2>/dev/null)
 CFLAGS ?= -O2 -g
 CFLAGS += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -fPIC -D_FORTIFY_SOURCE=2 \
           -Icore/include $(LUA_CFLAGS)
@@ -104,23 +104,33 @@ bench-deps:
 	$(call apt_install,$(BENCH_DEPS))
 
 # --- running ----------------------------------------------------------------
-demo: deps all
+demo: deps
+	@$(MAKE) -s all
 	@echo '$$ nucleus run --context . -- sh -c "id; hostname; ls /context | head -3; cat /proc/1/comm"'
 	@$(B)/bin/nucleus run --context . -- sh -c 'id; hostname; ls /context | head -3; cat /proc/1/comm'
 
-TESTS_HOST := $(sort $(wildcard tests/unit/*.t tests/core/*.t tests/plan/*.t tests/integration/*.t))
-TESTS_VM := $(sort $(wildcard tests/vm/*.t))
+# C unit tests: tests/core/test_*.c -> build/tests/test_*.t (TAP executables)
+CORE_TESTS := $(patsubst tests/core/%.c,$(B)/tests/%.t,$(wildcard tests/core/test_*.c))
+$(B)/tests/%.t: tests/core/%.c $(B)/lib/libnucleus.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(B)/lib/libnucleus.a -lseccomp -lcap
 
-check: deps all $(B)/probe
-	prove -f $(TESTS_HOST) $(TESTS_VM)
+TESTS_HOST = $(sort $(wildcard tests/unit/*.t tests/core/*.t tests/plan/*.t tests/integration/*.t)) $(CORE_TESTS)
+TESTS_VM = $(sort $(wildcard tests/vm/*.t))
+TEST_BUILD := all $(B)/probe $(CORE_TESTS)
 
-check-host: all $(B)/probe
+# deps first, in its own make, so that pkg-config sees what it installed
+check: deps
+	$(MAKE) check-host check-vm
+
+check-host: $(TEST_BUILD)
 	prove -f $(TESTS_HOST)
 
-check-vm: all $(B)/probe
+check-vm: $(TEST_BUILD)
 	prove -f $(TESTS_VM)
 
-bench: bench-deps all
+bench: bench-deps
+	$(MAKE) all
 	tests/bench/startup.sh
 
 # --- install ----------------------------------------------------------------

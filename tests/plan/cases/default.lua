@@ -1,0 +1,1 @@
+return { argv = { "sh", "-c", "echo hi" } }

@@ -1,0 +1,1 @@
+return { argv = { "true" }, rootless = true, time_namespace = true, disable_cgroup_namespace = true }
