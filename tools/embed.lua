@@ -66,7 +66,10 @@ elseif mode == "modules" then
   for i = 3, #arg do
     local name, path = arg[i]:match("^([^=]+)=(.+)$")
     local fn = assert(loadfile(path))
-    local code = string.dump(fn, false)
+    -- Our modules keep their debug info (line numbers in tracebacks);
+    -- third-party code and generated data are stripped: it loads faster.
+    local strip = not name:match("^nucleus") or name == "nucleus.policies"
+    local code = string.dump(fn, strip)
     local id = "m" .. (i - 2)
     local bytes = {}
     for j = 1, #code do
