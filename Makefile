@@ -32,7 +32,6 @@ HEADERS := $(wildcard core/include/nucleus/*.h core/src/*.h core/bind/*.h)
 
 LUA_MODULES := $(sort $(shell find lua -name '*.lua'))
 POLICIES := $(sort $(wildcard policies/*.json policies/*.toml))
-ARGPARSE = $(shell $(LUA) -e 'print((package.searchpath("argparse", package.path)))' 2>/dev/null)
 # module name = path under lua/ with / -> . and init dropped
 modname = $(subst /,.,$(patsubst lua/%.lua,%,$(patsubst %/init.lua,%.lua,$(1))))
 
@@ -48,10 +47,9 @@ $(B)/lua/nucleus/policies.lua: tools/embed.lua $(POLICIES)
 
 $(B)/gen/embedded.c: tools/embed.lua $(LUA_MODULES) $(B)/lua/nucleus/policies.lua
 	@mkdir -p $(dir $@)
-	@test -n "$(ARGPARSE)" || { echo "lua-argparse not found: run 'make deps'" >&2; exit 1; }
 	$(LUA) tools/embed.lua modules $@ \
 	  $(foreach m,$(LUA_MODULES),$(call modname,$(m))=$(m)) \
-	  nucleus.policies=$(B)/lua/nucleus/policies.lua argparse=$(ARGPARSE)
+	  nucleus.policies=$(B)/lua/nucleus/policies.lua
 
 # the built-in seccomp profiles, compiled once here instead of at every start
 $(B)/gen/seccomp_builtin.c: tools/embed.lua $(B)/lib/nucleus/core.so $(B)/lua/nucleus/policies.lua
@@ -81,7 +79,7 @@ $(B)/probe: tests/helpers/probe.c
 	$(CC) -O2 -static -Wall -Wextra -o $@ $<
 
 # --- dependencies -----------------------------------------------------------
-BUILD_DEPS := gcc make pkg-config libc6-dev liblua5.4-dev lua5.4 lua-argparse lua-cjson \
+BUILD_DEPS := gcc make pkg-config libc6-dev liblua5.4-dev lua5.4 lua-cjson \
               libseccomp-dev libcap-dev
 TEST_DEPS := python3 git iproute2 util-linux procps
 BENCH_DEPS := hyperfine bubblewrap crun runc busybox-static

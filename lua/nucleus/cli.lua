@@ -1,127 +1,88 @@
---- nucleus.cli: the command line.  Parses with lua-argparse, maps every
+--- nucleus.cli: the command line.  Parses with nucleus.args, maps every
 -- outcome to an exit status in one place (main), and prints one-line
 -- errors on stderr.  The work itself is nucleus.run.
-local argparse = require "argparse"
+local args = require "nucleus.args"
 local nucleus = require "nucleus"
 local options = require "nucleus.options"
 local log = require "nucleus.log"
 
 local M = {}
 
-local function build_parser()
-  local p = argparse("nucleus", "A lightweight container runtime: agent sandboxes and production services.")
-    :command_target("command")
-    :require_command(false)
-    :help_max_width(100)
-  p:flag("--version", "Print the version and exit.")
-  p:option("--log-level", "Runtime log level: error, warn, info, debug.", "warn")
-    :choices({ "error", "warn", "info", "debug" })
-  local run = p:command("run", "Run a command in a new container and wait for it.")
-  run:usage("Usage: nucleus run [OPTIONS] [--] CMD [ARGS...]")
-  for _, o in ipairs(options.run) do
-    local flag = "--" .. o.name:gsub("_", "-")
-    if o.short then flag = "-" .. o.short .. " " .. flag end
-    if o.kind == "flag" then
-      run:flag(flag, o.help)
-    else
-      local opt = run:option(flag, o.help):argname(o.meta or ("<" .. o.name .. ">"))
-      if o.kind == "list" then opt:count("*") end
-      if o.kind == "choice" then opt:choices(o.choices) end
-      if o.default then opt:default(o.default) end
-    end
-  end
-  run:argument("cmd", "The command and its arguments."):args("*")
-  return p
+local GLOBAL = {
+  { name = "help", short = "h", kind = "flag", help = "Show this help and exit" },
+  { name = "version", kind = "flag", help = "Print the version and exit" },
+  { name = "log_level", kind = "choice", choices = { "error", "warn", "info", "debug" },
+    default = "warn", help = "Runtime messages to show on stderr" },
+}
+
+local VERBS = {
+  run = "Run a command in a new container and wait for it",
+}
+
+local RUN = { { name = "help", short = "h", kind = "flag", help = "Show this help and exit" } }
+for _, o in ipairs(options.run) do RUN[#RUN + 1] = o end
+
+local function usage_error(fmt, ...)
+  log.error(fmt, ...)
+  return nucleus.EXIT_SETUP
 end
 
--- Options stop at the first word that is neither an option nor an
--- option's value, so `nucleus run ls -la` runs `ls -la`, as docker does.
-local function split_run_args(args, from)
-  local takes_value = {}
-  for _, o in ipairs(options.run) do
-    if o.kind ~= "flag" then
-      takes_value["--" .. o.name:gsub("_", "-")] = true
-      if o.short then takes_value["-" .. o.short] = true end
-    end
-  end
-  local out = {}
-  local i = 1
-  while i <= #args do
-    local a = args[i]
-    out[#out + 1] = a
-    if i >= from then
-      if a == "--" then
-        for j = i + 1, #args do out[#out + 1] = args[j] end
-        return out
-      elseif a:sub(1, 1) == "-" and #a > 1 then
-        if takes_value[a] and args[i + 1] then
-          i = i + 1
-          out[#out + 1] = args[i]
-        end
-      else
-        out[#out] = "--"
-        for j = i, #args do out[#out + 1] = args[j] end
-        return out
-      end
-    end
-    i = i + 1
-  end
-  return out
+local function global_help()
+  local lines = { args.help("Usage: nucleus [OPTIONS] COMMAND [ARGS...]",
+    "A lightweight container runtime: agent sandboxes and production services.", GLOBAL),
+    "Commands:" }
+  for verb, what in pairs(VERBS) do lines[#lines + 1] = ("  %-8s %s"):format(verb, what) end
+  return table.concat(lines, "\n") .. "\n"
 end
 
-local function cmd_run(a)
-  local opts = { argv = a.cmd }
+local function cmd_run(argv)
+  local a, err = args.parse(RUN, argv, 1, true)
+  if not a then return usage_error("run: %s (see 'nucleus run --help')", err) end
+  if a.help then
+    io.stdout:write(args.help("Usage: nucleus run [OPTIONS] [--] CMD [ARGS...]", VERBS.run, RUN))
+    return 0
+  end
+  if #a.operands == 0 then
+    return usage_error("run: missing command (usage: nucleus run [OPTIONS] [--] CMD [ARGS...])")
+  end
+  local opts = { argv = a.operands }
   for _, o in ipairs(options.run) do
     local v = a[o.name]
-    if v ~= nil and not (o.kind == "flag" and v == false) then opts[o.name] = v end
-  end
-  if #a.cmd == 0 then
-    log.error("run: missing command (usage: nucleus run [OPTIONS] [--] CMD [ARGS...])")
-    return nucleus.EXIT_SETUP
+    if o.name ~= "dry_run" and v ~= nil and not (o.kind == "flag" and v == false) then
+      opts[o.name] = v
+    end
   end
   if a.dry_run then
-    opts.dry_run = nil
-    local plan, err = nucleus.compile(opts)
-    if not plan then
-      log.error("%s", err)
-      return nucleus.EXIT_SETUP
-    end
+    local plan, perr = nucleus.compile(opts)
+    if not plan then return usage_error("%s", perr) end
     io.stdout:write(require("nucleus.json").encode(plan:describe(), "  "), "\n")
     return 0
   end
-  local code, err, status = nucleus.run(opts)
+  local code, rerr, status = nucleus.run(opts)
   if not code then
-    log.error("%s", err)
+    log.error("%s", rerr)
     return status
   end
   return code
 end
 
-function M.main(args)
-  local parser = build_parser()
-  -- find "run" to know where its arguments start
-  local from, i = #args + 1, 1
-  while i <= #args do
-    if args[i] == "run" then
-      from = i + 1
-      break
-    end
-    if args[i] == "--log-level" then i = i + 1 end
-    i = i + 1
-  end
-  local ok, a = parser:pparse(split_run_args(args, from))
-  if not ok then
-    log.error("%s (see 'nucleus --help')", (a:gsub("%s*\n%s*", " ")))
-    return nucleus.EXIT_SETUP
-  end
-  if a.version then
+function M.main(argv)
+  local g, err = args.parse(GLOBAL, argv, 1, true)
+  if not g then return usage_error("%s (see 'nucleus --help')", err) end
+  log.set_level(g.log_level)
+  if g.version then
     io.stdout:write("nucleus ", nucleus.version, "\n")
     return 0
   end
-  log.set_level(a.log_level)
-  if a.command == "run" then return cmd_run(a) end
-  log.error("missing command (see 'nucleus --help')")
-  return nucleus.EXIT_SETUP
+  local verb = g.operands[1]
+  if g.help or verb == "help" then
+    io.stdout:write(global_help())
+    return 0
+  end
+  if not verb then return usage_error("missing command (see 'nucleus --help')") end
+  local rest = { table.unpack(g.operands, 2) }
+  if verb == "run" then return cmd_run(rest) end
+  return usage_error("unknown command '%s' (see 'nucleus --help')", verb)
 end
 
 return M

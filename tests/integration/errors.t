@@ -18,7 +18,10 @@ check() { # status regex description -- nucleus args...
   is "$(printf '%s\n' "$out" | wc -l)" 1 "$what: one line"
 }
 
-check 125 "^nucleus: unknown option '--bogus'" "unknown flag" -- run --bogus -- true
+check 125 "^nucleus: run: unknown option '--bogus'" "unknown flag" -- run --bogus -- true
+check 125 "^nucleus: run: option --name needs a value" "missing option value" -- run --name
+check 125 "^nucleus: run: option --rootless takes no value" "value given to a flag" -- run --rootless=yes -- true
+check 125 "^nucleus: unknown option '--bogus'" "unknown global flag" -- --bogus run -- true
 check 125 "^nucleus: unknown command 'frobnicate'" "unknown verb" -- frobnicate
 check 125 "^nucleus: run: missing command" "missing command" -- run
 check 125 "^nucleus: run: missing command" "missing command after --" -- run --name x --
@@ -50,8 +53,8 @@ mkdir -m 0700 "$T/private"
 check 125 "^nucleus: workdir: /context: Permission denied" "workdir the user may not enter" \
   -- run --user 4242 --context "$T/private" --context-mode bind --workdir /context -- true
 check 125 "add --allow-host-network" "host network without opt-in" -- run --network host -- true
-check 125 "must be one of 'none', 'host'" "unknown network mode" -- run --network bridge0 -- true
-check 125 "must be one of 'copy', 'bind'" "unknown context mode" -- run --context-mode foo -- true
+check 125 "option --network: \"bridge0\" is not one of none, host" "unknown network mode" -- run --network bridge0 -- true
+check 125 "option --context-mode: \"foo\" is not one of copy, bind" "unknown context mode" -- run --context-mode foo -- true
 check 125 "^nucleus: invalid ulimit \"nofile=x\"" "bad ulimit value" -- run --ulimit nofile=x -- true
 check 125 "unknown resource \"bogus\"" "unknown ulimit" -- run --ulimit bogus=1 -- true
 check 125 "soft limit above hard limit" "ulimit soft > hard" -- run --ulimit nofile=10:5 -- true
