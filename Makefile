@@ -51,14 +51,23 @@ $(B)/gen/embedded.c: tools/embed.lua $(LUA_MODULES) $(B)/lua/nucleus/policies.lu
 	  $(foreach m,$(LUA_MODULES),$(call modname,$(m))=$(m)) \
 	  nucleus.policies=$(B)/lua/nucleus/policies.lua
 
-# the built-in seccomp profiles, compiled once here instead of at every start
-$(B)/gen/seccomp_builtin.c: tools/embed.lua $(B)/lib/nucleus/core.so $(B)/lua/nucleus/policies.lua
+# The built-in seccomp profiles, compiled once here instead of at every
+# start, by a first build of core.so that has none.
+$(B)/gen/no_builtin.c:
 	@mkdir -p $(dir $@)
-	LUA_CPATH="$(B)/lib/?.so" LUA_PATH="$(B)/lua/?.lua" $(LUA) tools/embed.lua seccomp $@ \
+	printf '#include "nucleus/nc_plan.h"\nconst struct nc_sc_builtin nc_seccomp_builtins[] = { { 0, 0, 0 } };\n' > $@
+
+$(B)/gen/stage1/nucleus/core.so: $(CORE_OBJ) $(BIND_OBJ) $(B)/obj/gen/no_builtin.o
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -shared -o $@ $^ $(SO_LIBS)
+
+$(B)/gen/seccomp_builtin.c: tools/embed.lua $(B)/gen/stage1/nucleus/core.so $(B)/lua/nucleus/policies.lua
+	LUA_CPATH="$(B)/gen/stage1/?.so" LUA_PATH="$(B)/lua/?.lua" $(LUA) tools/embed.lua seccomp $@ \
 	  $(notdir $(wildcard policies/*.seccomp.json))
 
-$(B)/bin/nucleus: $(B)/obj/core/main.o $(CORE_OBJ) $(BIND_OBJ) $(B)/obj/gen/embedded.o \
-                  $(B)/obj/gen/seccomp_builtin.o
+BUILTIN_OBJ := $(B)/obj/gen/seccomp_builtin.o
+
+$(B)/bin/nucleus: $(B)/obj/core/main.o $(CORE_OBJ) $(BIND_OBJ) $(B)/obj/gen/embedded.o $(BUILTIN_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(CLI_LIBS)
 
@@ -66,11 +75,11 @@ $(B)/obj/gen/%.o: $(B)/gen/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
-$(B)/lib/nucleus/core.so: $(CORE_OBJ) $(BIND_OBJ)
+$(B)/lib/nucleus/core.so: $(CORE_OBJ) $(BIND_OBJ) $(BUILTIN_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -shared -o $@ $^ $(SO_LIBS)
 
-$(B)/lib/libnucleus.a: $(CORE_OBJ)
+$(B)/lib/libnucleus.a: $(CORE_OBJ) $(BUILTIN_OBJ)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 

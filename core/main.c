@@ -79,6 +79,9 @@ static int run (lua_State *L)
 {
   int argc = (int) lua_tointeger (L, 1);
   char **argv = lua_touserdata (L, 2);
+  /* A CLI run allocates a few hundred KiB and exits: collecting garbage
+   * would only cost start-up time.  Long-lived commands restart it. */
+  lua_gc (L, LUA_GCSTOP);
   luaL_openlibs (L);
   luaL_requiref (L, "nucleus.core", luaopen_nucleus_core, 0);
   lua_pop (L, 1);

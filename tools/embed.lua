@@ -83,7 +83,7 @@ elseif mode == "modules" then
   o:write("const struct nc_embedded nc_embedded_modules[] = {\n", table.concat(entries), "  { NULL, NULL, 0 },\n};\n")
   o:close()
 elseif mode == "seccomp" then
-  -- needs nucleus.core (build/lib) and nucleus.policies (build/lua) on the paths
+  -- needs nucleus.core (a build without built-ins) and nucleus.policies
   local core = require "nucleus.core"
   local policies = require "nucleus.policies"
   local o = assert(io.open(out, "wb"))
@@ -91,18 +91,17 @@ elseif mode == "seccomp" then
   o:write("#include \"nucleus/nc_plan.h\"\n")
   local entries = {}
   for i = 3, #arg do
-    local canon, bpf = core.seccomp_export(assert(policies[arg[i]], arg[i]))
+    local bpf = core.seccomp_export(assert(policies[arg[i]], arg[i]))
     local id = "p" .. (i - 2)
     local words = {}
     for j = 1, #bpf, 8 do
       local code, jt, jf, k = string.unpack("<I2I1I1I4", bpf, j)
       words[#words + 1] = ("{0x%x,%d,%d,0x%x}"):format(code, jt, jf, k)
     end
-    o:write((("static const char %s_canon[] = %q;\n"):format(id, canon):gsub("\\\n", "\\n")))
-    o:write(("static const struct sock_filter %s_bpf[] = {\n%s};\n"):format(id, table.concat(words, ",\n")))
-    entries[#entries + 1] = ("  { %s_canon, %d, %s_bpf, %d },\n"):format(id, #canon, id, #bpf // 8)
+    o:write(("static const struct sock_filter %s[] = {\n%s};\n"):format(id, table.concat(words, ",\n")))
+    entries[#entries + 1] = ('  { "%s", %s, %d },\n'):format(arg[i]:gsub("%.seccomp%.json$", ""), id, #bpf // 8)
   end
-  o:write("const struct nc_sc_builtin nc_seccomp_builtins[] = {\n", table.concat(entries), "  { NULL, 0, NULL, 0 },\n};\n")
+  o:write("const struct nc_sc_builtin nc_seccomp_builtins[] = {\n", table.concat(entries), "  { NULL, NULL, 0 },\n};\n")
   o:close()
 else
   io.stderr:write("usage: embed.lua policies|modules|seccomp OUT INPUT...\n")

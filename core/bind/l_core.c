@@ -210,6 +210,7 @@ int nc_l_plan_describe (lua_State *L)
   lua_setfield (L, -2, "rlimits");
 
   set_int (L, "seccomp_instructions", p->bpf ? p->bpf_len : 0);
+  set_str (L, "seccomp_builtin", p->seccomp_builtin);
   set_int (L, "seccomp_flags", p->seccomp_flags);
   set_bool (L, "landlock", p->landlock_fd >= 0);
   lua_newtable (L);

@@ -853,9 +853,17 @@ static int read_plan (struct rd *r, int idx)
     return -1;
 
   t = field (r, idx, "seccomp");
-  rc = t == LUA_TTABLE ? read_seccomp (r, lua_gettop (L))
-       : t == LUA_TNIL ? 0
-                       : bad (r, "seccomp: expected a table");
+  if (t == LUA_TSTRING)
+    {
+      struct nc_err err = { 0 };
+      rc = nc_seccomp_use_builtin (p, lua_tostring (L, -1), &err) < 0 ? bad (r, "seccomp: %s", err.detail) : 0;
+      if (rc == 0)
+        p->seccomp_builtin = nc_plan_strdup (p, lua_tostring (L, -1));
+    }
+  else
+    rc = t == LUA_TTABLE ? read_seccomp (r, lua_gettop (L))
+         : t == LUA_TNIL ? 0
+                         : bad (r, "seccomp: expected a profile table or a built-in profile's name");
   lua_pop (L, 1);
   if (rc < 0)
     return -1;
@@ -891,7 +899,7 @@ int nc_l_plan_compile (lua_State *L)
   return 1;
 }
 
-/* core.seccomp_export(profile) -> canonical, bpf: build time only, to
+/* core.seccomp_export(profile) -> bpf bytes: build time only, to
  * precompile the built-in profiles (tools/embed.lua seccomp). */
 int nc_l_seccomp_export (lua_State *L)
 {
@@ -905,16 +913,12 @@ int nc_l_seccomp_export (lua_State *L)
     return luaL_error (L, "out of memory");
   struct nc_sc_spec spec;
   struct nc_err err = { 0 };
-  char *canon = NULL;
-  size_t len = 0;
   if (parse_seccomp (&r, 1, &spec) < 0)
     return luaL_error (L, "seccomp: %s", r.msg);
+  if (spec.log || spec.spec_allow)
+    return luaL_error (L, "seccomp: built-in profiles take no flags");
   if (nc_seccomp_compile (r.plan, &spec, &err) < 0)
     return luaL_error (L, "seccomp: %s", err.detail);
-  if (nc_seccomp_canonical (&spec, &canon, &len) < 0)
-    return luaL_error (L, "out of memory");
-  lua_pushlstring (L, canon, len);
-  free (canon);
   lua_pushlstring (L, (const char *) r.plan->bpf, r.plan->bpf_len * sizeof (struct sock_filter));
-  return 2;
+  return 1;
 }

@@ -639,6 +639,17 @@ NC_CHILD _Noreturn static void exec_workload (const struct child *c, const sigse
   _exit (seen_eacces ? NC_EXIT_NOEXEC : NC_EXIT_NOTFOUND);
 }
 
+struct workload_arg {
+  const struct child *c;
+  const sigset_t *mask;
+};
+
+NC_CHILD static int workload_entry (void *p)
+{
+  struct workload_arg *a = p;
+  exec_workload (a->c, a->mask);
+}
+
 NC_CHILD _Noreturn void nc_child_run (const struct nc_plan *plan, int sync_fd, const sigset_t *mask)
 {
   struct child c = { plan, sync_fd, OLDROOT };
@@ -674,15 +685,18 @@ NC_CHILD _Noreturn void nc_child_run (const struct nc_plan *plan, int sync_fd, c
 
   if (plan->mini_init)
     {
-      /* Raw clone: glibc's fork() would run the host's atfork handlers. */
-      pid_t pid = (pid_t) syscall (SYS_clone, SIGCHLD, 0, 0, 0, 0);
+      /* The workload shares our memory until it execs (posix_spawn's
+       * CLONE_VM|CLONE_VFORK): no page tables are copied, and we are
+       * suspended meanwhile, so its stack can be a buffer of ours.
+       * glibc's clone() runs no atfork handlers. */
+      static char stack[64 * 1024] __attribute__ ((aligned (16)));
+      struct workload_arg arg = { &c, mask };
+      pid_t pid = clone (workload_entry, stack + sizeof stack, CLONE_VM | CLONE_VFORK | SIGCHLD,
+                         &arg);
       if (pid < 0)
-        fail (&c, NC_STAGE_INIT, "fork");
-      if (pid > 0)
-        {
-          syscall (SYS_close_range, 0, ~0U, 0);
-          mini_init (pid);
-        }
+        fail (&c, NC_STAGE_INIT, "clone");
+      syscall (SYS_close_range, 0, ~0U, 0);
+      mini_init (pid);
     }
   exec_workload (&c, mask);
 }

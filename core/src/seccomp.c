@@ -5,79 +5,29 @@
  */
 #define _GNU_SOURCE
 #include <seccomp.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <linux/seccomp.h>
 
 #include "internal.h"
 
-/* Profiles compiled when nucleus was built (the built-in defaults), keyed
- * by their canonical form.  libseccomp needs about 2 ms for the default
- * profile; a match here costs a memcmp.  Only the CLI links a table. */
-extern const struct nc_sc_builtin nc_seccomp_builtins[] __attribute__ ((weak));
+/* The built-in profiles (policies/NAME.seccomp.json), compiled once when
+ * nucleus was built: libseccomp needs about 2 ms for the default profile,
+ * a lookup here nothing.  The generator that produces the table links an
+ * empty one (tools/embed.lua). */
+extern const struct nc_sc_builtin nc_seccomp_builtins[];
 
-struct buf {
-  char *p;
-  size_t len, cap;
-};
-
-__attribute__ ((format (printf, 2, 3))) static void put (struct buf *b, const char *fmt, ...)
+int nc_seccomp_use_builtin (struct nc_plan *plan, const char *name, struct nc_err *err)
 {
-  va_list ap;
-  for (;;)
-    {
-      if (!b->p)
-        return;
-      va_start (ap, fmt);
-      int n = vsnprintf (b->p + b->len, b->cap - b->len, fmt, ap);
-      va_end (ap);
-      if (n < 0)
-        {
-          free (b->p);
-          b->p = NULL;
-          return;
-        }
-      if ((size_t) n < b->cap - b->len)
-        {
-          b->len += (size_t) n;
-          return;
-        }
-      char *np = realloc (b->p, b->cap * 2 + (size_t) n);
-      if (!np)
-        {
-          free (b->p);
-          b->p = NULL;
-          return;
-        }
-      b->p = np;
-      b->cap = b->cap * 2 + (size_t) n;
-    }
-}
-
-/* A byte string that identifies what the spec compiles to. */
-int nc_seccomp_canonical (const struct nc_sc_spec *spec, char **out, size_t *len)
-{
-  struct buf b = { malloc (4096), 0, 4096 };
-  put (&b, "nucleus-seccomp-1 %u %d %d", spec->default_action, spec->log, spec->spec_allow);
-  for (size_t i = 0; i < spec->narches; i++)
-    put (&b, " a%u", spec->arches[i]);
-  for (size_t i = 0; i < spec->nrules; i++)
-    {
-      const struct nc_sc_rule *r = &spec->rules[i];
-      put (&b, "\n%u", r->action);
-      for (size_t n = 0; n < r->nnames; n++)
-        put (&b, " %s", r->names[n]);
-      for (size_t a = 0; a < r->nargs; a++)
-        put (&b, " [%u %llu %llu %d]", r->args[a].index, (unsigned long long) r->args[a].value,
-             (unsigned long long) r->args[a].value_two, r->args[a].op);
-    }
-  if (!b.p)
-    return -ENOMEM;
-  *out = b.p;
-  *len = b.len;
-  return 0;
+  for (const struct nc_sc_builtin *b = nc_seccomp_builtins; b->name; b++)
+    if (strcmp (b->name, name) == 0)
+      {
+        plan->bpf = (struct sock_filter *) b->bpf;
+        plan->bpf_len = b->bpf_len;
+        plan->seccomp_flags = 0;
+        return 0;
+      }
+  return nc_err_set (err, NC_STAGE_SECCOMP, ENOENT, "no built-in profile \"%s\"", name);
 }
 
 int nc_seccomp_resolve (const char *name)
@@ -108,30 +58,10 @@ static int export_bpf (struct nc_plan *plan, scmp_filter_ctx ctx, struct nc_err 
   return 0;
 }
 
-static int from_builtin (struct nc_plan *plan, const struct nc_sc_spec *spec)
-{
-  if (!nc_seccomp_builtins)
-    return 0;
-  NC_AUTOFREE char *canon = NULL;
-  size_t len;
-  if (nc_seccomp_canonical (spec, &canon, &len) < 0)
-    return 0;
-  for (const struct nc_sc_builtin *b = nc_seccomp_builtins; b->canon; b++)
-    if (b->canon_len == len && memcmp (b->canon, canon, len) == 0)
-      {
-        plan->bpf = (struct sock_filter *) b->bpf;
-        plan->bpf_len = b->bpf_len;
-        return 1;
-      }
-  return 0;
-}
-
 int nc_seccomp_compile (struct nc_plan *plan, const struct nc_sc_spec *spec, struct nc_err *err)
 {
   plan->seccomp_flags = (spec->log ? SECCOMP_FILTER_FLAG_LOG : 0)
                         | (spec->spec_allow ? SECCOMP_FILTER_FLAG_SPEC_ALLOW : 0);
-  if (from_builtin (plan, spec))
-    return 0;
   scmp_filter_ctx ctx = seccomp_init (spec->default_action);
   if (!ctx)
     return nc_err_set (err, NC_STAGE_SECCOMP, EINVAL, "invalid default action");

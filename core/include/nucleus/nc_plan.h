@@ -141,6 +141,7 @@ struct nc_plan {
   struct nc_rlimit *rlimits;
   size_t nrlimits;
   struct sock_filter *bpf; /* compiled seccomp program, NULL = none */
+  const char *seccomp_builtin; /* name of the built-in profile used, if any */
   unsigned short bpf_len;
   unsigned seccomp_flags;
   int landlock_fd; /* ruleset fd, -1 = none */
@@ -175,16 +176,15 @@ int nc_plan_scan_tree (struct nc_plan *plan, int src_fd, const struct nc_exclude
                        unsigned max_depth, size_t *first, size_t *count,
                        size_t *skipped_links, struct nc_err *err);
 
-/* A profile compiled at build time: canon is nc_seccomp_canonical(). */
+/* A profile of policies/ compiled at build time ("default", ...). */
 struct nc_sc_builtin {
-  const char *canon;
-  size_t canon_len;
+  const char *name;
   const struct sock_filter *bpf;
   unsigned short bpf_len;
 };
-int nc_seccomp_canonical (const struct nc_sc_spec *spec, char **out, size_t *len);
+int nc_seccomp_use_builtin (struct nc_plan *plan, const char *name, struct nc_err *err);
 
-/* Compile spec into plan->bpf (or take the build-time copy). */
+/* Compile spec into plan->bpf. */
 int nc_seccomp_compile (struct nc_plan *plan, const struct nc_sc_spec *spec, struct nc_err *err);
 /* Resolve a syscall name for the native arch; -1 when unknown. */
 int nc_seccomp_resolve (const char *name);

@@ -352,7 +352,7 @@ function M.build(o, host)
   end
 
   -- security policies
-  plan.seccomp = require("nucleus.policies")["default.seccomp.json"]
+  plan.seccomp = "default" -- policies/default.seccomp.json, compiled at build time
   local abi = host.landlock_abi or core.landlock_abi()
   if abi > 0 then
     plan.landlock = landlock.for_abi(landlock.agent_rules(extra), abi)
