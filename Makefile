@@ -20,11 +20,11 @@ CFLAGS += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -fPIC -D_FORTIFY_SOURCE
           -Icore/include $(LUA_CFLAGS)
 # Lua is linked statically into the CLI and its symbols exported (-E) for C
 # modules that `require` may load; core.so links no liblua at all.
-CLI_LIBS := -Wl,-E -Wl,-Bstatic -llua5.4 -lseccomp -lcap -Wl,-Bdynamic -lm -ldl
-SO_LIBS := -lseccomp -lcap
+CLI_LIBS := -Wl,-E -Wl,-Bstatic -llua5.4 -lseccomp -lcap -lcrypto -Wl,-Bdynamic -lm -ldl
+SO_LIBS := -lseccomp -lcap -lcrypto
 
 CORE_SRC := core/src/err.c core/src/plan.c core/src/seccomp.c core/src/landlock.c \
-            core/src/spawn.c core/src/child.c
+            core/src/hash.c core/src/spawn.c core/src/child.c
 BIND_SRC := core/bind/l_core.c core/bind/l_plan.c
 CORE_OBJ := $(CORE_SRC:%.c=$(B)/obj/%.o)
 BIND_OBJ := $(BIND_SRC:%.c=$(B)/obj/%.o)
@@ -89,7 +89,7 @@ $(B)/probe: tests/helpers/probe.c
 
 # --- dependencies -----------------------------------------------------------
 BUILD_DEPS := gcc make pkg-config libc6-dev liblua5.4-dev lua5.4 lua-cjson \
-              libseccomp-dev libcap-dev
+              libseccomp-dev libcap-dev libssl-dev
 TEST_DEPS := python3 git iproute2 util-linux procps
 BENCH_DEPS := hyperfine bubblewrap crun runc busybox-static
 VM_DEPS = $(shell cat tests/vm/deps.txt 2>/dev/null)
@@ -120,7 +120,7 @@ demo: deps
 CORE_TESTS := $(patsubst tests/core/%.c,$(B)/tests/%.t,$(wildcard tests/core/test_*.c))
 $(B)/tests/%.t: tests/core/%.c $(B)/lib/libnucleus.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $< $(B)/lib/libnucleus.a -lseccomp -lcap
+	$(CC) $(CFLAGS) -o $@ $< $(B)/lib/libnucleus.a -lseccomp -lcap -lcrypto
 
 TESTS_HOST = $(sort $(wildcard tests/unit/*.t tests/core/*.t tests/plan/*.t tests/integration/*.t)) $(CORE_TESTS)
 TESTS_VM = $(sort $(wildcard tests/vm/*.t))

@@ -483,6 +483,17 @@ static int l_last_cap (lua_State *L)
   return 1;
 }
 
+/* core.sha256(bytes) -> lower-case hex */
+static int l_sha256 (lua_State *L)
+{
+  size_t len;
+  const char *data = luaL_checklstring (L, 1, &len);
+  char hex[65];
+  nc_sha256_hex (data, len, hex);
+  lua_pushlstring (L, hex, 64);
+  return 1;
+}
+
 static int l_strerror (lua_State *L)
 {
   lua_pushstring (L, strerror ((int) luaL_checkinteger (L, 1)));
@@ -530,6 +541,7 @@ static const luaL_Reg core_funcs[] = {
   { "cap_from_name", l_cap_from_name },
   { "last_cap", l_last_cap },
   { "strerror", l_strerror },
+  { "sha256", l_sha256 },
   { NULL, NULL },
 };
 

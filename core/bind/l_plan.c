@@ -766,7 +766,7 @@ static int read_plan (struct rd *r, int idx)
       = { "argv",     "env",    "path",       "cwd",          "hostname", "namespaces",
           "uid_map",  "gid_map", "setgroups_deny", "user",     "staging",  "root_options",
           "root_readonly", "chroot_fallback", "loopback", "mounts", "caps", "rlimits",
-          "seccomp",  "landlock", "degraded", "init",   NULL };
+          "seccomp",  "seccomp_log", "landlock", "degraded", "init",   NULL };
   lua_State *L = r->L;
   struct nc_plan *p = r->plan;
   size_t n;
@@ -867,6 +867,13 @@ static int read_plan (struct rd *r, int idx)
   lua_pop (L, 1);
   if (rc < 0)
     return -1;
+  bool log = false;
+  if (get_bool (r, idx, "plan", "seccomp_log", &log) < 0)
+    return -1;
+  if (log && !p->bpf)
+    return bad (r, "seccomp_log: needs a seccomp profile");
+  if (log)
+    p->seccomp_flags |= SECCOMP_FILTER_FLAG_LOG;
   t = field (r, idx, "landlock");
   rc = t == LUA_TTABLE ? read_landlock (r, lua_gettop (L))
        : t == LUA_TNIL ? 0

@@ -17,6 +17,7 @@ local GLOBAL = {
 
 local VERBS = {
   run = "Run a command in a new container and wait for it",
+  policy = "policy check FILE...: validate policy files, print their kind and SHA-256",
 }
 
 local RUN = { { name = "help", short = "h", kind = "flag", help = "Show this help and exit" } }
@@ -66,6 +67,39 @@ local function cmd_run(argv)
   return code
 end
 
+-- nucleus policy check FILE...: each file's kind and SHA-256 (the value a
+-- Nix expression pins), stopping at the first invalid one.
+local function cmd_policy(argv)
+  local policy = require "nucleus.policy"
+  local core = require "nucleus.core"
+  if argv[1] ~= "check" then
+    return usage_error("policy: expected 'check FILE...' (see 'nucleus --help')")
+  end
+  if #argv < 2 then return usage_error("policy check: no file given") end
+  for i = 2, #argv do
+    local path = argv[i]
+    local data, sum = policy.read_pinned(path, "policy", nil)
+    if not data then return usage_error("%s", sum) end
+    local kind = policy.kind_of(path, data)
+    local ok, err
+    if kind == "seccomp" then
+      local prof
+      prof, err = policy.seccomp(data, path)
+      if prof then ok, err = core.plan_compile { argv = { "x" }, seccomp = prof } end
+      if not ok and err then err = err:gsub("^plan: ", path .. ": ") end
+    elseif kind == "caps" then
+      ok, err = policy.caps(data, path)
+    else
+      -- validated against the newest ABI: whether this kernel can enforce
+      -- it is decided when a container starts
+      ok, err = policy.landlock(data, path, math.maxinteger)
+    end
+    if not ok then return usage_error("%s", err) end
+    io.stdout:write(("%s\t%s\t%s\n"):format(kind, sum, path))
+  end
+  return 0
+end
+
 function M.main(argv)
   local g, err = args.parse(GLOBAL, argv, 1, true)
   if not g then return usage_error("%s (see 'nucleus --help')", err) end
@@ -82,6 +116,7 @@ function M.main(argv)
   if not verb then return usage_error("missing command (see 'nucleus --help')") end
   local rest = { table.unpack(g.operands, 2) }
   if verb == "run" then return cmd_run(rest) end
+  if verb == "policy" then return cmd_policy(rest) end
   return usage_error("unknown command '%s' (see 'nucleus --help')", verb)
 end
 

@@ -25,7 +25,7 @@ ABI_FS[6] = ABI_FS[5]
 
 function M.fs_rights(abi)
   if abi <= 0 then return 0 end
-  return ABI_FS[math.min(abi, 6)]
+  return ABI_FS[math.min(abi, 6)] -- ABI 7 added no filesystem right
 end
 
 function M.scopes(abi)

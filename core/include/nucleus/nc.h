@@ -65,6 +65,9 @@ int nc_proc_wait (struct nc_proc *proc, const int *sigs, size_t nsigs, struct nc
 int nc_proc_signal (struct nc_proc *proc, int sig);
 void nc_proc_release (struct nc_proc *proc);
 
+/* Lower-case hex SHA-256 of data (policy pinning). */
+void nc_sha256_hex (const void *data, size_t len, char out[65]);
+
 /* The post-fork sequence; never returns.  Exposed for tests only. */
 _Noreturn void nc_child_run (const struct nc_plan *plan, int sync_fd, const sigset_t *mask);
 

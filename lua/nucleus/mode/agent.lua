@@ -11,6 +11,7 @@
 -- profile; a C mini-init as PID 1.
 local core = require "nucleus.core"
 local landlock = require "nucleus.landlock"
+local policy = require "nucleus.policy"
 local validate = require "nucleus.validate"
 
 local M = {}
@@ -154,6 +155,61 @@ local function parse_volume(s)
   end
   local st = core.lstat(real, true)
   return { source = real, target = d, ro = mode == "ro", file = st and st.type ~= "dir" }
+end
+
+local function deep_copy(t)
+  if type(t) ~= "table" then return t end
+  local c = {}
+  for k, v in pairs(t) do c[k] = deep_copy(v) end
+  return c
+end
+
+--- The seccomp part of the plan: the built-in profile by name, the same
+-- profile widened by --seccomp-allow, or a profile file.
+function M.seccomp(o)
+  if o.seccomp_profile then
+    if #o.seccomp_allow > 0 then
+      return nil, "--seccomp-allow extends the built-in profile: with --seccomp-profile, allow the calls in that file"
+    end
+    local data, err = policy.read_pinned(o.seccomp_profile, "seccomp profile", o.seccomp_profile_sha256)
+    if not data then return nil, err end
+    return policy.seccomp(data, o.seccomp_profile)
+  elseif o.seccomp_profile_sha256 then
+    return nil, "--seccomp-profile-sha256 given without --seccomp-profile"
+  end
+  if #o.seccomp_allow == 0 then return "default" end -- compiled at build time
+  local prof = deep_copy(require("nucleus.policies")["default.seccomp.json"])
+  local allow = prof.syscalls[1].names
+  local allowed = {}
+  for _, n in ipairs(allow) do allowed[n] = true end
+  for _, name in ipairs(o.seccomp_allow) do
+    if not core.seccomp_resolve(name) then
+      return nil, ("--seccomp-allow %s: unknown syscall"):format(name)
+    end
+    for _, rule in ipairs(prof.syscalls) do
+      if rule.args then
+        for _, n in ipairs(rule.names) do
+          if n == name then
+            return nil, ("--seccomp-allow %s: the built-in profile filters its arguments; use a profile file"):format(name)
+          end
+        end
+      end
+    end
+    if not allowed[name] then
+      allow[#allow + 1] = name
+      allowed[name] = true
+    end
+    for r = #prof.syscalls, 1, -1 do
+      local rule = prof.syscalls[r]
+      if rule.action ~= "SCMP_ACT_ALLOW" then
+        for i = #rule.names, 1, -1 do
+          if rule.names[i] == name then table.remove(rule.names, i) end
+        end
+        if #rule.names == 0 then table.remove(prof.syscalls, r) end
+      end
+    end
+  end
+  return prof
 end
 
 --- Build the plan table.  host = { euid =, egid =, landlock_abi =,
@@ -351,10 +407,30 @@ function M.build(o, host)
     end
   end
 
-  -- security policies
-  plan.seccomp = "default" -- policies/default.seccomp.json, compiled at build time
+  -- security policies: files are read and hashed here, on the host
+  local err
+  plan.seccomp, err = M.seccomp(o)
+  if not plan.seccomp then return nil, err end
+  plan.seccomp_log = o.seccomp_log_denied or nil
+  if o.caps_policy then
+    local data, derr = policy.read_pinned(o.caps_policy, "capability policy", o.caps_policy_sha256)
+    if not data then return nil, derr end
+    plan.caps, err = policy.caps(data, o.caps_policy)
+    if not plan.caps then return nil, err end
+  elseif o.caps_policy_sha256 then
+    return nil, "--caps-policy-sha256 given without --caps-policy"
+  end
   local abi = host.landlock_abi or core.landlock_abi()
-  if abi > 0 then
+  if o.landlock_policy then
+    local data, derr = policy.read_pinned(o.landlock_policy, "Landlock policy", o.landlock_policy_sha256)
+    if not data then return nil, derr end
+    local lwarn
+    plan.landlock, lwarn = policy.landlock(data, o.landlock_policy, abi)
+    if not plan.landlock then return nil, lwarn end
+    for _, w in ipairs(lwarn) do warnings[#warnings + 1] = w end
+  elseif o.landlock_policy_sha256 then
+    return nil, "--landlock-policy-sha256 given without --landlock-policy"
+  elseif abi > 0 then
     plan.landlock = landlock.for_abi(landlock.agent_rules(extra), abi)
   elseif o.allow_degraded_security then
     warnings[#warnings + 1] = "Landlock is not available on this kernel: running without it"

@@ -1,0 +1,179 @@
+#!/usr/bin/env bash
+# Security policy files: OCI seccomp profiles (actions, argument filters,
+# architectures), capability and Landlock policies in TOML, SHA-256 pins,
+# --seccomp-allow, --seccomp-log-denied, `nucleus policy check`, and every
+# kind of bad input.
+set -u
+. "$(dirname "$0")/../lib/nucleus.sh"
+
+before=$(host_state)
+P=$T/pol
+mkdir -p "$P"
+
+# A profile built from the default one: the default allow-list, plus rules
+# of the kind under test.  $1 = extra JSON rules, $2 = file.
+make_profile() {
+  lua5.4 - "$ROOT/policies/default.seccomp.json" "$2" "$1" <<'LUA'
+local cjson = require "cjson"
+local f = assert(io.open(arg[1])); local p = cjson.decode(f:read("a")); f:close()
+local extra = cjson.decode(arg[3])
+-- drop the tested names from the default rules, then add the test rules
+local drop = {}
+for _, r in ipairs(extra) do for _, n in ipairs(r.names) do drop[n] = true end end
+local rules = {}
+for _, r in ipairs(p.syscalls) do
+  local names = {}
+  for _, n in ipairs(r.names) do if not drop[n] then names[#names + 1] = n end end
+  if #names > 0 then r.names = names; rules[#rules + 1] = r end
+end
+for _, r in ipairs(extra) do rules[#rules + 1] = r end
+p.syscalls = rules
+local o = assert(io.open(arg[2], "w")); o:write(cjson.encode(p)); o:close()
+LUA
+}
+
+# --- seccomp profiles ----------------------------------------------------------
+make_profile '[{"names":["socket"],"action":"SCMP_ACT_ALLOW","args":[{"index":0,"value":1,"op":"SCMP_CMP_EQ"}]},
+               {"names":["socket"],"action":"SCMP_ACT_ERRNO","errnoRet":97,"args":[{"index":0,"value":2,"op":"SCMP_CMP_EQ"}]}]' "$P/unix.json"
+out=$(probe_run --seccomp-profile "$P/unix.json" -- syscall socket-unix)
+is "$(value socket-unix <<<"$out")" ok "argument filter: socket(AF_UNIX) allowed"
+out=$(probe_run --seccomp-profile "$P/unix.json" -- syscall socket-inet)
+is "$(value socket-inet <<<"$out")" EAFNOSUPPORT "argument filter: socket(AF_INET) gets the rule's errno"
+
+make_profile '[{"names":["getpid"],"action":"SCMP_ACT_ERRNO","errnoRet":13}]' "$P/errno.json"
+out=$(probe_run --seccomp-profile "$P/errno.json" -- syscall getpid)
+is "$(value getpid <<<"$out")" EACCES "action errno with errnoRet"
+make_profile '[{"names":["getpid"],"action":"SCMP_ACT_KILL_PROCESS"}]' "$P/kill.json"
+out=$(probe_run --seccomp-profile "$P/kill.json" -- syscall getpid)
+is "$(value getpid <<<"$out")" signal:31 "action kill"
+make_profile '[{"names":["getpid"],"action":"SCMP_ACT_TRAP"}]' "$P/trap.json"
+out=$(probe_run --seccomp-profile "$P/trap.json" -- syscall getpid)
+is "$(value getpid <<<"$out")" signal:31 "action trap (SIGSYS)"
+make_profile '[{"names":["getpid"],"action":"SCMP_ACT_LOG"}]' "$P/log.json"
+out=$(probe_run --seccomp-profile "$P/log.json" -- syscall getpid)
+is "$(value getpid <<<"$out")" ok "action log: the call proceeds"
+out=$(probe_run --seccomp-profile "$P/log.json" -- syscall-x32 getpid)
+is "$(value x32 <<<"$out")" signal:31 "a profile file blocks the x32 ABI"
+out=$(probe_run --seccomp-profile "$P/log.json" -- syscall-i386 getpid)
+is "$(value i386 <<<"$out")" signal:31 "a profile file blocks the i386 ABI"
+out=$(probe_run --seccomp-profile "$P/log.json" -- syscall unknown)
+is "$(value unknown <<<"$out")" ENOSYS "defaultAction/defaultErrnoRet honoured"
+
+sum=$(sha256sum "$P/errno.json" | cut -d' ' -f1)
+out=$(probe_run --seccomp-profile "$P/errno.json" --seccomp-profile-sha256 "$sum" -- syscall getpid)
+is "$(value getpid <<<"$out")" EACCES "pinned profile with the right hash runs"
+out=$(probe_run --seccomp-profile "$P/errno.json" --seccomp-profile-sha256 "${sum^^}" -- syscall getpid)
+is "$(value getpid <<<"$out")" EACCES "the pin compares case-insensitively"
+
+# --seccomp-allow and --seccomp-log-denied on the built-in profile
+out=$(probe_run -- syscall ptrace)
+is "$(value ptrace <<<"$out")" EPERM "ptrace denied by default"
+out=$(probe_run --seccomp-allow ptrace -- syscall ptrace)
+is "$(value ptrace <<<"$out")" ok "--seccomp-allow ptrace allows PTRACE_TRACEME"
+out=$(probe_run --seccomp-allow ptrace -- syscall mount)
+is "$(value mount <<<"$out")" EPERM "--seccomp-allow leaves the rest denied"
+out=$("$NUCLEUS" run --seccomp-log-denied --dry-run -- true | grep seccomp_flags)
+like "$out" '"seccomp_flags": 2' "--seccomp-log-denied sets SECCOMP_FILTER_FLAG_LOG"
+out=$(probe_run --seccomp-log-denied -- syscall getpid)
+is "$(value getpid <<<"$out")" ok "--seccomp-log-denied loads"
+
+# --- capability policies ----------------------------------------------------------
+cat > "$P/bind.caps.toml" <<'EOF'
+# a web server that binds port 80 as a non-root user
+[bounding]
+keep = ["NET_BIND_SERVICE"]
+[ambient]
+keep = ["CAP_NET_BIND_SERVICE"]
+EOF
+bind80='import socket; s=socket.socket(); s.bind(("127.0.0.1", 80)); print("bound")'
+out=$("$NUCLEUS" run --user 4242 --caps-policy "$P/bind.caps.toml" -- python3 -c "$bind80" 2>&1)
+is "$out" bound "caps policy: a non-root workload keeps NET_BIND_SERVICE and binds port 80"
+out=$("$NUCLEUS" run --user 4242 -- python3 -c "$bind80" 2>&1)
+like "$out" "Permission denied" "default: port 80 cannot be bound"
+out=$(probe_run --user 4242 --caps-policy "$P/bind.caps.toml" -- caps)
+is "$(value capamb <<<"$out")" 0000000000000400 "ambient set as the policy says"
+is "$(value capbnd <<<"$out")" 0000000000000400 "bounding set as the policy says"
+printf '' > "$P/none.caps.toml"
+out=$(probe_run --caps-policy "$P/none.caps.toml" -- caps)
+is "$(value capbnd <<<"$out")" 0000000000000000 "an empty policy drops everything"
+
+# --- Landlock policies ----------------------------------------------------------
+cat > "$P/noexec.landlock.toml" <<'EOF'
+min_abi = 1
+[[rules]]
+path = "/usr"
+access = ["read", "execute"]
+[[rules]]
+path = "/opt/probe"
+access = ["read"]
+EOF
+sed 's/access = \["read"\]$/access = ["read", "execute"]/' "$P/noexec.landlock.toml" > "$P/exec.landlock.toml"
+out=$(probe_run --landlock-policy "$P/noexec.landlock.toml" -- pid 2>&1)
+is "$?" 126 "Landlock policy: read without execute stops execution (126)"
+like "$out" "cannot execute: Permission denied" "  ... with a message"
+out=$(probe_run --landlock-policy "$P/exec.landlock.toml" -- read /usr/bin/env)
+is "$(value read <<<"$out")" ok "Landlock policy: read allowed where granted"
+out=$(probe_run --landlock-policy "$P/exec.landlock.toml" -- read /etc/passwd)
+is "$(value read <<<"$out")" EACCES "Landlock policy replaces the defaults (no /etc)"
+printf 'min_abi = 99\n' > "$P/future.landlock.toml"
+
+# --- policy check ----------------------------------------------------------------
+out=$("$NUCLEUS" policy check "$ROOT/policies/default.seccomp.json" "$P/bind.caps.toml" "$P/exec.landlock.toml")
+is "$?" 0 "policy check: valid files"
+like "$out" "^seccomp	$(sha256sum "$ROOT/policies/default.seccomp.json" | cut -d' ' -f1)	" "policy check: kind and SHA-256"
+like "$out" "caps	$(sha256sum "$P/bind.caps.toml" | cut -d' ' -f1)	" "policy check: caps"
+like "$out" "landlock	[0-9a-f]{64}	" "policy check: landlock"
+
+# --- bad input ---------------------------------------------------------------------
+check() { # regex description -- nucleus args...
+  local re=$1 what=$2
+  shift 3
+  local out rc
+  out=$("$NUCLEUS" "$@" 2>&1 >/dev/null)
+  rc=$?
+  is "$rc" 125 "$what: exit 125"
+  like "$out" "$re" "$what: message"
+  is "$(printf '%s\n' "$out" | wc -l)" 1 "$what: one line"
+}
+printf '{\n  "defaultAction": "SCMP_ACT_ALLOW",\n  "syscalls": [ oops ]\n}\n' > "$P/bad.json"
+check "bad.json:3:17: invalid JSON" "malformed JSON, with its position" -- run --seccomp-profile "$P/bad.json" -- true
+printf '{"defaultAction": "SCMP_ACT_ALLOW", "syscall": []}' > "$P/key.json"
+check 'unknown key "syscall"' "unknown key in a profile" -- run --seccomp-profile "$P/key.json" -- true
+printf '{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["read", "no_such_call"], "action": "SCMP_ACT_ERRNO"}]}' > "$P/sc.json"
+check 'syscalls\[1\]: unknown syscall "no_such_call"' "unknown syscall, entry named" -- run --seccomp-profile "$P/sc.json" -- true
+printf '{"defaultAction": "SCMP_ACT_MAYBE"}' > "$P/act.json"
+check 'unknown action "SCMP_ACT_MAYBE"' "unknown action" -- run --seccomp-profile "$P/act.json" -- true
+printf '{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ALLOW", "args": [{"index": 0, "value": 1, "op": "SCMP_CMP_ABOUT"}]}]}' > "$P/op.json"
+check 'unknown op "SCMP_CMP_ABOUT"' "unknown op" -- run --seccomp-profile "$P/op.json" -- true
+check "SHA-256 mismatch: pinned 0{64}, file has $sum" "wrong hash names both" \
+  -- run --seccomp-profile "$P/errno.json" --seccomp-profile-sha256 "$(printf '0%.0s' $(seq 64))" -- true
+check "is not a SHA-256" "malformed pin" -- run --seccomp-profile "$P/errno.json" --seccomp-profile-sha256 abc -- true
+check "given without --seccomp-profile" "pin without a profile" -- run --seccomp-profile-sha256 "$sum" -- true
+check "seccomp profile $P/none.json: No such file or directory" "missing profile" -- run --seccomp-profile "$P/none.json" -- true
+cp "$P/errno.json" "$P/unreadable.json"
+chmod 000 "$P/unreadable.json"
+out=$(setpriv --reuid=65534 --regid=65534 --clear-groups "$NUCLEUS" run --seccomp-profile "$P/unreadable.json" -- true 2>&1)
+like "$out" "unreadable.json: Permission denied" "unreadable profile"
+check "extends the built-in profile" "--seccomp-allow with a profile" -- run --seccomp-profile "$P/errno.json" --seccomp-allow ptrace -- true
+check "--seccomp-allow nosuchcall: unknown syscall" "--seccomp-allow unknown name" -- run --seccomp-allow nosuchcall -- true
+printf '[bounding]\nkeep = ["NET_BIND_SERVICE", "CAP_TELEPATHY"]\n' > "$P/cap.caps.toml"
+check 'cap.caps.toml:2: bounding.keep: unknown capability "CAP_TELEPATHY"' "unknown capability, with its line" \
+  -- run --caps-policy "$P/cap.caps.toml" -- true
+printf '[permited]\nkeep = []\n' > "$P/typo.caps.toml"
+check 'typo.caps.toml:1: unknown key "permited"' "a typo'd table is an error" -- run --caps-policy "$P/typo.caps.toml" -- true
+printf '[bounding]\nkeep = []\n[ambient]\nkeep = ["NET_RAW"]\n' > "$P/bnd.caps.toml"
+check "not in the bounding set but kept: NET_RAW" "kept outside the bounding set" -- run --caps-policy "$P/bnd.caps.toml" -- true
+printf '[bounding]\nkeep = ["CHOWN"\n' > "$P/syntax.caps.toml"
+check "syntax.caps.toml:[0-9]+:[0-9]+: " "malformed TOML, with line:col" -- run --caps-policy "$P/syntax.caps.toml" -- true
+check "needs Landlock ABI 99" "min_abi above the kernel's" -- run --landlock-policy "$P/future.landlock.toml" -- true
+printf '[[rules]]\npath = "/usr"\naccess = ["read", "teleport"]\n' > "$P/right.landlock.toml"
+check 'right.landlock.toml:[0-9]+: rules\[1\]: unknown access right "teleport"' "unknown access right" \
+  -- run --landlock-policy "$P/right.landlock.toml" -- true
+printf 'min_abi = 1\nrule = []\n' > "$P/lkey.landlock.toml"
+check 'lkey.landlock.toml:2: unknown key "rule"' "unknown Landlock key" -- run --landlock-policy "$P/lkey.landlock.toml" -- true
+check "typo.caps.toml:1: unknown key" "policy check stops at the first invalid file" \
+  -- policy check "$P/bind.caps.toml" "$P/typo.caps.toml" "$P/exec.landlock.toml"
+check "policy check: no file given" "policy check without files" -- policy check
+
+is "$(host_state)" "$before" "nothing left behind"
+done_testing
