@@ -24,7 +24,7 @@ CLI_LIBS := -Wl,-E -Wl,-Bstatic -llua5.4 -lseccomp -lcap -lcrypto -Wl,-Bdynamic 
 SO_LIBS := -lseccomp -lcap -lcrypto
 
 CORE_SRC := core/src/err.c core/src/plan.c core/src/seccomp.c core/src/landlock.c \
-            core/src/hash.c core/src/spawn.c core/src/child.c
+            core/src/hash.c core/src/trace.c core/src/spawn.c core/src/child.c
 BIND_SRC := core/bind/l_core.c core/bind/l_plan.c
 CORE_OBJ := $(CORE_SRC:%.c=$(B)/obj/%.o)
 BIND_OBJ := $(BIND_SRC:%.c=$(B)/obj/%.o)

@@ -212,6 +212,7 @@ int nc_l_plan_describe (lua_State *L)
   set_int (L, "seccomp_instructions", p->bpf ? p->bpf_len : 0);
   set_str (L, "seccomp_builtin", p->seccomp_builtin);
   set_int (L, "seccomp_flags", p->seccomp_flags);
+  set_bool (L, "seccomp_trace", p->seccomp_trace);
   set_bool (L, "landlock", p->landlock_fd >= 0);
   lua_newtable (L);
   for (size_t i = 0; i < p->nll_rules; i++)
@@ -247,8 +248,9 @@ static int l_spawn (lua_State *L)
 {
   struct nc_plan *plan = check_plan (L, 1);
   struct nc_proc *proc = lua_newuserdatauv (L, sizeof *proc, 1);
-  proc->pid = 0;
+  memset (proc, 0, sizeof *proc);
   proc->pidfd = -1;
+  proc->listener = -1;
   luaL_setmetatable (L, NC_MT_PROC);
   /* keep the plan alive as long as the process handle */
   lua_pushvalue (L, 1);
@@ -272,8 +274,51 @@ static int l_spawn (lua_State *L)
 
 static int l_proc_gc (lua_State *L)
 {
-  nc_proc_release (check_proc (L, 1));
+  struct nc_proc *proc = check_proc (L, 1);
+  nc_proc_release (proc);
+  nc_trace_free (&proc->trace);
   return 0;
+}
+
+/* proc:trace() -> { {name=, nr=, arch=, count=, first_pid=, first_comm=}, ... }
+ * sorted by architecture and number (trace mode). */
+static int cmp_entry (const void *a, const void *b)
+{
+  const struct nc_trace_entry *x = a, *y = b;
+  if (x->arch != y->arch)
+    return x->arch < y->arch ? -1 : 1;
+  return (x->nr > y->nr) - (x->nr < y->nr);
+}
+
+static int l_proc_trace (lua_State *L)
+{
+  struct nc_proc *proc = check_proc (L, 1);
+  struct nc_trace *t = &proc->trace;
+  lua_createtable (L, (int) t->n, 0);
+  if (!t->n)
+    return 1;
+  struct nc_trace_entry *v = lua_newuserdatauv (L, t->n * sizeof *v, 0); /* scratch, GC'd */
+  size_t n = 0;
+  for (size_t i = 0; i < t->cap; i++)
+    if (t->v[i].count)
+      v[n++] = t->v[i];
+  qsort (v, n, sizeof *v, cmp_entry);
+  for (size_t i = 0; i < n; i++)
+    {
+      lua_createtable (L, 0, 6);
+      char *name = nc_trace_syscall_name (v[i].arch, v[i].nr);
+      if (name)
+        set_str (L, "name", name);
+      free (name);
+      set_int (L, "nr", v[i].nr);
+      set_str (L, "arch", nc_trace_arch_name (v[i].arch));
+      set_int (L, "count", (lua_Integer) v[i].count);
+      set_int (L, "first_pid", v[i].first_pid);
+      set_str (L, "first_comm", v[i].first_comm);
+      lua_rawseti (L, -3, (lua_Integer) i + 1);
+    }
+  lua_pop (L, 1);
+  return 1;
 }
 
 static int l_proc_pid (lua_State *L)
@@ -520,6 +565,7 @@ static const luaL_Reg proc_methods[] = {
   { "wait", l_proc_wait },
   { "signal", l_proc_signal },
   { "pid", l_proc_pid },
+  { "trace", l_proc_trace },
   { "close", l_proc_gc },
   { NULL, NULL },
 };

@@ -766,7 +766,7 @@ static int read_plan (struct rd *r, int idx)
       = { "argv",     "env",    "path",       "cwd",          "hostname", "namespaces",
           "uid_map",  "gid_map", "setgroups_deny", "user",     "staging",  "root_options",
           "root_readonly", "chroot_fallback", "loopback", "mounts", "caps", "rlimits",
-          "seccomp",  "seccomp_log", "landlock", "degraded", "init",   NULL };
+          "seccomp",  "seccomp_log", "seccomp_trace", "landlock", "degraded", "init", NULL };
   lua_State *L = r->L;
   struct nc_plan *p = r->plan;
   size_t n;
@@ -867,6 +867,17 @@ static int read_plan (struct rd *r, int idx)
   lua_pop (L, 1);
   if (rc < 0)
     return -1;
+  if (get_bool (r, idx, "plan", "seccomp_trace", &p->seccomp_trace) < 0)
+    return -1;
+  if (p->seccomp_trace)
+    {
+      /* one instruction: ask the supervisor, for every call (trace.c) */
+      if (p->bpf)
+        return bad (r, "seccomp_trace: excludes a seccomp profile");
+      p->bpf = nc_plan_alloc (p, sizeof (struct sock_filter));
+      p->bpf[0] = (struct sock_filter) BPF_STMT (BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF);
+      p->bpf_len = 1;
+    }
   bool log = false;
   if (get_bool (r, idx, "plan", "seccomp_log", &log) < 0)
     return -1;

@@ -548,6 +548,23 @@ NC_CHILD static void apply_seccomp (const struct child *c)
   if (!p->bpf)
     return;
   struct sock_fprog prog = { p->bpf_len, p->bpf };
+  if (p->seccomp_trace)
+    {
+      /* From the filter on, every syscall of ours waits for the parent, so
+       * the listener cannot be sent over the socket: announce the number
+       * it will get (the lowest free fd), and the parent takes it with
+       * pidfd_getfd (sync 2b). */
+      int n = fcntl (c->sync_fd, F_DUPFD_CLOEXEC, 0);
+      if (n < 0)
+        fail (c, NC_STAGE_SECCOMP, "probe a free fd");
+      close (n);
+      report2 (c, NC_MSG_LISTENER, NC_STAGE_SECCOMP, n, NULL, NULL);
+      long fd = syscall (SYS_seccomp, SECCOMP_SET_MODE_FILTER,
+                         p->seccomp_flags | SECCOMP_FILTER_FLAG_NEW_LISTENER, &prog);
+      if (fd < 0)
+        fail (c, NC_STAGE_SECCOMP, "load trace filter");
+      return;
+    }
   if (syscall (SYS_seccomp, SECCOMP_SET_MODE_FILTER, p->seccomp_flags, &prog) < 0)
     fail_or_warn (c, NC_STAGE_SECCOMP, "load filter");
 }

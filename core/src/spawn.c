@@ -37,6 +37,33 @@ static int write_file (pid_t pid, const char *name, const char *data, struct nc_
   return 0;
 }
 
+#ifndef SYS_pidfd_getfd
+#define SYS_pidfd_getfd 438
+#endif
+
+/* sync 2b (trace mode): the child announced the number its seccomp
+ * listener will have; copy it out of the child once it exists. */
+static int take_listener (int pidfd, int n, struct nc_err *err)
+{
+  for (int i = 0; i < 20000; i++)
+    {
+      int fd = (int) syscall (SYS_pidfd_getfd, pidfd, n, 0);
+      if (fd >= 0)
+        {
+          char path[64], link[64];
+          snprintf (path, sizeof path, "/proc/self/fd/%d", fd);
+          ssize_t l = readlink (path, link, sizeof link - 1);
+          if (l > 0 && (link[l] = '\0', strcmp (link, "anon_inode:seccomp notify") == 0))
+            return fd;
+          close (fd);
+        }
+      else if (errno != EBADF)
+        return nc_err_set (err, NC_STAGE_SECCOMP, errno, "take the seccomp listener");
+      usleep (100);
+    }
+  return nc_err_set (err, NC_STAGE_SECCOMP, ETIMEDOUT, "take the seccomp listener");
+}
+
 static void kill_and_reap (pid_t pid, int pidfd)
 {
   siginfo_t si;
@@ -53,6 +80,11 @@ int nc_spawn (const struct nc_plan *plan, struct nc_proc *proc, nc_warn_fn warn,
   NC_AUTOCLOSE int child_fd = -1;
   int sv[2];
   int ret;
+
+  proc->pid = 0;
+  proc->pidfd = -1;
+  proc->listener = -1;
+  memset (&proc->trace, 0, sizeof proc->trace);
 
   if (socketpair (AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
     return nc_err_set (err, NC_STAGE_SYNC, errno, "socketpair");
@@ -103,6 +135,25 @@ int nc_spawn (const struct nc_plan *plan, struct nc_proc *proc, nc_warn_fn warn,
   int failed = 0;
   for (;;)
     {
+      if (proc->listener >= 0)
+        {
+          /* trace mode: the child's own syscalls wait for our answers */
+          struct pollfd pfd[2] = { { parent_fd, POLLIN, 0 }, { proc->listener, POLLIN, 0 } };
+          if (poll (pfd, 2, -1) < 0)
+            {
+              if (errno == EINTR)
+                continue;
+              ret = nc_err_set (err, NC_STAGE_SYNC, errno, "poll");
+              goto fail;
+            }
+          if ((pfd[1].revents & POLLIN) && (ret = nc_trace_service (proc->listener, &proc->trace)) < 0)
+            {
+              nc_err_set (err, NC_STAGE_SECCOMP, -ret, "trace");
+              goto fail;
+            }
+          if (!(pfd[0].revents & (POLLIN | POLLHUP)))
+            continue;
+        }
       struct nc_sync_msg m;
       ssize_t n = recv (parent_fd, &m, sizeof m, 0);
       if (n < 0 && errno == EINTR)
@@ -120,7 +171,17 @@ int nc_spawn (const struct nc_plan *plan, struct nc_proc *proc, nc_warn_fn warn,
           goto fail;
         }
       m.err.detail[NC_ERR_DETAIL - 1] = '\0';
-      if (m.type == NC_MSG_WARN)
+      if (m.type == NC_MSG_LISTENER && proc->listener < 0)
+        {
+          proc->listener = take_listener (pidfd, m.err.code, err);
+          if (proc->listener < 0)
+            {
+              ret = proc->listener;
+              proc->listener = -1;
+              goto fail;
+            }
+        }
+      else if (m.type == NC_MSG_WARN)
         {
           if (warn)
             warn (ctx, &m.err);
@@ -144,6 +205,10 @@ int nc_spawn (const struct nc_plan *plan, struct nc_proc *proc, nc_warn_fn warn,
 fail:
   kill_and_reap (pid, pidfd);
   close (pidfd);
+  if (proc->listener >= 0)
+    close (proc->listener);
+  proc->listener = -1;
+  nc_trace_free (&proc->trace);
   return ret;
 }
 
@@ -174,7 +239,7 @@ int nc_proc_wait (struct nc_proc *proc, const int *sigs, size_t nsigs, struct nc
   siginfo_t si;
   if (proc->pidfd < 0)
     return nc_err_set (err, NC_STAGE_WAIT, ESRCH, "process already released");
-  if (nsigs == 0)
+  if (nsigs == 0 && proc->listener < 0)
     {
       for (;;)
         {
@@ -204,13 +269,22 @@ int nc_proc_wait (struct nc_proc *proc, const int *sigs, size_t nsigs, struct nc
     }
   for (;;)
     {
-      struct pollfd pfd[2] = { { proc->pidfd, POLLIN, 0 }, { sfd, POLLIN, 0 } };
-      if (poll (pfd, 2, -1) < 0)
+      struct pollfd pfd[3] = { { proc->pidfd, POLLIN, 0 }, { sfd, POLLIN, 0 },
+                               { proc->listener, POLLIN, 0 } };
+      if (poll (pfd, proc->listener >= 0 ? 3 : 2, -1) < 0)
         {
           if (errno == EINTR)
             continue;
           ret = nc_err_set (err, NC_STAGE_WAIT, errno, "poll");
           goto out;
+        }
+      if (proc->listener >= 0 && (pfd[2].revents & POLLIN))
+        nc_trace_service (proc->listener, &proc->trace);
+      else if (proc->listener >= 0 && (pfd[2].revents & (POLLHUP | POLLERR)))
+        {
+          /* every traced process is gone */
+          close (proc->listener);
+          proc->listener = -1;
         }
       if (pfd[1].revents & POLLIN)
         {
@@ -251,4 +325,7 @@ void nc_proc_release (struct nc_proc *proc)
   if (proc->pidfd >= 0)
     close (proc->pidfd);
   proc->pidfd = -1;
+  if (proc->listener >= 0)
+    close (proc->listener);
+  proc->listener = -1;
 }

@@ -18,6 +18,7 @@ local GLOBAL = {
 local VERBS = {
   run = "Run a command in a new container and wait for it",
   policy = "policy check FILE...: validate policy files, print their kind and SHA-256",
+  seccomp = "seccomp generate TRACE... [-o FILE]: the minimal profile allowing the traced calls",
 }
 
 local RUN = { { name = "help", short = "h", kind = "flag", help = "Show this help and exit" } }
@@ -100,6 +101,71 @@ local function cmd_policy(argv)
   return 0
 end
 
+local GENERATE = {
+  { name = "help", short = "h", kind = "flag", help = "Show this help and exit" },
+  { name = "output", short = "o", kind = "string", meta = "FILE", help = "Write the profile here (default: stdout)" },
+}
+
+-- nucleus seccomp generate TRACE... [-o FILE]: merge trace-mode records
+-- into the smallest OCI profile that allows exactly the calls seen.
+local function cmd_seccomp(argv)
+  if argv[1] ~= "generate" then
+    return usage_error("seccomp: expected 'generate TRACE... [-o FILE]' (see 'nucleus --help')")
+  end
+  local a, err = args.parse(GENERATE, argv, 2, false)
+  if not a then return usage_error("seccomp generate: %s", err) end
+  if a.help then
+    io.stdout:write(args.help("Usage: nucleus seccomp generate TRACE... [-o FILE]", VERBS.seccomp, GENERATE))
+    return 0
+  end
+  if #a.operands == 0 then return usage_error("seccomp generate: no trace file given") end
+  local cjson = require "cjson.safe"
+  local names, arches = {}, {}
+  for _, path in ipairs(a.operands) do
+    local f, oerr = io.open(path, "rb")
+    if not f then return usage_error("trace %s", oerr) end
+    local n = 0
+    for line in f:lines() do
+      n = n + 1
+      if line:match("%S") then
+        local r = cjson.decode(line)
+        if type(r) ~= "table" or type(r.name) ~= "string" or type(r.arch) ~= "string" then
+          f:close()
+          return usage_error("%s:%d: not a trace record (NDJSON from --seccomp-mode trace expected)", path, n)
+        end
+        if not r.name:match("^syscall_%d+$") then names[r.name] = true end
+        arches[r.arch] = true
+      end
+    end
+    f:close()
+  end
+  local list, alist = {}, {}
+  for k in pairs(names) do list[#list + 1] = k end
+  for k in pairs(arches) do alist[#alist + 1] = k end
+  table.sort(list)
+  table.sort(alist)
+  local profile = {
+    defaultAction = "SCMP_ACT_ERRNO", defaultErrnoRet = 1, architectures = alist,
+    syscalls = { { names = list, action = "SCMP_ACT_ALLOW" } },
+  }
+  local text = require("nucleus.json").encode(profile, "  ") .. "\n"
+  if not a.output then
+    io.stdout:write(text)
+    return 0
+  end
+  local tmp = a.output .. ".tmp"
+  local o, werr = io.open(tmp, "wb")
+  if not o then return usage_error("output %s", werr) end
+  o:write(text)
+  o:close()
+  local ok, rerr = os.rename(tmp, a.output)
+  if not ok then
+    os.remove(tmp)
+    return usage_error("output %s", rerr)
+  end
+  return 0
+end
+
 function M.main(argv)
   local g, err = args.parse(GLOBAL, argv, 1, true)
   if not g then return usage_error("%s (see 'nucleus --help')", err) end
@@ -117,6 +183,7 @@ function M.main(argv)
   local rest = { table.unpack(g.operands, 2) }
   if verb == "run" then return cmd_run(rest) end
   if verb == "policy" then return cmd_policy(rest) end
+  if verb == "seccomp" then return cmd_seccomp(rest) end
   return usage_error("unknown command '%s' (see 'nucleus --help')", verb)
 end
 

@@ -51,13 +51,23 @@ local function exec_failure(msg, code, stage, detail)
 end
 
 --- Spawn a compiled plan and wait for it, forwarding signals.
+-- Returns code, signal, proc (whose :trace() holds a trace-mode record).
 function M.spawn_and_wait(plan)
   local proc, warnings_or_msg, code, stage, detail = core.spawn(plan)
   if not proc then return exec_failure(warnings_or_msg, code, stage, detail) end
   for _, w in ipairs(warnings_or_msg) do log.warn("%s", w) end
   local status, sig_or_err = proc:wait(forward)
   if not status then return nil, sig_or_err, M.EXIT_SETUP end
-  return status, sig_or_err
+  return status, sig_or_err, proc
+end
+
+--- The trace-mode record: one JSON object per line and syscall.
+function M.write_trace(f, records)
+  local json = require "nucleus.json"
+  for _, r in ipairs(records) do
+    f:write(json.encode { name = r.name or ("syscall_" .. r.nr), nr = r.nr, arch = r.arch,
+                          count = r.count, first_pid = r.first_pid, first_comm = r.first_comm }, "\n")
+  end
 end
 
 --- Run a container to completion.
@@ -65,7 +75,18 @@ function M.run(opts)
   local plan, warnings = M.compile(opts)
   if not plan then return nil, warnings, M.EXIT_SETUP end
   for _, w in ipairs(warnings) do log.warn("%s", w) end
-  return M.spawn_and_wait(plan)
+  local trace_out
+  if opts.seccomp_mode == "trace" then
+    local err
+    trace_out, err = io.open(opts.seccomp_log, "w")
+    if not trace_out then return nil, ("seccomp log %s"):format(err), M.EXIT_SETUP end
+  end
+  local code, sig, proc = M.spawn_and_wait(plan)
+  if trace_out then
+    if proc then M.write_trace(trace_out, proc:trace()) end
+    trace_out:close()
+  end
+  return code, sig
 end
 
 return M

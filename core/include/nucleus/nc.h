@@ -29,7 +29,12 @@
 
 /* Child -> parent records on the SOCK_SEQPACKET sync socket.  EOF after
  * NC_SYNC_GO means the workload was exec'd. */
-enum nc_msg_type { NC_MSG_ERROR = 1, NC_MSG_WARN = 2 };
+enum nc_msg_type {
+  NC_MSG_ERROR = 1,
+  NC_MSG_WARN = 2,
+  NC_MSG_LISTENER = 3, /* trace mode: err.code is the fd number the seccomp
+                          listener will have in the child */
+};
 struct nc_sync_msg {
   uint32_t type;
   struct nc_err err;
@@ -39,9 +44,28 @@ struct nc_sync_msg {
  * process is done (id maps written).  EOF instead means abort. */
 enum nc_sync { NC_SYNC_GO = 1 };
 
+/* Trace mode: one entry per (architecture, syscall number) seen. */
+struct nc_trace_entry {
+  uint32_t arch; /* libseccomp arch token */
+  int nr;
+  uint64_t count;
+  pid_t first_pid;
+  char first_comm[16];
+};
+struct nc_trace {
+  struct nc_trace_entry *v; /* open-addressing table, cap entries */
+  size_t n, cap;
+};
+int nc_trace_service (int listener, struct nc_trace *t);
+void nc_trace_free (struct nc_trace *t);
+const char *nc_trace_arch_name (uint32_t arch);
+char *nc_trace_syscall_name (uint32_t arch, int nr);
+
 struct nc_proc {
   pid_t pid;  /* host pid of the container's first process */
   int pidfd;
+  int listener;          /* trace mode: seccomp notification fd, else -1 */
+  struct nc_trace trace; /* trace mode: what was recorded */
 };
 
 struct nc_status {

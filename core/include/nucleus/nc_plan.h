@@ -144,6 +144,7 @@ struct nc_plan {
   const char *seccomp_builtin; /* name of the built-in profile used, if any */
   unsigned short bpf_len;
   unsigned seccomp_flags;
+  bool seccomp_trace; /* notify the supervisor of every syscall (bpf is that) */
   int landlock_fd; /* ruleset fd, -1 = none */
   struct nc_ll_rule *ll_rules;
   size_t nll_rules;

@@ -167,6 +167,15 @@ end
 --- The seccomp part of the plan: the built-in profile by name, the same
 -- profile widened by --seccomp-allow, or a profile file.
 function M.seccomp(o)
+  if o.seccomp_mode == "trace" then
+    if not o.seccomp_log then return nil, "--seccomp-mode trace needs --seccomp-log FILE" end
+    if o.seccomp_profile or #o.seccomp_allow > 0 then
+      return nil, "--seccomp-mode trace records every call: it takes no --seccomp-profile or --seccomp-allow"
+    end
+    return false -- plan.seccomp_trace instead
+  elseif o.seccomp_log then
+    return nil, "--seccomp-log is the record of --seccomp-mode trace"
+  end
   if o.seccomp_profile then
     if #o.seccomp_allow > 0 then
       return nil, "--seccomp-allow extends the built-in profile: with --seccomp-profile, allow the calls in that file"
@@ -410,7 +419,11 @@ function M.build(o, host)
   -- security policies: files are read and hashed here, on the host
   local err
   plan.seccomp, err = M.seccomp(o)
-  if not plan.seccomp then return nil, err end
+  if plan.seccomp == nil then return nil, err end
+  if plan.seccomp == false then
+    plan.seccomp = nil
+    plan.seccomp_trace = true
+  end
   plan.seccomp_log = o.seccomp_log_denied or nil
   if o.caps_policy then
     local data, derr = policy.read_pinned(o.caps_policy, "capability policy", o.caps_policy_sha256)
