@@ -81,12 +81,13 @@ function M.run(opts)
     trace_out, err = io.open(opts.seccomp_log, "w")
     if not trace_out then return nil, ("seccomp log %s"):format(err), M.EXIT_SETUP end
   end
-  local code, sig, proc = M.spawn_and_wait(plan)
+  local code, sig_or_err, proc_or_status = M.spawn_and_wait(plan)
   if trace_out then
-    if proc then M.write_trace(trace_out, proc:trace()) end
+    if code then M.write_trace(trace_out, proc_or_status:trace()) end
     trace_out:close()
   end
-  return code, sig
+  if not code then return nil, sig_or_err, proc_or_status end
+  return code, sig_or_err
 end
 
 return M
