@@ -243,10 +243,32 @@ static void warn_cb (void *ctx, const struct nc_err *w)
   lua_rawseti (L, -2, (lua_Integer) luaL_len (L, -2) + 1);
 }
 
-/* core.spawn(plan) -> proc, warnings | nil, msg, errno, stage */
+static size_t check_signals (lua_State *L, int idx, int *sigs, size_t max)
+{
+  size_t n = 0;
+  if (lua_isnoneornil (L, idx))
+    return 0;
+  luaL_checktype (L, idx, LUA_TTABLE);
+  size_t len = (size_t) luaL_len (L, idx);
+  luaL_argcheck (L, len <= max, idx, "too many signals");
+  for (size_t i = 0; i < len; i++)
+    {
+      lua_geti (L, idx, (lua_Integer) i + 1);
+      lua_Integer s = luaL_checkinteger (L, -1);
+      luaL_argcheck (L, s > 0 && s < NSIG && s != SIGKILL && s != SIGSTOP, idx, "bad signal");
+      sigs[n++] = (int) s;
+      lua_pop (L, 1);
+    }
+  return n;
+}
+
+/* core.spawn(plan [, {signals to hold for wait}]) -> proc, warnings
+ *   | nil, msg, errno, stage, detail */
 static int l_spawn (lua_State *L)
 {
   struct nc_plan *plan = check_plan (L, 1);
+  int hold[64];
+  size_t nhold = check_signals (L, 2, hold, 64);
   struct nc_proc *proc = lua_newuserdatauv (L, sizeof *proc, 1);
   memset (proc, 0, sizeof *proc);
   proc->pidfd = -1;
@@ -258,7 +280,7 @@ static int l_spawn (lua_State *L)
   lua_newtable (L); /* warnings */
   lua_checkstack (L, 8);
   struct nc_err err = { 0 };
-  if (nc_spawn (plan, proc, warn_cb, L, &err) < 0)
+  if (nc_spawn (plan, proc, hold, nhold, warn_cb, L, &err) < 0)
     {
       char buf[512];
       nc_err_format (&err, buf, sizeof buf);
@@ -332,21 +354,7 @@ static int l_proc_wait (lua_State *L)
 {
   struct nc_proc *proc = check_proc (L, 1);
   int sigs[64];
-  size_t n = 0;
-  if (!lua_isnoneornil (L, 2))
-    {
-      luaL_checktype (L, 2, LUA_TTABLE);
-      size_t len = (size_t) luaL_len (L, 2);
-      luaL_argcheck (L, len <= 64, 2, "too many signals");
-      for (size_t i = 0; i < len; i++)
-        {
-          lua_geti (L, 2, (lua_Integer) i + 1);
-          lua_Integer s = luaL_checkinteger (L, -1);
-          luaL_argcheck (L, s > 0 && s < NSIG && s != SIGKILL && s != SIGSTOP, 2, "bad signal");
-          sigs[n++] = (int) s;
-          lua_pop (L, 1);
-        }
-    }
+  size_t n = check_signals (L, 2, sigs, 64);
   struct nc_status st;
   struct nc_err err = { 0 };
   if (nc_proc_wait (proc, sigs, n, &st, &err) < 0)

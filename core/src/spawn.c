@@ -73,8 +73,15 @@ static void kill_and_reap (pid_t pid, int pidfd)
   (void) pid;
 }
 
-int nc_spawn (const struct nc_plan *plan, struct nc_proc *proc, nc_warn_fn warn, void *ctx,
-              struct nc_err *err)
+static void restore_mask (struct nc_proc *proc)
+{
+  if (proc->held)
+    pthread_sigmask (SIG_SETMASK, &proc->held_from, NULL);
+  proc->held = 0;
+}
+
+int nc_spawn (const struct nc_plan *plan, struct nc_proc *proc, const int *hold, size_t nhold,
+              nc_warn_fn warn, void *ctx, struct nc_err *err)
 {
   NC_AUTOCLOSE int parent_fd = -1;
   NC_AUTOCLOSE int child_fd = -1;
@@ -112,9 +119,22 @@ int nc_spawn (const struct nc_plan *plan, struct nc_proc *proc, nc_warn_fn warn,
       nc_child_run (plan, child_fd, &old);
     }
   int clone_errno = errno;
-  pthread_sigmask (SIG_SETMASK, &old, NULL);
+  if (nhold)
+    {
+      sigset_t keep = old;
+      for (size_t i = 0; i < nhold; i++)
+        sigaddset (&keep, hold[i]);
+      proc->held_from = old;
+      proc->held = 1;
+      pthread_sigmask (SIG_SETMASK, &keep, NULL);
+    }
+  else
+    pthread_sigmask (SIG_SETMASK, &old, NULL);
   if (pid < 0)
-    return nc_err_set (err, NC_STAGE_CLONE, clone_errno, "clone3");
+    {
+      restore_mask (proc);
+      return nc_err_set (err, NC_STAGE_CLONE, clone_errno, "clone3");
+    }
   close (nc_steal_fd (&child_fd));
 
   if (plan->clone_flags & CLONE_NEWUSER)
@@ -203,6 +223,7 @@ int nc_spawn (const struct nc_plan *plan, struct nc_proc *proc, nc_warn_fn warn,
   return 0;
 
 fail:
+  restore_mask (proc);
   kill_and_reap (pid, pidfd);
   close (pidfd);
   if (proc->listener >= 0)
@@ -241,6 +262,7 @@ int nc_proc_wait (struct nc_proc *proc, const int *sigs, size_t nsigs, struct nc
     return nc_err_set (err, NC_STAGE_WAIT, ESRCH, "process already released");
   if (nsigs == 0 && proc->listener < 0)
     {
+      restore_mask (proc);
       for (;;)
         {
           memset (&si, 0, sizeof si);
@@ -260,6 +282,9 @@ int nc_proc_wait (struct nc_proc *proc, const int *sigs, size_t nsigs, struct nc
   for (size_t i = 0; i < nsigs; i++)
     sigaddset (&set, sigs[i]);
   pthread_sigmask (SIG_BLOCK, &set, &old);
+  if (proc->held)
+    old = proc->held_from; /* what the caller had before nc_spawn */
+  proc->held = 0;
   NC_AUTOCLOSE int sfd = signalfd (-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
   int ret = 0;
   if (sfd < 0)
@@ -322,6 +347,7 @@ out:
 
 void nc_proc_release (struct nc_proc *proc)
 {
+  restore_mask (proc);
   if (proc->pidfd >= 0)
     close (proc->pidfd);
   proc->pidfd = -1;

@@ -53,7 +53,7 @@ end
 --- Spawn a compiled plan and wait for it, forwarding signals.
 -- Returns code, signal, proc (whose :trace() holds a trace-mode record).
 function M.spawn_and_wait(plan)
-  local proc, warnings_or_msg, code, stage, detail = core.spawn(plan)
+  local proc, warnings_or_msg, code, stage, detail = core.spawn(plan, forward)
   if not proc then return exec_failure(warnings_or_msg, code, stage, detail) end
   for _, w in ipairs(warnings_or_msg) do log.warn("%s", w) end
   local status, sig_or_err = proc:wait(forward)

@@ -4,9 +4,10 @@
  *
  *   struct nc_proc proc;
  *   struct nc_err err = {0};
- *   if (nc_spawn (plan, &proc, NULL, NULL, &err) < 0) ...report err...
+ *   int fwd[] = { SIGINT, SIGTERM };
+ *   if (nc_spawn (plan, &proc, fwd, 2, NULL, NULL, &err) < 0) ...report err...
  *   struct nc_status st;
- *   nc_proc_wait (&proc, forward_sigs, nsigs, &st, &err);
+ *   nc_proc_wait (&proc, fwd, 2, &st, &err);
  *   nc_proc_release (&proc);
  */
 #ifndef NUCLEUS_NC_H
@@ -66,6 +67,8 @@ struct nc_proc {
   int pidfd;
   int listener;          /* trace mode: seccomp notification fd, else -1 */
   struct nc_trace trace; /* trace mode: what was recorded */
+  sigset_t held_from;    /* the caller's mask before nc_spawn held signals */
+  int held;              /* nc_spawn blocked the signals to forward */
 };
 
 struct nc_status {
@@ -77,9 +80,12 @@ typedef void (*nc_warn_fn) (void *ctx, const struct nc_err *warning);
 
 /* Create the container described by plan.  Returns 0 once the workload has
  * been exec'd, or -errno with err describing the failed setup stage (the
- * child has then been reaped; nothing is left behind). */
-int nc_spawn (const struct nc_plan *plan, struct nc_proc *proc, nc_warn_fn warn, void *ctx,
-              struct nc_err *err);
+ * child has then been reaped; nothing is left behind).  The signals in
+ * hold stay blocked in the calling thread from before clone3 until
+ * nc_proc_wait (or nc_proc_release) restores the mask, so none of them is
+ * lost to a default action between the two calls. */
+int nc_spawn (const struct nc_plan *plan, struct nc_proc *proc, const int *hold, size_t nhold,
+              nc_warn_fn warn, void *ctx, struct nc_err *err);
 
 /* Wait for the container to exit, forwarding the listed signals to it
  * meanwhile.  Returns 0 and fills st, or -errno. */
