@@ -7,7 +7,9 @@
  * side effects.
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
+#include <poll.h>
 #include <grp.h>
 #include <lauxlib.h>
 #include <lua.h>
@@ -498,7 +500,8 @@ static int l_grouplist (lua_State *L)
 
 static int l_ids (lua_State *L)
 {
-  lua_createtable (L, 0, 4);
+  lua_createtable (L, 0, 5);
+  set_int (L, "pid", getpid ());
   set_int (L, "uid", getuid ());
   set_int (L, "gid", getgid ());
   set_int (L, "euid", geteuid ());
@@ -544,6 +547,137 @@ static int l_sha256 (lua_State *L)
   char hex[65];
   nc_sha256_hex (data, len, hex);
   lua_pushlstring (L, hex, 64);
+  return 1;
+}
+
+/* core.mkdir(path, mode) -> true | nil, msg, errno (EEXIST is success) */
+static int l_mkdir (lua_State *L)
+{
+  const char *path = luaL_checkstring (L, 1);
+  mode_t mode = (mode_t) luaL_optinteger (L, 2, 0700);
+  if (mkdir (path, mode) < 0 && errno != EEXIST)
+    return fail_errno (L, path, errno);
+  lua_pushboolean (L, 1);
+  return 1;
+}
+
+/* core.symlink(target, path) -> true | nil, msg, errno */
+static int l_symlink (lua_State *L)
+{
+  const char *target = luaL_checkstring (L, 1);
+  const char *path = luaL_checkstring (L, 2);
+  if (symlink (target, path) < 0)
+    return fail_errno (L, path, errno);
+  lua_pushboolean (L, 1);
+  return 1;
+}
+
+/* core.listdir(path) -> { names... } | nil, msg, errno ("." and ".." left out) */
+static int l_listdir (lua_State *L)
+{
+  const char *path = luaL_checkstring (L, 1);
+  lua_newtable (L); /* before opendir: a raise here leaks nothing */
+  DIR *d = opendir (path);
+  if (!d)
+    return fail_errno (L, path, errno);
+  struct dirent *de;
+  int n = 0;
+  while ((de = readdir (d)))
+    if (strcmp (de->d_name, ".") && strcmp (de->d_name, ".."))
+      {
+        lua_pushstring (L, de->d_name);
+        lua_rawseti (L, -2, ++n);
+      }
+  closedir (d);
+  return 1;
+}
+
+/* core.pid_alive(pid, start) -> bool: the process exists and, when start
+ * is given, started at that time (field 22 of /proc/pid/stat), so a reused
+ * pid is not mistaken for it. */
+long long nc_l_proc_start (pid_t pid)
+{
+  char path[64], buf[1024];
+  snprintf (path, sizeof path, "/proc/%d/stat", (int) pid);
+  FILE *f = fopen (path, "re");
+  if (!f)
+    return -1;
+  size_t n = fread (buf, 1, sizeof buf - 1, f);
+  fclose (f);
+  buf[n] = '\0';
+  char *p = strrchr (buf, ')');
+  if (!p || p[1] != ' ')
+    return -1;
+  /* a zombie or dead process is not running any more, whoever reaps it */
+  if (p[2] == 'Z' || p[2] == 'X' || p[2] == 'x')
+    return -1;
+  /* after ") " come fields 3..: state is field 3, starttime field 22 */
+  long long v = -1;
+  int field = 2;
+  for (char *tok = strtok (p + 1, " "); tok; tok = strtok (NULL, " "))
+    if (++field == 22)
+      {
+        v = strtoll (tok, NULL, 10);
+        break;
+      }
+  return v;
+}
+
+static int l_proc_start (lua_State *L)
+{
+  long long v = nc_l_proc_start ((pid_t) luaL_checkinteger (L, 1));
+  if (v < 0)
+    return 0;
+  lua_pushinteger (L, v);
+  return 1;
+}
+
+/* core.signal_pid(pid, start, sig) -> true | nil, msg, errno: signal the
+ * process only if it is still the one that started at start (a pidfd
+ * pins it between the check and the signal). */
+static int l_signal_pid (lua_State *L)
+{
+  pid_t pid = (pid_t) luaL_checkinteger (L, 1);
+  long long start = luaL_checkinteger (L, 2);
+  int sig = (int) luaL_checkinteger (L, 3);
+  int fd = (int) syscall (SYS_pidfd_open, pid, 0);
+  if (fd < 0)
+    return fail_errno (L, "pidfd_open", errno);
+  if (nc_l_proc_start (pid) != start)
+    {
+      close (fd);
+      return fail_errno (L, "signal", ESRCH);
+    }
+  int r = (int) syscall (SYS_pidfd_send_signal, fd, sig, NULL, 0);
+  int e = errno;
+  close (fd);
+  if (r < 0)
+    return fail_errno (L, "signal", e);
+  lua_pushboolean (L, 1);
+  return 1;
+}
+
+/* core.wait_pid_exit(pid, start, timeout_ms) -> true (gone) | false (timeout) */
+static int l_wait_pid_exit (lua_State *L)
+{
+  pid_t pid = (pid_t) luaL_checkinteger (L, 1);
+  long long start = luaL_checkinteger (L, 2);
+  int timeout = (int) luaL_checkinteger (L, 3);
+  int fd = (int) syscall (SYS_pidfd_open, pid, 0);
+  if (fd < 0 || nc_l_proc_start (pid) != start)
+    {
+      if (fd >= 0)
+        close (fd);
+      lua_pushboolean (L, 1);
+      return 1;
+    }
+  struct pollfd p = { fd, POLLIN, 0 };
+  int r;
+  do
+    r = poll (&p, 1, timeout);
+  while (r < 0 && errno == EINTR);
+  close (fd);
+  lua_pushboolean (L, r > 0);
   return 1;
 }
 
@@ -595,6 +729,12 @@ static const luaL_Reg core_funcs[] = {
   { "cap_from_name", l_cap_from_name },
   { "last_cap", l_last_cap },
   { "strerror", l_strerror },
+  { "mkdir", l_mkdir },
+  { "symlink", l_symlink },
+  { "listdir", l_listdir },
+  { "proc_start", l_proc_start },
+  { "signal_pid", l_signal_pid },
+  { "wait_pid_exit", l_wait_pid_exit },
   { "sha256", l_sha256 },
   { NULL, NULL },
 };

@@ -10,6 +10,8 @@
 int nc_l_plan_compile (lua_State *L);
 int nc_l_plan_describe (lua_State *L);
 int nc_l_last_cap (void);
+#include <sys/types.h>
+long long nc_l_proc_start (pid_t pid);
 int nc_l_seccomp_export (lua_State *L);
 
 #endif

@@ -766,7 +766,8 @@ static int read_plan (struct rd *r, int idx)
       = { "argv",     "env",    "path",       "cwd",          "hostname", "namespaces",
           "uid_map",  "gid_map", "setgroups_deny", "user",     "staging",  "root_options",
           "root_readonly", "chroot_fallback", "loopback", "mounts", "caps", "rlimits",
-          "seccomp",  "seccomp_log", "seccomp_trace", "landlock", "degraded", "init", NULL };
+          "seccomp",  "seccomp_log", "seccomp_trace", "landlock", "degraded", "init",
+          "join_pid", "join_start", NULL };
   lua_State *L = r->L;
   struct nc_plan *p = r->plan;
   size_t n;
@@ -825,6 +826,27 @@ static int read_plan (struct rd *r, int idx)
       if (lookup (ns_names, ns[i], &f) < 0)
         return bad (r, "namespaces[%zu]: unknown namespace \"%s\"", i + 1, ns[i]);
       p->clone_flags |= f;
+    }
+  lua_Integer join_pid = 0, join_start = -1;
+  if (get_int (r, idx, "plan", "join_pid", 0, 1, 0x7fffffff, &join_pid) < 0
+      || get_int (r, idx, "plan", "join_start", 0, 0, LUA_MAXINTEGER, &join_start) < 0)
+    return -1;
+  if (join_pid)
+    {
+      /* exec into a running container: the namespaces listed are joined */
+      lua_getfield (L, idx, "mounts");
+      int has_mounts = !lua_isnil (L, -1);
+      lua_pop (L, 1);
+      if (has_mounts || p->uid_map || p->hostname || p->net_loopback)
+        return bad (r, "join_pid: excludes mounts, uid_map, hostname and loopback");
+      p->join_flags = p->clone_flags;
+      p->clone_flags = 0;
+      p->join_pidfd = (int) syscall (SYS_pidfd_open, (pid_t) join_pid, 0);
+      if (p->join_pidfd < 0)
+        return bad (r, "join_pid %lld: %s", (long long) join_pid, strerror (errno));
+      /* the pidfd pins the process: check it is still the one meant */
+      if (join_start >= 0 && nc_l_proc_start ((pid_t) join_pid) != join_start)
+        return bad (r, "join_pid %lld: the process has exited", (long long) join_pid);
     }
   if ((p->uid_map || p->gid_map) && !(p->clone_flags & CLONE_NEWUSER))
     return bad (r, "uid_map/gid_map given without a user namespace");

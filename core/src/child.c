@@ -664,6 +664,9 @@ struct workload_arg {
 NC_CHILD static int workload_entry (void *p)
 {
   struct workload_arg *a = p;
+  /* dies with its init (which matters for exec, where the init is not
+   * the namespace's PID 1) */
+  prctl (PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
   exec_workload (a->c, a->mask);
 }
 
@@ -684,15 +687,27 @@ NC_CHILD _Noreturn void nc_child_run (const struct nc_plan *plan, int sync_fd, c
     _exit (NC_EXIT_SETUP);
 
   umask (0);
-  if ((plan->clone_flags & CLONE_NEWUSER)
-      && (setresgid (0, 0, 0) < 0 || setresuid (0, 0, 0) < 0))
-    fail (&c, NC_STAGE_IDENTITY0, "become root in the user namespace");
-  if (plan->hostname && sethostname (plan->hostname, strlen (plan->hostname)) < 0)
-    fail (&c, NC_STAGE_HOSTNAME, plan->hostname);
-  if (plan->net_loopback)
-    loopback_up (&c);
-
-  setup_root (&c);
+  if (plan->join_pidfd >= 0)
+    {
+      /* exec: enter the running container's namespaces all at once; its
+       * mount namespace brings its root and a cwd at that root */
+      if (setns (plan->join_pidfd, (int) plan->join_flags) < 0)
+        fail (&c, NC_STAGE_CLONE, "join the container's namespaces");
+      if ((plan->join_flags & CLONE_NEWUSER)
+          && (setresgid (0, 0, 0) < 0 || setresuid (0, 0, 0) < 0))
+        fail (&c, NC_STAGE_IDENTITY0, "become root in the user namespace");
+    }
+  else
+    {
+      if ((plan->clone_flags & CLONE_NEWUSER)
+          && (setresgid (0, 0, 0) < 0 || setresuid (0, 0, 0) < 0))
+        fail (&c, NC_STAGE_IDENTITY0, "become root in the user namespace");
+      if (plan->hostname && sethostname (plan->hostname, strlen (plan->hostname)) < 0)
+        fail (&c, NC_STAGE_HOSTNAME, plan->hostname);
+      if (plan->net_loopback)
+        loopback_up (&c);
+      setup_root (&c);
+    }
   if (setsid () < 0)
     fail (&c, NC_STAGE_IDENTITY, "setsid");
   drop_privileges (&c);

@@ -35,6 +35,7 @@ struct nc_plan *nc_plan_new (void)
       return NULL;
     }
   p->landlock_fd = -1;
+  p->join_pidfd = -1;
   return p;
 }
 
@@ -44,6 +45,8 @@ void nc_plan_free (struct nc_plan *p)
     return;
   if (p->landlock_fd >= 0)
     close (p->landlock_fd);
+  if (p->join_pidfd >= 0)
+    close (p->join_pidfd);
   for (size_t i = 0; i < p->nmounts; i++)
     if (p->mounts[i].kind == NC_MNT_COPY && p->mounts[i].src_fd >= 0)
       close (p->mounts[i].src_fd);

@@ -8,8 +8,14 @@ local log = require "nucleus.log"
 
 local M = {}
 
+local function usage_error(fmt, ...)
+  log.error(fmt, ...)
+  return nucleus.EXIT_SETUP
+end
+
 local GLOBAL = {
   { name = "help", short = "h", kind = "flag", help = "Show this help and exit" },
+  { name = "root", kind = "string", meta = "DIR", help = "State directory (default /run/nucleus as root)" },
   { name = "version", kind = "flag", help = "Print the version and exit" },
   { name = "log_level", kind = "choice", choices = { "error", "warn", "info", "debug" },
     default = "warn", help = "Runtime messages to show on stderr" },
@@ -19,25 +25,87 @@ local VERBS = {
   run = "Run a command in a new container and wait for it",
   policy = "policy check FILE...: validate policy files, print their kind and SHA-256",
   seccomp = "seccomp generate TRACE... [-o FILE]: the minimal profile allowing the traced calls",
+  ps = "List containers (running; -a all)",
+  inspect = "Show containers' records as JSON",
+  stop = "Stop containers: SIGTERM, then SIGKILL after -t seconds",
+  kill = "Send a signal to containers",
+  rm = "Remove containers (-f: running ones too)",
+  exec = "Run a command in a running container",
+  attach = "Run a shell (or -- CMD) in a running container",
 }
+
+local HELP = { name = "help", short = "h", kind = "flag", help = "Show this help and exit" }
+local SPECS = {
+  ps = { HELP, { name = "all", short = "a", kind = "flag", help = "Also stopped containers" },
+         { name = "quiet", short = "q", kind = "flag", help = "Only the short ids" },
+         { name = "format", kind = "choice", choices = { "table", "json" }, default = "table",
+           help = "Output format" } },
+  inspect = { HELP },
+  stop = { HELP, { name = "time", short = "t", kind = "string", meta = "SECONDS",
+                   help = "Seconds between SIGTERM and SIGKILL (default 10)" } },
+  kill = { HELP, { name = "signal", short = "s", kind = "string", meta = "SIGNAL",
+                   help = "Signal name or number (default KILL)" } },
+  rm = { HELP, { name = "force", short = "f", kind = "flag", help = "Kill running containers first" } },
+  exec = { HELP, { name = "env", short = "e", kind = "list", meta = "KEY=VALUE", help = "Add an environment variable" },
+           { name = "workdir", short = "w", kind = "string", meta = "DIR", help = "Working directory" } },
+}
+SPECS.attach = SPECS.exec
+
+local USAGE = {
+  ps = "Usage: nucleus ps [-a] [-q] [--format table|json]",
+  inspect = "Usage: nucleus inspect CONTAINER...",
+  stop = "Usage: nucleus stop [-t SECONDS] CONTAINER...",
+  kill = "Usage: nucleus kill [-s SIGNAL] CONTAINER...",
+  rm = "Usage: nucleus rm [-f] CONTAINER...",
+  exec = "Usage: nucleus exec [-e KEY=VALUE] [-w DIR] CONTAINER CMD [ARGS...]",
+  attach = "Usage: nucleus attach [-e KEY=VALUE] [-w DIR] CONTAINER [-- CMD [ARGS...]]",
+}
+
+local function cmd_manage(verb, argv, ctx)
+  local manage = require "nucleus.manage"
+  local stop_early = verb == "exec" or verb == "attach"
+  local a, err = args.parse(SPECS[verb], argv, 1, stop_early)
+  if not a then return usage_error("%s: %s (see 'nucleus %s --help')", verb, err, verb) end
+  if a.help then
+    io.stdout:write(args.help(USAGE[verb], VERBS[verb], SPECS[verb]))
+    return 0
+  end
+  a.verb = verb
+  if verb == "exec" or verb == "attach" then
+    local ref = a.operands[1]
+    if not ref then return usage_error("%s: no container given (%s)", verb, USAGE[verb]) end
+    local cmd = { table.unpack(a.operands, 2) }
+    if cmd[1] == "--" then table.remove(cmd, 1) end
+    if #cmd == 0 then
+      if verb == "exec" then return usage_error("exec: missing command (%s)", USAGE.exec) end
+      cmd = { "/bin/sh" }
+    end
+    local code, rerr, status = nucleus.exec(ref, { argv = cmd, env = a.env, workdir = a.workdir }, ctx)
+    if not code then
+      log.error("%s", rerr)
+      return status
+    end
+    return code
+  end
+  return manage[verb](a, ctx)
+end
 
 local RUN = { { name = "help", short = "h", kind = "flag", help = "Show this help and exit" } }
 for _, o in ipairs(options.run) do RUN[#RUN + 1] = o end
 
-local function usage_error(fmt, ...)
-  log.error(fmt, ...)
-  return nucleus.EXIT_SETUP
-end
 
 local function global_help()
   local lines = { args.help("Usage: nucleus [OPTIONS] COMMAND [ARGS...]",
     "A lightweight container runtime: agent sandboxes and production services.", GLOBAL),
     "Commands:" }
-  for verb, what in pairs(VERBS) do lines[#lines + 1] = ("  %-8s %s"):format(verb, what) end
+  local verbs = {}
+  for verb in pairs(VERBS) do verbs[#verbs + 1] = verb end
+  table.sort(verbs)
+  for _, verb in ipairs(verbs) do lines[#lines + 1] = ("  %-8s %s"):format(verb, VERBS[verb]) end
   return table.concat(lines, "\n") .. "\n"
 end
 
-local function cmd_run(argv)
+local function cmd_run(argv, ctx)
   local a, err = args.parse(RUN, argv, 1, true)
   if not a then return usage_error("run: %s (see 'nucleus run --help')", err) end
   if a.help then
@@ -60,7 +128,7 @@ local function cmd_run(argv)
     io.stdout:write(require("nucleus.json").encode(plan:describe(), "  "), "\n")
     return 0
   end
-  local code, rerr, status = nucleus.run(opts)
+  local code, rerr, status = nucleus.run(opts, ctx)
   if not code then
     log.error("%s", rerr)
     return status
@@ -181,7 +249,9 @@ function M.main(argv)
   end
   if not verb then return usage_error("missing command (see 'nucleus --help')") end
   local rest = { table.unpack(g.operands, 2) }
-  if verb == "run" then return cmd_run(rest) end
+  local ctx = { state_dir = g.root }
+  if verb == "run" then return cmd_run(rest, ctx) end
+  if SPECS[verb] then return cmd_manage(verb, rest, ctx) end
   if verb == "policy" then return cmd_policy(rest) end
   if verb == "seccomp" then return cmd_seccomp(rest) end
   return usage_error("unknown command '%s' (see 'nucleus --help')", verb)

@@ -11,6 +11,7 @@
 local core = require "nucleus.core"
 local options = require "nucleus.options"
 local log = require "nucleus.log"
+local state = require "nucleus.state"
 
 local M = { version = core.version }
 
@@ -70,24 +71,100 @@ function M.write_trace(f, records)
   end
 end
 
---- Run a container to completion.
-function M.run(opts)
-  local plan, warnings = M.compile(opts)
-  if not plan then return nil, warnings, M.EXIT_SETUP end
+local function record_for(o, tbl, id)
+  local ids = core.ids()
+  return {
+    id = id, name = o.name, hostname = tbl.hostname, command = o.argv, mode = "agent",
+    runtime = "native", status = "created", created = state.now(),
+    supervisor_pid = ids.pid, supervisor_start = core.proc_start(ids.pid),
+    namespaces = tbl.namespaces, network = o.network, rootless = tbl.uid_map ~= nil,
+    user = { uid = tbl.user.uid, gid = tbl.user.gid }, workdir = tbl.cwd, options = o,
+  }
+end
+
+--- Run a container to completion.  ctx (optional): state_dir = a state
+-- directory other than the default, state = false for no record at all.
+function M.run(opts, ctx)
+  ctx = ctx or {}
+  local o, err = options.normalize(opts)
+  if not o then return nil, err, M.EXIT_SETUP end
+  local tbl, warnings, id = require("nucleus.mode.agent").build(o)
+  if not tbl then return nil, warnings, M.EXIT_SETUP end
+  local plan, perr = core.plan_compile(tbl)
+  if not plan then return nil, perr, M.EXIT_SETUP end
   for _, w in ipairs(warnings) do log.warn("%s", w) end
+
   local trace_out
-  if opts.seccomp_mode == "trace" then
-    local err
-    trace_out, err = io.open(opts.seccomp_log, "w")
+  if o.seccomp_mode == "trace" then
+    trace_out, err = io.open(o.seccomp_log, "w")
     if not trace_out then return nil, ("seccomp log %s"):format(err), M.EXIT_SETUP end
   end
-  local code, sig_or_err, proc_or_status = M.spawn_and_wait(plan)
+
+  local st, rec
+  if ctx.state ~= false then
+    st, err = state.open(ctx.state_dir)
+    if not st then return nil, err, M.EXIT_SETUP end
+    if o.name then
+      local ok, nerr = state.claim_name(st, o.name, id)
+      if not ok then return nil, nerr, M.EXIT_SETUP end
+    end
+    rec = record_for(o, tbl, id)
+    local ok, werr = state.write(st, rec)
+    if not ok then
+      state.remove(st, rec)
+      return nil, ("state: %s"):format(werr), M.EXIT_SETUP
+    end
+  end
+
+  local proc, warnings_or_msg, code, stage, detail = core.spawn(plan, forward)
+  if not proc then
+    if rec then state.remove(st, rec) end
+    if trace_out then trace_out:close() end
+    return exec_failure(warnings_or_msg, code, stage, detail)
+  end
+  for _, w in ipairs(warnings_or_msg) do log.warn("%s", w) end
+  if rec then
+    rec.pid = proc:pid()
+    rec.pid_start = core.proc_start(rec.pid)
+    rec.status, rec.started = "running", state.now()
+    state.write(st, rec)
+  end
+
+  local status, sig_or_err = proc:wait(forward)
   if trace_out then
-    if code then M.write_trace(trace_out, proc_or_status:trace()) end
+    if status then M.write_trace(trace_out, proc:trace()) end
     trace_out:close()
   end
-  if not code then return nil, sig_or_err, proc_or_status end
-  return code, sig_or_err
+  if rec then
+    if o.rm then
+      state.remove(st, rec)
+    else
+      rec.status, rec.finished, rec.exit_code = "exited", state.now(), status
+      state.write(st, rec)
+    end
+  end
+  if not status then return nil, sig_or_err, M.EXIT_SETUP end
+  return status, sig_or_err
+end
+
+--- Run argv inside a running container (nucleus exec / attach).
+-- x = { argv =, env = {...}, workdir = }.  Returns like run().
+function M.exec(ref, x, ctx)
+  ctx = ctx or {}
+  local st, err = state.open(ctx.state_dir)
+  if not st then return nil, err, M.EXIT_SETUP end
+  local rec
+  rec, err = state.resolve(st, ref)
+  if not rec then return nil, err, M.EXIT_SETUP end
+  if state.status(rec) ~= "running" then
+    return nil, ("container %s is not running"):format(ref), M.EXIT_SETUP
+  end
+  local tbl, warnings = require("nucleus.mode.agent").build_exec(rec, x)
+  if not tbl then return nil, warnings, M.EXIT_SETUP end
+  local plan, perr = core.plan_compile(tbl)
+  if not plan then return nil, perr, M.EXIT_SETUP end
+  local code, sig = M.spawn_and_wait(plan)
+  return code, sig
 end
 
 return M

@@ -50,6 +50,27 @@ local function encode(v, indent, depth, out)
   end
 end
 
+--- Decode with lua-cjson, giving integral numbers back as integers (cjson
+-- reads every number as a float).  Returns value or nil, message, and
+-- fails on integers a double cannot hold exactly (above 2^53).
+function M.decode(text)
+  local v, err = require("cjson.safe").decode(text)
+  if v == nil then return nil, err end
+  local bad
+  local function ints(t)
+    for k, x in pairs(t) do
+      if type(x) == "table" then ints(x)
+      elseif math.type(x) == "float" and x == math.floor(x) then
+        local i = math.tointeger(x)
+        if not i or math.abs(x) > 2 ^ 53 then bad = bad or x else t[k] = i end
+      end
+    end
+  end
+  if type(v) == "table" then ints(v) end
+  if bad then return nil, ("number %.17g is not an integer JSON can carry exactly (at most 2^53)"):format(bad) end
+  return v
+end
+
 function M.encode(v, indent)
   local out = {}
   encode(v, indent, 0, out)

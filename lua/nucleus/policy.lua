@@ -56,35 +56,19 @@ end
 
 --- Decode a JSON seccomp profile.  Errors carry LINE:COL.
 function M.seccomp(text, path)
-  local ok, cjson = pcall(require, "cjson.safe")
+  local ok = pcall(require, "cjson.safe")
   if not ok then return nil, "seccomp profile: lua-cjson is not installed" end
-  local v, err = cjson.decode(text)
+  local v, err = require("nucleus.json").decode(text)
   if v == nil then
     local at = tonumber(tostring(err):match("character (%d+)"))
     if at then
       local l, c = line_col(text, at)
       return nil, ("%s:%d:%d: invalid JSON: %s"):format(path, l, c, (err:gsub(" at character %d+", "")))
     end
-    return nil, ("%s: invalid JSON: %s"):format(path, tostring(err))
+    return nil, ("%s: %s"):format(path, tostring(err))
   end
   if type(v) ~= "table" or v.defaultAction == nil then
     return nil, ("%s: not a seccomp profile (no defaultAction)"):format(path)
-  end
-  -- cjson reads every number as a float: give integers back, and refuse
-  -- the ones a double cannot hold exactly
-  local bad
-  local function ints(t)
-    for k, x in pairs(t) do
-      if type(x) == "table" then ints(x)
-      elseif math.type(x) == "float" then
-        local i = math.tointeger(x)
-        if not i or math.abs(x) > 2 ^ 53 then bad = bad or x else t[k] = i end
-      end
-    end
-  end
-  ints(v)
-  if bad then
-    return nil, ("%s: number %.17g is not an integer JSON can carry exactly (at most 2^53)"):format(path, bad)
   end
   return v
 end

@@ -1,66 +1,118 @@
 #!/usr/bin/env bash
 # Start-up benchmark: `nucleus run -- /bin/true` (network none) side by side
-# with plain exec, unshare with the same namespaces, bubblewrap, crun and
-# runc, interleaved by one hyperfine run.  Prints medians and ratios.
+# with plain exec, unshare with the same namespaces, bubblewrap, crun, runc
+# and runsc (when installed and working), plus nucleus with a 1 000-file
+# context (copied and bound) and through the Lua API from a stock lua5.4.
+# Prints medians and ratios.
 #
-#   tests/bench/startup.sh [RUNS]      (default 300 runs per command)
+#   tests/bench/startup.sh [RUNS]      (default 300 runs per command; QUICK=1: 30)
+#
+# hyperfine runs all the runs of one command before the next command, so a
+# load change on the machine would bias one command: the runs are split into
+# ROUNDS (default 5) hyperfine invocations over all the commands, whose
+# per-run times are merged.  ROUNDS=1 is one hyperfine invocation.
 #
 # crun refuses hybrid cgroups: the whole benchmark runs in a private mount
 # namespace in which the cgroup2 mount is hidden (the host's mounts are not
 # touched), and crun runs with its cgroup manager disabled; runc gets a
-# relative cgroupsPath.  See the README's benchmark section for the figures.
+# relative cgroupsPath; runsc runs with --ignore-cgroups.  Bridge networking
+# does not exist in nucleus yet, so there is no case for it.
 set -euo pipefail
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-RUNS=${1:-300}
-NUCLEUS=$ROOT/build/bin/nucleus
-[ "$(id -u)" -eq 0 ] || { echo "startup.sh: run as root" >&2; exit 1; }
-[ -x "$NUCLEUS" ] || { echo "startup.sh: build first (make)" >&2; exit 1; }
-for t in hyperfine bwrap crun runc busybox lua5.4; do
-  command -v $t >/dev/null || { echo "startup.sh: $t missing (make bench-deps)" >&2; exit 1; }
+BENCH_NAME=startup
+. "$(dirname "$0")/lib.sh"
+if [ "$QUICK" = 1 ]; then RUNS=${1:-30}; ROUNDS=${ROUNDS:-2}; WARMUP=3
+else RUNS=${1:-300}; ROUNDS=${ROUNDS:-5}; WARMUP=10; fi
+[ "$RUNS" -ge "$ROUNDS" ] || ROUNDS=1
+PER_ROUND=$(( (RUNS + ROUNDS - 1) / ROUNDS ))
+need hyperfine bwrap crun runc busybox unshare
+
+on_exit 'cleanup_peers nb-crun nb-runc nb-runsc nb-runsc-probe'
+make_bundle "$W/bundle" nb-runc
+lua5.4 "$BENCH/mktree.lua" "$W/ctx1000" 1000
+
+# The Lua API from a stock lua5.4, the modules taken from the tree.
+export LUA_PATH="$ROOT/lua/?.lua;$ROOT/lua/?/init.lua;$ROOT/build/lua/?.lua;;"
+export LUA_CPATH="$ROOT/build/lib/?.so;;"
+
+NAMES=(exec unshare nucleus bubblewrap crun runc)
+CMDS=(
+  "/bin/true"
+  "unshare -fmpiunC --mount-proc /bin/true"
+  "$NUCLEUS run -- /bin/true"
+  "bwrap --ro-bind /usr /usr --symlink usr/bin /bin --symlink usr/lib /lib --symlink usr/lib64 /lib64 --proc /proc --dev /dev --unshare-all /bin/true"
+  "crun --root $W/crun-state --cgroup-manager=disabled run --bundle $W/bundle nb-crun"
+  "runc --root $W/runc-state run --bundle $W/bundle nb-runc"
+)
+if runsc_ok "$W/bundle"; then
+  NAMES+=(runsc)
+  CMDS+=("runsc --root $W/runsc-state $RUNSC_FLAGS run --bundle $W/bundle nb-runsc")
+  RUNSC_NOTE="runsc: $(version_of runsc)"
+else
+  RUNSC_NOTE="runsc: skipped ($(command -v runsc >/dev/null && echo 'installed but it does not run here' || echo 'not installed'))"
+fi
+note "$RUNSC_NOTE"
+NAMES+=(nucleus-ctx-copy nucleus-ctx-bind nucleus-lua)
+CMDS+=(
+  "$NUCLEUS run --context $W/ctx1000 -- /bin/true"
+  "$NUCLEUS run --context $W/ctx1000 --context-mode bind -- /bin/true"
+  "lua5.4 -e 'os.exit(require(\"nucleus\").run{argv={\"/bin/true\"}})'"
+)
+note "skipped: nucleus with bridge networking (not implemented in nucleus yet)"
+
+# Each command must work before it is timed (the Lua one reports errors here,
+# since os.exit(nil) would succeed).
+SANITY=("${CMDS[@]}")
+SANITY[${#SANITY[@]}-1]="lua5.4 -e 'local c, e = require(\"nucleus\").run{argv={\"/bin/true\"}}; assert(c == 0, e)'"
+for c in "${SANITY[@]}"; do
+  in_private_mntns sh -c "$c" || die "failed: $c"
 done
 
-W=$(mktemp -d /tmp/nucleus-bench.XXXXXX)
-cleanup() {
-  runc --root "$W/runc-state" delete -f nb-runc >/dev/null 2>&1 || true
-  # runc's relative cgroup lands under our own cgroup in each hierarchy
-  for d in /sys/fs/cgroup/*/nb-runc /sys/fs/cgroup/*/*/nb-runc; do rmdir "$d" 2>/dev/null || true; done
-  rm -rf "$W"
-}
-trap cleanup EXIT
+HF=(hyperfine -N --warmup "$WARMUP" --runs "$PER_ROUND" --style none)
+for i in "${!NAMES[@]}"; do HF+=(-n "${NAMES[$i]}" "${CMDS[$i]}"); done
+note "$ROUNDS rounds x $PER_ROUND runs of ${#NAMES[@]} commands"
+rounds=()
+for r in $(seq 1 "$ROUNDS"); do
+  in_private_mntns "${HF[@]}" --export-json "$W/round$r.json" >/dev/null 2>"$W/hf.err" ||
+    { cat "$W/hf.err" >&2; die "hyperfine failed"; }
+  rounds+=("$W/round$r.json")
+done
+stats merge "$DATA/startup.json" "${rounds[@]}"
+stats csv "$DATA/startup.json" > "$DATA/startup.csv"
 
-# an OCI bundle with a static busybox
-mkdir -p "$W/bundle/rootfs/bin" "$W/bundle/rootfs/proc" "$W/bundle/rootfs/dev" "$W/bundle/rootfs/sys"
-cp "$(command -v busybox)" "$W/bundle/rootfs/bin/busybox"
-ln -s busybox "$W/bundle/rootfs/bin/true"
-(cd "$W/bundle" && crun spec)
-# edit crun's default spec in place (a JSON round trip would turn its
-# empty lists into objects, which runc rejects)
-sed -i -e 's|"sh"|"/bin/true"|' -e 's|"terminal": true|"terminal": false|' \
-  -e 's|"linux": {|"linux": {\n\t\t"cgroupsPath": "nb-runc",|' "$W/bundle/config.json"
+med() { stats get "$DATA/startup.json" "$1" median; }
+N=$(med nucleus) BW=$(med bubblewrap) CR=$(med crun)
+ok() { lua5.4 -e "os.exit(($1) and 0 or 1)" && echo yes || echo no; }
+target "cold start: nucleus median <= bubblewrap median" "$(fmt "$N") ms vs $(fmt "$BW") ms" \
+  "$(ok "$N <= $BW")"
+target "cold start: nucleus median <= 0.5 x crun median" "$(fmt "$N") ms vs 0.5 x $(fmt "$CR") = $(fmt "$(lua5.4 -e "print($CR/2)")") ms" \
+  "$(ok "$N <= $CR / 2")"
+C1=$(med nucleus-ctx-copy) B1=$(med nucleus-ctx-bind) L1=$(med nucleus-lua)
 
-cat > "$W/run.sh" <<EOF2
-set -e
-mount -t tmpfs -o size=4k none /sys/fs/cgroup/unified 2>/dev/null || true
-cd "$W/bundle"
-for c in "$NUCLEUS run -- /bin/true" "crun --root $W/crun-state --cgroup-manager=disabled run --bundle $W/bundle nb-crun" "runc --root $W/runc-state run --bundle $W/bundle nb-runc"; do sh -c "\$c" || { echo "failed: \$c" >&2; exit 1; }; done
-hyperfine -N --warmup 20 --runs $RUNS --export-json "$W/result.json" \\
-  -n exec '/bin/true' \\
-  -n unshare 'unshare -fmpiunC --mount-proc /bin/true' \\
-  -n nucleus '$NUCLEUS run -- /bin/true' \\
-  -n bubblewrap 'bwrap --ro-bind /usr /usr --symlink usr/bin /bin --symlink usr/lib /lib --symlink usr/lib64 /lib64 --proc /proc --dev /dev --unshare-all /bin/true' \\
-  -n crun 'crun --root $W/crun-state --cgroup-manager=disabled run --bundle $W/bundle nb-crun' \\
-  -n runc 'runc --root $W/runc-state run --bundle $W/bundle nb-runc' >/dev/null
-EOF2
-unshare -m --propagation private sh "$W/run.sh"
+{
+  echo "## Start-up"
+  echo
+  echo "\`/bin/true\` in a fresh container, $((PER_ROUND * ROUNDS)) runs per command in $ROUNDS interleaved rounds"
+  echo "(one \`hyperfine -N --warmup $WARMUP --runs $PER_ROUND\` invocation over all commands per round, the"
+  echo "per-run times merged), all in a private mount namespace where \`/sys/fs/cgroup/unified\` is"
+  echo "hidden for crun. The context is 1 000 files of 256 bytes in 10 directories."
+  echo
+  stats table "$DATA/startup.json" nucleus
+  echo
+  echo "- nucleus with a copied 1 000-file context costs $(fmt "$(lua5.4 -e "print($C1-$N)")") ms more than without; bound, $(fmt "$(lua5.4 -e "print($B1-$N)")") ms."
+  echo "- through the Lua API from a stock \`lua5.4\`: $(fmt "$L1") ms (the CLI: $(fmt "$N") ms)."
+  echo "- $RUNSC_NOTE."
+  echo "- bridge networking: skipped, nucleus has no bridge networking yet."
+  echo
+  echo "Commands (\`\$W\` is the benchmark's scratch directory, \`<repo>\` the repository; the Lua"
+  echo "command runs with \`LUA_PATH=\"<repo>/lua/?.lua;<repo>/lua/?/init.lua;<repo>/build/lua/?.lua;;\"\`"
+  echo "and \`LUA_CPATH=\"<repo>/build/lib/?.so;;\"\`):"
+  echo
+  echo '```'
+  for i in "${!NAMES[@]}"; do printf '%-17s %s\n' "${NAMES[$i]}" "${CMDS[$i]}"; done | sed -e "s|$W|\$W|g" -e "s|$ROOT|<repo>|g"
+  echo '```'
+  echo
+  echo "Raw data: [bench-data/startup.json](bench-data/startup.json) (every run's time),"
+  echo "[bench-data/startup.csv](bench-data/startup.csv)."
+} > "$DATA/startup.md"
 
-lua5.4 - "$W/result.json" <<'LUA'
-local cjson = require "cjson"
-local f = assert(io.open(arg[1])); local r = cjson.decode(f:read("a")); f:close()
-local med = {}
-for _, x in ipairs(r.results) do med[x.command] = x.median * 1000 end
-local n = med.nucleus
-print(("%-12s %10s %10s %14s"):format("command", "median ms", "mean ms", "vs nucleus"))
-for _, x in ipairs(r.results) do
-  print(("%-12s %10.2f %10.2f %13.2fx"):format(x.command, x.median * 1000, x.mean * 1000, x.median * 1000 / n))
-end
-LUA
+stats table "$DATA/startup.json" nucleus

@@ -15,6 +15,8 @@ NUCLEUS=$ROOT/build/bin/nucleus
 T=$(mktemp -d /tmp/nucleus-test.XXXXXX)
 chmod 0755 "$T"
 trap 'rm -rf "$T"' EXIT
+# container records of the tests stay in the test's own directory
+export NUCLEUS_STATE_DIR=$T/state
 PROBE_DIR=$T/probe
 mkdir -p "$PROBE_DIR"
 cp "$ROOT/build/probe" "$PROBE_DIR/probe"
@@ -33,7 +35,7 @@ host_state() {
   {
     grep -c . /proc/self/mountinfo
     awk '{print $5}' /proc/self/mountinfo | grep -E 'oldroot|newroot|nucleus' || true
-    pgrep -c -x nucleus || true
+    pgrep -c -r R,S,D,T -x nucleus || true
   } | tr '\n' ' '
 }
 

@@ -1,4 +1,5 @@
 #!/bin/busybox sh
+# shellcheck shell=dash
 # /init of the test VM's initramfs (run by busybox sh; POSIX sh only).
 #
 # Stage 1 (PID 1 in the initramfs): mount proc/sys/dev, load the 9p modules,
@@ -56,6 +57,7 @@ stage1() {
     for d in proc sys dev; do
         $BB mount --move /$d /newroot/$d || die "mount --move /$d"
     done
+    # shellcheck disable=SC2093  # die only runs if the exec itself fails
     exec $BB switch_root /newroot /run/vm/busybox sh /run/vm/init stage2
     die "switch_root failed"
 }

@@ -112,6 +112,11 @@ struct nc_plan {
   const char *hostname;
   uint64_t clone_flags; /* CLONE_NEW* */
 
+  /* exec into a running container: join these namespaces of its init
+   * instead of creating any, and build no filesystem */
+  int join_pidfd; /* -1 = a new container */
+  uint64_t join_flags;
+
   /* user namespace */
   const char *uid_map, *gid_map;
   bool setgroups_deny;

@@ -454,4 +454,33 @@ function M.build(o, host)
   return plan, warnings, id
 end
 
+--- The plan for `exec`: run argv inside a running container, with the
+-- container's identity, capabilities, rlimits, seccomp and Landlock (built
+-- from the options it was started with, policy pins re-checked), joining
+-- its namespaces instead of creating any.
+-- rec: its state record; x: { argv =, env = {...}, workdir = }.
+function M.build_exec(rec, x, host)
+  local o = rec.options
+  if o.seccomp_mode == "trace" then
+    return nil, "exec into a container in seccomp trace mode is not supported"
+  end
+  local copy = {}
+  for k, v in pairs(o) do copy[k] = v end
+  copy.argv = x.argv
+  local env = {}
+  for _, e in ipairs(o.env or {}) do env[#env + 1] = e end
+  for _, e in ipairs(x.env or {}) do env[#env + 1] = e end
+  copy.env = env
+  copy.workdir = x.workdir or rec.workdir
+  copy.hostname = rec.hostname
+  local plan, warnings = M.build(copy, host)
+  if not plan then return nil, warnings end
+  plan.mounts, plan.hostname, plan.loopback = nil, nil, nil
+  plan.uid_map, plan.gid_map, plan.setgroups_deny = nil, nil, nil
+  plan.staging, plan.root_options, plan.chroot_fallback = nil, nil, nil
+  plan.namespaces = rec.namespaces
+  plan.join_pid, plan.join_start = rec.pid, rec.pid_start
+  return plan, warnings
+end
+
 return M

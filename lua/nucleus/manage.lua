@@ -1,0 +1,182 @@
+--- nucleus.manage: the verbs that act on containers by reference:
+-- ps, inspect, stop, kill, rm, exec.  Each returns an exit status and
+-- prints one-line errors through nucleus.log.
+local core = require "nucleus.core"
+local state = require "nucleus.state"
+local log = require "nucleus.log"
+local json = require "nucleus.json"
+
+local M = {}
+
+local EXIT_SETUP = 125
+
+local function open(ctx)
+  local st, err = state.open(ctx.state_dir)
+  if not st then log.error("%s", err) end
+  return st
+end
+
+--- Signal number from a name (TERM, SIGTERM, term) or a number.
+function M.signal_number(s)
+  if type(s) == "number" then s = tostring(s) end
+  if s:match("^%d+$") then
+    local n = tonumber(s)
+    if n >= 1 and n <= 64 then return n end
+    return nil
+  end
+  return core.signals[s:upper():gsub("^SIG", "")]
+end
+
+local function ago(iso)
+  if not iso then return "" end
+  local y, mo, d, h, mi, se = iso:match("^(%d+)-(%d+)-(%d+)T(%d+):(%d+):(%d+)Z$")
+  if not y then return iso end
+  -- os.time reads a table as local time; the offset cancels in the difference
+  local now = os.time(os.date("!*t"))
+  local t = os.time { year = y, month = mo, day = d, hour = h, min = mi, sec = se }
+  local s = math.max(0, now - t)
+  if s < 60 then return s .. "s" end
+  if s < 3600 then return (s // 60) .. "m" end
+  if s < 86400 then return (s // 3600) .. "h" end
+  return (s // 86400) .. "d"
+end
+
+local function status_text(rec, status)
+  if status == "running" then return "Up " .. ago(rec.started) end
+  if status == "created" then return "Created" end
+  if rec.exit_code then return ("Exited (%d) %s ago"):format(rec.exit_code, ago(rec.finished)) end
+  return "Exited (unknown: the supervisor was killed)"
+end
+
+-- Truncate to n characters (UTF-8 aware) with an ellipsis.
+local function trunc(s, n)
+  if utf8.len(s) and utf8.len(s) > n then
+    return s:sub(1, utf8.offset(s, n - 2) - 1) .. "..."
+  end
+  return s
+end
+
+function M.ps(a, ctx)
+  local st = open(ctx)
+  if not st then return EXIT_SETUP end
+  local rows = {}
+  for _, rec in ipairs(state.list(st)) do
+    local status = state.status(rec)
+    if a.all or status == "running" or status == "created" then
+      rec.status = status
+      rows[#rows + 1] = rec
+    end
+  end
+  if a.quiet then
+    for _, rec in ipairs(rows) do io.stdout:write(rec.id:sub(1, 12), "\n") end
+  elseif a.format == "json" then
+    io.stdout:write(json.encode(rows, "  "), "\n")
+  else
+    local fmt = "%-12s   %-20s %-30s %-8s %-30s %s\n"
+    io.stdout:write(fmt:format("CONTAINER ID", "NAME", "STATUS", "PID", "COMMAND", "CREATED"))
+    for _, rec in ipairs(rows) do
+      io.stdout:write(fmt:format(rec.id:sub(1, 12), trunc(rec.name or "", 20),
+        status_text(rec, rec.status), rec.status == "running" and tostring(rec.pid) or "-",
+        trunc(table.concat(rec.command or {}, " "), 30), ago(rec.created) .. " ago"))
+    end
+  end
+  return 0
+end
+
+local function each(a, ctx, fn)
+  local st = open(ctx)
+  if not st then return EXIT_SETUP end
+  if #a.operands == 0 then
+    log.error("%s: no container given", a.verb)
+    return EXIT_SETUP
+  end
+  local rc = 0
+  for _, ref in ipairs(a.operands) do
+    local rec, err = state.resolve(st, ref)
+    if not rec then
+      log.error("%s", err)
+      rc = 1
+    else
+      local ok, ferr = fn(st, rec, ref)
+      if not ok then
+        log.error("%s", ferr)
+        rc = 1
+      end
+    end
+  end
+  return rc
+end
+
+function M.inspect(a, ctx)
+  local out = {}
+  local rc = each(a, ctx, function(_, rec)
+    rec.status = state.status(rec)
+    out[#out + 1] = rec
+    return true
+  end)
+  if #out > 0 then io.stdout:write(json.encode(out, "  "), "\n") end
+  return rc
+end
+
+function M.kill(a, ctx)
+  local sig = M.signal_number(a.signal or "KILL")
+  if not sig then
+    log.error("kill: invalid signal %q", tostring(a.signal))
+    return EXIT_SETUP
+  end
+  return each(a, ctx, function(_, rec, ref)
+    if state.status(rec) ~= "running" then return nil, ("container %s is not running"):format(ref) end
+    local ok, err = core.signal_pid(rec.pid, rec.pid_start, sig)
+    if not ok then return nil, ("kill %s: %s"):format(ref, err) end
+    io.stdout:write(ref, "\n")
+    return true
+  end)
+end
+
+-- SIGTERM, then SIGKILL after timeout seconds (at once when nil); returns
+-- once the init is gone.
+local function stop_one(rec, timeout)
+  if state.status(rec) ~= "running" then return true end
+  if timeout and timeout > 0 then
+    core.signal_pid(rec.pid, rec.pid_start, core.signals.TERM)
+  end
+  if not timeout or timeout == 0
+      or not core.wait_pid_exit(rec.pid, rec.pid_start, math.floor(timeout * 1000)) then
+    core.signal_pid(rec.pid, rec.pid_start, core.signals.KILL)
+    core.wait_pid_exit(rec.pid, rec.pid_start, 5000)
+  end
+  -- let the supervisor record the exit status
+  if rec.supervisor_pid and rec.supervisor_start then
+    core.wait_pid_exit(rec.supervisor_pid, rec.supervisor_start, 2000)
+  end
+  return true
+end
+
+function M.stop(a, ctx)
+  local t = a.time and tonumber(a.time)
+  if a.time and (not t or t < 0 or t ~= t) then
+    log.error("stop: invalid timeout %q: seconds, 0 or more", a.time)
+    return EXIT_SETUP
+  end
+  return each(a, ctx, function(_, rec, ref)
+    stop_one(rec, t or 10)
+    io.stdout:write(ref, "\n")
+    return true
+  end)
+end
+
+function M.rm(a, ctx)
+  return each(a, ctx, function(st, rec, ref)
+    if state.status(rec) == "running" then
+      if not a.force then
+        return nil, ("container %s is running: stop it first, or use rm -f"):format(ref)
+      end
+      stop_one(rec, nil)
+    end
+    state.remove(st, rec)
+    io.stdout:write(ref, "\n")
+    return true
+  end)
+end
+
+return M

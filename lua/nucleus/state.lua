@@ -1,0 +1,156 @@
+--- nucleus.state: container records on disk.
+--
+-- Layout under the state directory (/run/nucleus as root,
+-- $XDG_RUNTIME_DIR/nucleus otherwise; --root or NUCLEUS_STATE_DIR win):
+--   containers/<id>/state.json   the record, replaced atomically (rename)
+--   names/<name> -> <id>         a symlink: creating it claims the name, so
+--                                two runs cannot take the same name
+-- A record says "running" only while its init process (pid + start time,
+-- so a reused pid is never mistaken for it) is alive.
+local core = require "nucleus.core"
+local json = require "nucleus.json"
+
+local M = {}
+
+function M.default_dir()
+  local d = os.getenv("NUCLEUS_STATE_DIR")
+  if d and d ~= "" then return d end
+  local ids = core.ids()
+  if ids.euid == 0 then return "/run/nucleus" end
+  local xdg = os.getenv("XDG_RUNTIME_DIR")
+  if xdg and xdg ~= "" then return xdg .. "/nucleus" end
+  return ("/tmp/nucleus-%d"):format(ids.euid)
+end
+
+--- Open (creating if needed) a state directory.  Returns st or nil, msg.
+function M.open(dir)
+  dir = dir or M.default_dir()
+  local ok, err = core.mkdir(dir, 448)
+  if not ok then return nil, ("state directory %s"):format(err) end
+  local st = core.lstat(dir)
+  local euid = core.ids().euid
+  if not st or st.type ~= "dir" then return nil, ("state directory %s: not a directory"):format(dir) end
+  if st.uid ~= euid or st.mode & 18 ~= 0 then
+    return nil, ("state directory %s: must be owned by uid %d and not writable by others"):format(dir, euid)
+  end
+  for _, sub in ipairs { "/containers", "/names" } do
+    ok, err = core.mkdir(dir .. sub, 448)
+    if not ok then return nil, ("state directory %s"):format(err) end
+  end
+  return { dir = dir }
+end
+
+local function cdir(st, id) return st.dir .. "/containers/" .. id end
+
+function M.now() return os.date("!%Y-%m-%dT%H:%M:%SZ") end
+
+--- Claim name for id; a link left by a record that no longer exists is
+-- taken over.  Returns true or nil, msg.
+function M.claim_name(st, name, id)
+  local link = st.dir .. "/names/" .. name
+  for _ = 1, 2 do
+    local ok, _, code = core.symlink(id, link)
+    if ok then return true end
+    if code ~= 17 then return nil, ("cannot claim name %q"):format(name) end -- EEXIST
+    local owner = core.readlink(link)
+    if owner and core.lstat(cdir(st, owner) .. "/state.json") then
+      return nil, ("the name %q is already in use by container %s"):format(name, owner)
+    end
+    os.remove(link) -- stale: its container is gone
+  end
+  return nil, ("cannot claim name %q"):format(name)
+end
+
+--- Write a record atomically.
+function M.write(st, rec)
+  local d = cdir(st, rec.id)
+  local ok, err = core.mkdir(d, 448)
+  if not ok then return nil, err end
+  local tmp = d .. "/.state.json.tmp"
+  local f, ferr = io.open(tmp, "w")
+  if not f then return nil, ferr end
+  f:write(json.encode(rec, "  "), "\n")
+  f:close()
+  return os.rename(tmp, d .. "/state.json")
+end
+
+function M.read(st, id)
+  local f = io.open(cdir(st, id) .. "/state.json", "rb")
+  if not f then return nil end
+  local text = f:read("a")
+  f:close()
+  local rec = json.decode(text)
+  if type(rec) ~= "table" then return nil end
+  return rec
+end
+
+--- The record's status, as of now: a "running" record whose init is gone
+-- (its supervisor was killed, say) is "exited".
+function M.status(rec)
+  if rec.status == "running" or rec.status == "created" then
+    if rec.pid and rec.pid_start and core.proc_start(rec.pid) == rec.pid_start then
+      return "running"
+    end
+    if rec.status == "created" and rec.supervisor_pid
+        and core.proc_start(rec.supervisor_pid) == rec.supervisor_start then
+      return "created" -- still being set up
+    end
+    return "exited"
+  end
+  return rec.status
+end
+
+--- Every record, oldest first.
+function M.list(st)
+  local out = {}
+  for _, id in ipairs(core.listdir(st.dir .. "/containers") or {}) do
+    local rec = M.read(st, id)
+    if rec then out[#out + 1] = rec end
+  end
+  table.sort(out, function(a, b)
+    if a.created ~= b.created then return (a.created or "") < (b.created or "") end
+    return a.id < b.id
+  end)
+  return out
+end
+
+--- Resolve a reference: a full id, a name, or a unique id prefix.
+function M.resolve(st, ref)
+  if ref == "" then return nil, "empty container reference" end
+  if ref:match("^%x+$") and #ref == 32 then
+    local rec = M.read(st, ref)
+    if rec then return rec end
+  end
+  local id = not ref:find("/", 1, true) and core.readlink(st.dir .. "/names/" .. ref)
+  if id then
+    local rec = M.read(st, id)
+    if rec then return rec end
+  end
+  if ref:match("^%x+$") then
+    local found = {}
+    for _, cid in ipairs(core.listdir(st.dir .. "/containers") or {}) do
+      if cid:sub(1, #ref) == ref then found[#found + 1] = cid end
+    end
+    if #found == 1 then
+      local rec = M.read(st, found[1])
+      if rec then return rec end
+    elseif #found > 1 then
+      table.sort(found)
+      return nil, ("ambiguous container reference %q: matches %s"):format(ref, table.concat(found, ", "))
+    end
+  end
+  return nil, ("no such container: %s"):format(ref)
+end
+
+--- Remove every trace of a record.
+function M.remove(st, rec)
+  local d = cdir(st, rec.id)
+  if rec.name then
+    local link = st.dir .. "/names/" .. rec.name
+    if core.readlink(link) == rec.id then os.remove(link) end
+  end
+  for _, f in ipairs(core.listdir(d) or {}) do os.remove(d .. "/" .. f) end
+  os.remove(d)
+end
+
+return M

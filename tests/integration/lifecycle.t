@@ -1,0 +1,201 @@
+#!/usr/bin/env bash
+# Container records and the verbs that use them: ps, inspect, kill, stop,
+# rm, exec, attach; names, id prefixes, PID reuse, a killed supervisor,
+# 50 containers at once, and bad references.
+set -u
+. "$(dirname "$0")/../lib/nucleus.sh"
+
+before=$(host_state)
+N=$NUCLEUS
+ST=$NUCLEUS_STATE_DIR
+
+# wait until `ps` shows container $1 running (at most ~5 s)
+wait_running() {
+  for _ in $(seq 250); do
+    "$N" ps -q --format table >/dev/null 2>&1
+    [ "$("$N" inspect "$1" 2>/dev/null | grep -c '"status": "running"')" = 1 ] && return 0
+    sleep 0.02
+  done
+  return 1
+}
+
+# --- a running container, seen by ps and inspect ---------------------------------
+"$N" run --name web -v "$PROBE_DIR:/opt/probe:ro" -- /opt/probe/probe signals > "$T/web.out" 2>&1 &
+web_sup=$!
+wait_running web
+ok $? "the container shows up as running"
+out=$("$N" ps)
+like "$out" "^CONTAINER ID +NAME +STATUS +PID +COMMAND +CREATED" "ps prints a header"
+like "$out" "[0-9a-f]{12} +web +Up [0-9]+s +[0-9]+ +/opt/probe/probe signals" "ps shows the running container"
+id=$("$N" ps -q)
+like "$id" "^[0-9a-f]{12}$" "ps -q prints the short id"
+json=$("$N" inspect web)
+for key in '"id": "[0-9a-f]{32}"' '"name": "web"' '"status": "running"' '"pid": [0-9]+' '"pid_start": [0-9]+' \
+           '"mode": "agent"' '"runtime": "native"' '"rootless": false' '"created": "20' '"started": "20' \
+           '"network": "none"' '"supervisor_pid": '"$web_sup"; do
+  like "$json" "$key" "inspect: $key"
+done
+full=$(echo "$json" | grep -oE '"id": "[0-9a-f]{32}"' | cut -d'"' -f4)
+is "$("$N" inspect "$full" | grep -c "\"id\": \"$full\"")" 1 "a full id resolves"
+is "$("$N" inspect "${full:0:6}" | grep -c "\"id\": \"$full\"")" 1 "a unique id prefix resolves"
+"$N" ps --format json | lua5.4 -e 'local t = require("cjson").decode(io.read("a")); os.exit(#t == 1 and t[1].name == "web" and 0 or 1)'
+ok $? "ps --format json is a JSON array of records"
+
+# --- kill, exec ----------------------------------------------------------------------------
+"$N" kill -s USR1 web >/dev/null
+is "$?" 0 "kill -s USR1"
+"$N" kill -s SIGUSR2 web >/dev/null
+"$N" kill -s 12 web >/dev/null
+sleep 0.2
+like "$(cat "$T/web.out")" "signal=10" "the workload got SIGUSR1"
+is "$(grep -c 'signal=12' "$T/web.out")" 2 "signal names with SIG and numbers work"
+out=$("$N" exec web /opt/probe/probe pid)
+is "$(value pid <<<"$out")" 3 "exec joins the container's PID namespace (PID 3)"
+out=$("$N" exec web sh -c 'ls /proc | grep -cE "^[0-9]+$"')
+ok "$([ "$out" -le 5 ]; echo $?)" "exec sees only the container's processes"
+out=$("$N" exec web hostname)
+is "$out" web "exec joins the UTS namespace"
+"$N" exec web sh -c 'exit 5'
+is "$?" 5 "exec returns the command's exit code"
+out=$("$N" exec -e X=1 -w /tmp web sh -c 'echo $X $(pwd)')
+is "$out" "1 /tmp" "exec -e and -w"
+out=$(echo 'echo from-stdin' | "$N" attach web)
+is "$out" from-stdin "attach runs a shell reading stdin"
+out=$("$N" attach web -- echo attached)
+is "$out" attached "attach -- CMD"
+"$N" stop -t 5 web >/dev/null
+wait "$web_sup"
+is "$?" 0 "stop: SIGTERM reaches a workload that handles it (exit 0)"
+like "$("$N" ps -a)" "web +Exited \(0\)" "ps -a shows it exited with its code"
+is "$("$N" ps -q)" "" "ps without -a hides it"
+
+# --- exec keeps the workload's identity and restrictions -----------------------------------
+"$N" run --name u1000 --user 1000 -- sleep 30 &
+u_sup=$!
+wait_running u1000
+out=$("$N" exec u1000 cat /proc/self/status)
+like "$out" "Uid:	1000	1000	1000" "exec runs as the container's user (1000)"
+like "$out" "CapEff:	0000000000000000" "exec has no capabilities"
+like "$out" "CapBnd:	0000000000000000" "exec has an empty bounding set"
+like "$out" "NoNewPrivs:	1" "exec has no_new_privs"
+like "$out" "Seccomp:	2" "exec is under seccomp"
+out=$("$N" exec u1000 sh -c 'mkdir /x 2>&1; touch /usr/x 2>&1; unshare -r true 2>&1' | tr '\n' ' ')
+like "$out" "Permission denied.*(Read-only|Permission denied).*Operation not permitted" "exec is held by Landlock, ro mounts and seccomp"
+# a workload that ignores SIGTERM: stop escalates to SIGKILL after -t
+"$N" run --name stubborn -- sh -c 'trap "" TERM; while :; do sleep 0.1; done' &
+s_sup=$!
+wait_running stubborn
+start=$(date +%s%N)
+"$N" stop -t 1 stubborn >/dev/null
+wait "$s_sup"
+rc=$?
+elapsed=$(( ($(date +%s%N) - start) / 1000000 ))
+is "$rc" 137 "stop -t 1: a workload ignoring SIGTERM is killed (137)"
+ok "$([ "$elapsed" -ge 900 ]; echo $?)" "stop waited for the timeout first (${elapsed} ms)"
+"$N" rm -f u1000 >/dev/null
+is "$?" 0 "rm -f of a running container"
+wait "$u_sup"
+is "$("$N" inspect u1000 2>&1)" "nucleus: no such container: u1000" "rm -f removed a running container"
+ok "$(pgrep -f 'sleep 30' >/dev/null; [ $? -ne 0 ]; echo $?)" "its processes are gone"
+is "$(ls "$ST/names" | grep -c u1000)" 0 "its name is free again"
+
+# --- rm ------------------------------------------------------------------------------
+"$N" run --name lived -- sleep 30 &
+l_sup=$!
+wait_running lived
+out=$("$N" rm lived 2>&1)
+is "$?" 1 "rm of a running container without -f fails"
+is "$out" "nucleus: container lived is running: stop it first, or use rm -f" "  ... and says so"
+"$N" kill lived >/dev/null
+wait "$l_sup"
+is "$?" 137 "kill (default SIGKILL) ends the container: 137"
+"$N" rm lived web stubborn >/dev/null
+is "$?" 0 "rm of exited containers"
+is "$("$N" ps -a -q)" "" "nothing is listed any more"
+is "$(ls "$ST/containers" "$ST/names" | grep -cv ':$\|^$')" 0 "no record and no name link remain"
+"$N" run --rm --name gone -- true
+is "$(ls "$ST/containers" | wc -l)" 0 "run --rm leaves no record"
+
+# --- 50 containers at once ----------------------------------------------------------------
+for i in $(seq 50); do "$N" run --name par-$i -- sh -c "exit $((i % 7))" & done
+wait
+is "$("$N" ps -a -q | wc -l)" 50 "50 containers started in parallel are all listed"
+bad=0
+for i in $(seq 50); do
+  "$N" ps -a | grep -qE "par-$i +Exited \($((i % 7))\)" || bad=$((bad + 1))
+done
+is "$bad" 0 "each with its own name and exit code"
+out=$("$N" run --name par-7 -- true 2>&1)
+is "$?" 125 "a duplicate name is refused"
+like "$out" "the name \"par-7\" is already in use by container [0-9a-f]{32}" "  ... naming the holder"
+is "$("$N" ps -a -q | wc -l)" 50 "  ... and leaves no record"
+# an ambiguous prefix: 50 random ids must share a first hex digit
+p=$(ls "$ST/containers" | cut -c1 | sort | uniq -d | head -1)
+out=$("$N" inspect "$p" 2>&1)
+like "$out" "ambiguous container reference \"$p\": matches $p[0-9a-f]{31}, $p" "an ambiguous prefix lists the candidates"
+"$N" rm $(for i in $(seq 50); do echo par-$i; done) >/dev/null
+is "$("$N" ps -a -q | wc -l)" 0 "all removed"
+
+# --- PID reuse and a killed supervisor ----------------------------------------------
+"$N" run --name reuse -- true
+rid=$(ls "$ST/containers")
+lua5.4 - "$ST/containers/$rid/state.json" "$$" <<'LUA'
+local f = io.open(arg[1]); local t = f:read("a"); f:close()
+-- pretend it runs as our own shell's pid, with a start time that is not ours
+t = t:gsub('"status": "exited"', '"status": "running"'):gsub('"pid": %d+', '"pid": ' .. arg[2])
+     :gsub('"pid_start": %d+', '"pid_start": 1')
+f = io.open(arg[1], "w"); f:write(t); f:close()
+LUA
+like "$("$N" ps -a)" "reuse +Exited" "a record whose PID now belongs to another process is exited"
+is "$("$N" ps -q)" "" "... and not listed as running"
+"$N" rm reuse >/dev/null
+
+for delay in 0 0.002 0.01 0.05 0.3; do
+  "$N" run --name victim -- sleep 300 &
+  sup=$!
+  sleep "$delay"
+  kill -KILL "$sup"
+  wait "$sup" 2>/dev/null
+  for _ in $(seq 100); do pgrep -f 'sleep 300' >/dev/null || break; sleep 0.02; done
+  ok "$(pgrep -f 'sleep 300' >/dev/null; [ $? -ne 0 ]; echo $?)" "supervisor killed after ${delay}s: the container died with it"
+  st=$("$N" ps -a 2>&1)
+  if echo "$st" | grep -q victim; then
+    like "$st" "victim +(Exited|Created)" "  ... ps shows it exited"
+    ok "$(echo "$st" | grep victim | grep -q 'Up '; [ $? -ne 0 ]; echo $?)" "  ... never as running"
+  else
+    ok 0 "  ... (killed before its record was written)"
+    ok 0 "  ... nothing listed"
+  fi
+  "$N" rm -f victim >/dev/null 2>&1
+  is "$(ls "$ST/containers" "$ST/names" | grep -cv ':$\|^$')" 0 "  ... rm leaves nothing"
+done
+
+# --- bad input ------------------------------------------------------------------------
+check() { # status regex description -- args
+  local want=$1 re=$2 what=$3
+  shift 4
+  local out rc
+  out=$("$N" "$@" 2>&1 >/dev/null)
+  rc=$?
+  is "$rc" "$want" "$what: exit $want"
+  like "$out" "$re" "$what: message"
+}
+check 1 "^nucleus: no such container: nope$" "unknown reference" -- inspect nope
+check 1 "no such container: nope" "stop of an unknown reference" -- stop nope
+check 125 "kill: invalid signal \"SIGFOO\"" "bad signal name" -- kill -s SIGFOO x
+check 125 "kill: invalid signal \"99\"" "bad signal number" -- kill -s 99 x
+check 125 "stop: invalid timeout \"-1\"" "negative timeout" -- stop -t -1 x
+check 125 "stop: invalid timeout \"soon\"" "non-numeric timeout" -- stop -t soon x
+check 125 "rm: no container given" "rm without a reference" -- rm
+check 125 "exec: missing command" "exec without a command" -- exec x
+"$N" run --name done1 -- true
+check 125 "container done1 is not running" "exec into an exited container" -- exec done1 true
+check 1 "container done1 is not running" "kill of an exited container" -- kill done1
+check 125 "ps: unknown option '--bogus'" "unknown ps flag" -- ps --bogus
+"$N" rm done1 >/dev/null
+mkdir -m 0777 "$T/open-state"
+check 125 "must be owned by uid 0 and not writable by others" "a world-writable state directory is refused" \
+  -- --root "$T/open-state" ps
+
+is "$(host_state)" "$before" "nothing left behind"
+done_testing
