@@ -104,15 +104,15 @@ function M.run(opts, ctx)
   if ctx.state ~= false then
     st, err = state.open(ctx.state_dir)
     if not st then return nil, err, M.EXIT_SETUP end
-    if o.name then
-      local ok, nerr = state.claim_name(st, o.name, id)
-      if not ok then return nil, nerr, M.EXIT_SETUP end
-    end
     rec = record_for(o, tbl, id)
-    local ok, werr = state.write(st, rec)
-    if not ok then
-      state.remove(st, rec)
-      return nil, ("state: %s"):format(werr), M.EXIT_SETUP
+    local ok, werr = state.create(st, rec)
+    if not ok then return nil, ("state: %s"):format(werr), M.EXIT_SETUP end
+    if o.name then
+      ok, werr = state.claim_name(st, o.name, id)
+      if not ok then
+        state.remove(st, rec)
+        return nil, werr, M.EXIT_SETUP
+      end
     end
   end
 

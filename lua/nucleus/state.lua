@@ -5,6 +5,9 @@
 --   containers/<id>/state.json   the record, replaced atomically (rename)
 --   names/<name> -> <id>         a symlink: creating it claims the name, so
 --                                two runs cannot take the same name
+--   tmp/<id>.<pid>.<start>/      a record being created; renamed into
+--                                containers/ in one step, swept when its
+--                                creator is gone
 -- A record says "running" only while its init process (pid + start time,
 -- so a reused pid is never mistaken for it) is alive.
 local core = require "nucleus.core"
@@ -33,9 +36,18 @@ function M.open(dir)
   if st.uid ~= euid or st.mode & 18 ~= 0 then
     return nil, ("state directory %s: must be owned by uid %d and not writable by others"):format(dir, euid)
   end
-  for _, sub in ipairs { "/containers", "/names" } do
+  for _, sub in ipairs { "/containers", "/names", "/tmp" } do
     ok, err = core.mkdir(dir .. sub, 448)
     if not ok then return nil, ("state directory %s"):format(err) end
+  end
+  -- sweep records whose creator died before moving them into place
+  for _, e in ipairs(core.listdir(dir .. "/tmp") or {}) do
+    local pid, start = e:match("^%x+%.(%d+)%.(%d+)$")
+    if pid and core.proc_start(tonumber(pid)) ~= tonumber(start) then
+      local d = dir .. "/tmp/" .. e
+      for _, f in ipairs(core.listdir(d) or {}) do os.remove(d .. "/" .. f) end
+      os.remove(d)
+    end
   end
   return { dir = dir }
 end
@@ -61,16 +73,38 @@ function M.claim_name(st, name, id)
   return nil, ("cannot claim name %q"):format(name)
 end
 
---- Write a record atomically.
-function M.write(st, rec)
-  local d = cdir(st, rec.id)
-  local ok, err = core.mkdir(d, 448)
-  if not ok then return nil, err end
-  local tmp = d .. "/.state.json.tmp"
-  local f, ferr = io.open(tmp, "w")
+local function write_file(path, rec)
+  local f, ferr = io.open(path, "w")
   if not f then return nil, ferr end
   f:write(json.encode(rec, "  "), "\n")
   f:close()
+  return true
+end
+
+--- Create the record of a new container: its directory appears in
+-- containers/ complete or not at all.
+function M.create(st, rec)
+  local ids = core.ids()
+  local tmpd = ("%s/tmp/%s.%d.%d"):format(st.dir, rec.id, ids.pid, core.proc_start(ids.pid) or 0)
+  local ok, err = core.mkdir(tmpd, 448)
+  if not ok then return nil, err end
+  ok, err = write_file(tmpd .. "/state.json", rec)
+  if ok then ok, err = os.rename(tmpd, cdir(st, rec.id)) end
+  if not ok then
+    os.remove(tmpd .. "/state.json")
+    os.remove(tmpd)
+    return nil, err
+  end
+  return true
+end
+
+--- Replace a record atomically (its directory must exist: a record that
+-- `rm` removed meanwhile stays removed).
+function M.write(st, rec)
+  local d = cdir(st, rec.id)
+  local tmp = d .. "/.state.json.tmp"
+  local ok, err = write_file(tmp, rec)
+  if not ok then return nil, err end
   return os.rename(tmp, d .. "/state.json")
 end
 
@@ -125,6 +159,10 @@ function M.resolve(st, ref)
   if id then
     local rec = M.read(st, id)
     if rec then return rec end
+  end
+  -- a record whose creator died before it linked the name
+  for _, rec in ipairs(M.list(st)) do
+    if rec.name == ref then return rec end
   end
   if ref:match("^%x+$") then
     local found = {}

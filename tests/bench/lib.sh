@@ -34,9 +34,11 @@ W=$(mktemp -d "/tmp/nucleus-bench-$BENCH_NAME.XXXXXX")
 chmod 0755 "$W"
 _ON_EXIT=()
 on_exit() { _ON_EXIT=("$1" "${_ON_EXIT[@]}"); }
+_BG=""
 _run_exit() {
   local rc=$? c
   trap - EXIT INT TERM
+  if [ -n "$_BG" ]; then kill -TERM -- "-$_BG" 2>/dev/null && sleep 1; kill -KILL -- "-$_BG" 2>/dev/null; fi
   for c in "${_ON_EXIT[@]}"; do eval "$c" >/dev/null 2>&1 || true; done
   rm -rf "$W"
   exit "$rc"
@@ -45,12 +47,29 @@ trap _run_exit EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+# Container records (`nucleus ps`) go to a scratch state directory on the
+# same file system as /run, removed with $W, not to the host's /run/nucleus.
+export NUCLEUS_STATE_DIR=$W/state
+
 if [ -n "${BENCH_DATA:-}" ]; then
   DATA=$BENCH_DATA
 else
   DATA=$W/data
 fi
 mkdir -p "$DATA"
+
+# bg_wait CMD... : run CMD (a program, not a function) in a process group of
+# its own and wait for it, so that INT and TERM interrupt the wait (bash runs
+# no trap while a foreground child that survives the signal, as hyperfine
+# does, is running); the clean-up stops CMD's whole group.
+bg_wait() {
+  setsid "$@" &
+  _BG=$!
+  local rc=0
+  wait "$_BG" || rc=$?
+  _BG=""
+  return $rc
+}
 
 # The summary tool: merges hyperfine JSON exports, prints tables, etc.
 stats() { lua5.4 "$BENCH/stats.lua" "$@"; }
@@ -105,16 +124,16 @@ runsc_ok() {
 
 # Run a script in a private mount namespace in which the hybrid cgroup2 mount
 # is hidden, so crun sees pure v1 (the host's mounts are not touched).
-in_private_mntns() {
-  unshare -m --propagation private bash -c \
-    'mount -t tmpfs -o size=4k none /sys/fs/cgroup/unified 2>/dev/null || true; exec "$@"' bash "$@"
-}
+PRIVATE_MNTNS=(unshare -m --propagation private bash -c
+  'mount -t tmpfs -o size=4k none /sys/fs/cgroup/unified 2>/dev/null || true; exec "$@"' bash)
+in_private_mntns() { "${PRIVATE_MNTNS[@]}" "$@"; }
 
 # The version line of each tool, for the document.
 version_of() {
   case $1 in
-    nucleus) echo "nucleus $(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo unknown)" ;;
-    hyperfine|crun|bwrap|runsc|runc|lua5.4|gnuplot) "$1" --version 2>&1 | head -n1 ;;
+    nucleus) echo "$("$NUCLEUS" --version 2>&1 | head -n1) (git $(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo unknown))" ;;
+    hyperfine|crun|bwrap|runsc|runc|gnuplot) "$1" --version 2>&1 | head -n1 ;;
+    lua5.4) lua5.4 -v 2>&1 | head -n1 ;;
     unshare) unshare --version | head -n1 ;;
     busybox) busybox 2>&1 | head -n1 ;;
     postgres) /usr/lib/postgresql/15/bin/postgres --version ;;
@@ -128,6 +147,10 @@ fmt() { LC_ALL=C printf "%.${2:-2}f" "$1"; }
 
 # now: seconds since the epoch, ns resolution
 now() { date +%s.%N; }
+
+# headline WHAT VALUE : one row of the summary table ($DATA/NAME.headline)
+: > "$DATA/$BENCH_NAME.headline"
+headline() { printf '| %s | %s |\n' "$1" "$2" >> "$DATA/$BENCH_NAME.headline"; }
 
 # target NAME VALUE MET(yes|no) WHY : one line of this script's targets
 # ($DATA/NAME.targets, read by all.sh)

@@ -51,8 +51,13 @@ else
   RUNSC_NOTE="runsc: skipped ($(command -v runsc >/dev/null && echo 'installed but it does not run here' || echo 'not installed'))"
 fi
 note "$RUNSC_NOTE"
-NAMES+=(nucleus-ctx-copy nucleus-ctx-bind nucleus-lua)
+# Container records: $NUCLEUS_STATE_DIR is on the same file system as /run
+# (lib.sh); for comparison, one case keeps them on a tmpfs.
+SHM_STATE=$(mktemp -d /dev/shm/nucleus-bench-state.XXXXXX)
+on_exit 'rm -rf "$SHM_STATE"'
+NAMES+=(nucleus-state-tmpfs nucleus-ctx-copy nucleus-ctx-bind nucleus-lua)
 CMDS+=(
+  "$NUCLEUS --root $SHM_STATE/state run -- /bin/true"
   "$NUCLEUS run --context $W/ctx1000 -- /bin/true"
   "$NUCLEUS run --context $W/ctx1000 --context-mode bind -- /bin/true"
   "lua5.4 -e 'os.exit(require(\"nucleus\").run{argv={\"/bin/true\"}})'"
@@ -72,7 +77,7 @@ for i in "${!NAMES[@]}"; do HF+=(-n "${NAMES[$i]}" "${CMDS[$i]}"); done
 note "$ROUNDS rounds x $PER_ROUND runs of ${#NAMES[@]} commands"
 rounds=()
 for r in $(seq 1 "$ROUNDS"); do
-  in_private_mntns "${HF[@]}" --export-json "$W/round$r.json" >/dev/null 2>"$W/hf.err" ||
+  bg_wait "${PRIVATE_MNTNS[@]}" "${HF[@]}" --export-json "$W/round$r.json" >/dev/null 2>"$W/hf.err" ||
     { cat "$W/hf.err" >&2; die "hyperfine failed"; }
   rounds+=("$W/round$r.json")
 done
@@ -80,13 +85,25 @@ stats merge "$DATA/startup.json" "${rounds[@]}"
 stats csv "$DATA/startup.json" > "$DATA/startup.csv"
 
 med() { stats get "$DATA/startup.json" "$1" median; }
-N=$(med nucleus) BW=$(med bubblewrap) CR=$(med crun)
+calc() { lua5.4 -e "print($1)"; }
+N=$(med nucleus) BW=$(med bubblewrap) CR=$(med crun) UN=$(med unshare)
+C1=$(med nucleus-ctx-copy) B1=$(med nucleus-ctx-bind) L1=$(med nucleus-lua) NT=$(med nucleus-state-tmpfs)
 ok() { lua5.4 -e "os.exit(($1) and 0 or 1)" && echo yes || echo no; }
+cpu() { echo "$(fmt "$(stats get "$DATA/startup.json" "$1" user)") ms user + $(fmt "$(stats get "$DATA/startup.json" "$1" system)") ms system"; }
+WHY="CPU per start (hyperfine's user and system means): nucleus $(cpu nucleus), bubblewrap $(cpu bubblewrap), crun $(cpu crun); \
+\`unshare\` with the same namespaces alone takes $(fmt "$UN") ms (median); nucleus with its container records on a tmpfs \
+instead of the root file system (where /run is here): $(fmt "$NT") ms."
 target "cold start: nucleus median <= bubblewrap median" "$(fmt "$N") ms vs $(fmt "$BW") ms" \
-  "$(ok "$N <= $BW")"
-target "cold start: nucleus median <= 0.5 x crun median" "$(fmt "$N") ms vs 0.5 x $(fmt "$CR") = $(fmt "$(lua5.4 -e "print($CR/2)")") ms" \
-  "$(ok "$N <= $CR / 2")"
-C1=$(med nucleus-ctx-copy) B1=$(med nucleus-ctx-bind) L1=$(med nucleus-lua)
+  "$(ok "$N <= $BW")" "$WHY"
+target "cold start: nucleus median <= 0.5 x crun median" "$(fmt "$N") ms vs 0.5 x $(fmt "$CR") = $(fmt "$(calc "$CR / 2")") ms" \
+  "$(ok "$N <= $CR / 2")" "$WHY"
+headline "cold start, \`nucleus run -- /bin/true\` (median)" "$(fmt "$N") ms"
+for p in bubblewrap crun runc runsc; do
+  grep -qx "$p" < <(printf '%s\n' "${NAMES[@]}") || continue
+  headline "… $p (median)" "$(fmt "$(med $p)") ms (nucleus / $p = $(fmt "$(calc "$N / $(med $p)")"))"
+done
+headline "… nucleus with a 1 000-file context, copied / bound" "$(fmt "$C1") ms / $(fmt "$B1") ms"
+headline "… nucleus through the Lua API (stock lua5.4)" "$(fmt "$L1") ms"
 
 {
   echo "## Start-up"
@@ -100,15 +117,18 @@ C1=$(med nucleus-ctx-copy) B1=$(med nucleus-ctx-bind) L1=$(med nucleus-lua)
   echo
   echo "- nucleus with a copied 1 000-file context costs $(fmt "$(lua5.4 -e "print($C1-$N)")") ms more than without; bound, $(fmt "$(lua5.4 -e "print($B1-$N)")") ms."
   echo "- through the Lua API from a stock \`lua5.4\`: $(fmt "$L1") ms (the CLI: $(fmt "$N") ms)."
+  echo "- with the container records on a tmpfs (\`--root\` under /dev/shm) instead of the state directory"
+  echo "  on the root file system (where /run is here): $(fmt "$NT") ms."
+  echo "- CPU per start: nucleus $(cpu nucleus), bubblewrap $(cpu bubblewrap), crun $(cpu crun), runc $(cpu runc)."
   echo "- $RUNSC_NOTE."
   echo "- bridge networking: skipped, nucleus has no bridge networking yet."
   echo
-  echo "Commands (\`\$W\` is the benchmark's scratch directory, \`<repo>\` the repository; the Lua"
+  echo "Commands (\`\$W\` is the benchmark's scratch directory, \`\$SHM\` one in /dev/shm, \`<repo>\` the repository; the Lua"
   echo "command runs with \`LUA_PATH=\"<repo>/lua/?.lua;<repo>/lua/?/init.lua;<repo>/build/lua/?.lua;;\"\`"
   echo "and \`LUA_CPATH=\"<repo>/build/lib/?.so;;\"\`):"
   echo
   echo '```'
-  for i in "${!NAMES[@]}"; do printf '%-17s %s\n' "${NAMES[$i]}" "${CMDS[$i]}"; done | sed -e "s|$W|\$W|g" -e "s|$ROOT|<repo>|g"
+  for i in "${!NAMES[@]}"; do printf '%-17s %s\n' "${NAMES[$i]}" "${CMDS[$i]}"; done | sed -e "s|$W|\$W|g" -e "s|$SHM_STATE|\$SHM|g" -e "s|$ROOT|<repo>|g"
   echo '```'
   echo
   echo "Raw data: [bench-data/startup.json](bench-data/startup.json) (every run's time),"

@@ -12,7 +12,7 @@ command -v nm >/dev/null || skip_all "nm not installed"
 
 allowed=" __errno_location __stack_chk_fail _exit chdir chmod chown chroot clone close execve fchmod
  fchownat fcntl fstat ioctl kill memcpy memset mkdir mkdirat mount open prctl read sendfile sethostname
- setgroups setresgid setresuid setrlimit setsid sigfillset sigprocmask sigwaitinfo socket strchr
+ setgroups setns setresgid setresuid setrlimit setsid sigfillset sigprocmask sigwaitinfo socket strchr
  strlen symlink symlinkat syscall umask umount2 wait4 write __memcpy_chk __open_2 __read_chk "
 for sym in $(nm -u "$OBJ" | awk '{print $2}' | sed 's/@.*//'); do
   case "$allowed" in

@@ -45,6 +45,7 @@ ok $? "ps --format json is a JSON array of records"
 "$N" kill -s USR1 web >/dev/null
 is "$?" 0 "kill -s USR1"
 "$N" kill -s SIGUSR2 web >/dev/null
+sleep 0.1 # two pending SIGUSR2 would merge into one
 "$N" kill -s 12 web >/dev/null
 sleep 0.2
 like "$(cat "$T/web.out")" "signal=10" "the workload got SIGUSR1"
@@ -112,7 +113,7 @@ is "$?" 137 "kill (default SIGKILL) ends the container: 137"
 "$N" rm lived web stubborn >/dev/null
 is "$?" 0 "rm of exited containers"
 is "$("$N" ps -a -q)" "" "nothing is listed any more"
-is "$(ls "$ST/containers" "$ST/names" | grep -cv ':$\|^$')" 0 "no record and no name link remain"
+is "$(ls "$ST/containers" "$ST/names" "$ST/tmp" | grep -cv ':$\|^$')" 0 "no record and no name link remain"
 "$N" run --rm --name gone -- true
 is "$(ls "$ST/containers" | wc -l)" 0 "run --rm leaves no record"
 
@@ -167,7 +168,8 @@ for delay in 0 0.002 0.01 0.05 0.3; do
     ok 0 "  ... nothing listed"
   fi
   "$N" rm -f victim >/dev/null 2>&1
-  is "$(ls "$ST/containers" "$ST/names" | grep -cv ':$\|^$')" 0 "  ... rm leaves nothing"
+  "$N" ps -a >/dev/null # sweeps what a killed creator left half-made
+  is "$(ls "$ST/containers" "$ST/names" "$ST/tmp" | grep -cv ':$\|^$')" 0 "  ... rm leaves nothing"
 done
 
 # --- bad input ------------------------------------------------------------------------

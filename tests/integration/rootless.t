@@ -7,7 +7,8 @@ set -u
 
 cp "$NUCLEUS" "$T/nucleus"
 chmod 0755 "$T/nucleus"
-as_nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }
+mkdir -m 0700 "$T/state-nobody" && chown 65534:65534 "$T/state-nobody"
+as_nobody() { NUCLEUS_STATE_DIR=$T/state-nobody setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }
 as_nobody unshare -U true 2>/dev/null || skip_all "unprivileged user namespaces are not allowed here"
 
 before=$(host_state)

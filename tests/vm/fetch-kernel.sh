@@ -86,10 +86,12 @@ host_mirror() {
 read -r mirror keyring < <(host_mirror; echo "- -") || true
 [[ -n ${NUCLEUS_VM_MIRROR:-} ]] && mirror=$NUCLEUS_VM_MIRROR
 [[ $mirror != - ]] || die "no Debian mirror found in /etc/apt/sources*; set NUCLEUS_VM_MIRROR"
-if [[ $keyring == - || ! -r $keyring ]]; then
+# The full archive keyring also has the keys of releases newer than the
+# host's; the host stanza's own Signed-By is the fallback.
+if [[ -r /usr/share/keyrings/debian-archive-keyring.gpg ]]; then
     keyring=/usr/share/keyrings/debian-archive-keyring.gpg
 fi
-[[ -r $keyring ]] || die "no archive keyring at $keyring (install debian-archive-keyring)"
+[[ $keyring != - && -r $keyring ]] || die "no Debian archive keyring (install debian-archive-keyring)"
 
 APTDIR=$VMDIR/apt
 mkdir -p "$APTDIR/lists/partial" "$APTDIR/cache/archives/partial"

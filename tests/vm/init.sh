@@ -15,14 +15,15 @@
 # Job share layout (a host temp dir, tag "job"), written by tests/vm/run:
 #   cmd      sh script: cd to the repo and exec the command
 #   modules  host path of the module tree (<it>/lib/modules/<release>)
+#   repo-share  (optional) repo path to mount from the "repo" 9p share
 # and written here:
 #   booted   stage 2 was reached
 #   stdout, stderr, rc
 
 BB=/bin/busybox
 JOB=/run/vm/job
-# 9p msize: larger means fewer round trips; 512 KiB is the virtio limit.
-P9OPTS=trans=virtio,version=9p2000.L,msize=524288
+# 9p msize: larger means fewer round trips; 512000 is the virtio maximum.
+P9OPTS=trans=virtio,version=9p2000.L,msize=512000
 
 log() { echo "vm-init: $*" >/dev/console; }
 die() {
@@ -51,6 +52,14 @@ stage1() {
     $BB mount -t tmpfs -o mode=755,nosuid,nodev tmpfs /newroot/run || die "tmpfs /run"
     $BB mkdir -p /newroot$JOB
     $BB mount -t 9p -o "$P9OPTS" job /newroot$JOB || die "cannot mount the job share (tag job)"
+    # A checkout under /tmp, /var/tmp or /run is hidden by the tmpfs above;
+    # tests/vm/run then shares it on its own (tag repo).
+    if [ -s /newroot$JOB/repo-share ]; then
+        repo=$($BB cat /newroot$JOB/repo-share)
+        $BB mkdir -p "/newroot$repo" || die "cannot create /newroot$repo"
+        $BB mount -t 9p -o "$P9OPTS,ro,cache=loose" repo "/newroot$repo" ||
+            die "cannot mount the repo share at $repo"
+    fi
     # Stage 2 needs busybox after the initramfs is gone.
     $BB cp $BB /init /newroot/run/vm/
 
