@@ -71,7 +71,7 @@ like "$("$N" ps -a)" "web +Exited \(0\)" "ps -a shows it exited with its code"
 is "$("$N" ps -q)" "" "ps without -a hides it"
 
 # --- exec keeps the workload's identity and restrictions -----------------------------------
-"$N" run --name u1000 --user 1000 -- sleep 30 &
+"$N" run --name u1000 --user 1000 -- sleep 3041 &
 u_sup=$!
 wait_running u1000
 out=$("$N" exec u1000 cat /proc/self/status)
@@ -97,11 +97,11 @@ ok "$([ "$elapsed" -ge 900 ]; echo $?)" "stop waited for the timeout first (${el
 is "$?" 0 "rm -f of a running container"
 wait "$u_sup"
 is "$("$N" inspect u1000 2>&1)" "nucleus: no such container: u1000" "rm -f removed a running container"
-ok "$(pgrep -f 'sleep 30' >/dev/null; [ $? -ne 0 ]; echo $?)" "its processes are gone"
+ok "$(pgrep -f 'sleep 3041' >/dev/null; [ $? -ne 0 ]; echo $?)" "its processes are gone"
 is "$(ls "$ST/names" | grep -c u1000)" 0 "its name is free again"
 
 # --- rm ------------------------------------------------------------------------------
-"$N" run --name lived -- sleep 30 &
+"$N" run --name lived -- sleep 3042 &
 l_sup=$!
 wait_running lived
 out=$("$N" rm lived 2>&1)
@@ -152,13 +152,13 @@ is "$("$N" ps -q)" "" "... and not listed as running"
 "$N" rm reuse >/dev/null
 
 for delay in 0 0.002 0.01 0.05 0.3; do
-  "$N" run --name victim -- sleep 300 &
+  "$N" run --name victim -- sleep 3043 &
   sup=$!
   sleep "$delay"
   kill -KILL "$sup"
   wait "$sup" 2>/dev/null
-  for _ in $(seq 100); do pgrep -f 'sleep 300' >/dev/null || break; sleep 0.02; done
-  ok "$(pgrep -f 'sleep 300' >/dev/null; [ $? -ne 0 ]; echo $?)" "supervisor killed after ${delay}s: the container died with it"
+  for _ in $(seq 100); do pgrep -f 'sleep 3043' >/dev/null || break; sleep 0.02; done
+  ok "$(pgrep -f 'sleep 3043' >/dev/null; [ $? -ne 0 ]; echo $?)" "supervisor killed after ${delay}s: the container died with it"
   st=$("$N" ps -a 2>&1)
   if echo "$st" | grep -q victim; then
     like "$st" "victim +(Exited|Created)" "  ... ps shows it exited"

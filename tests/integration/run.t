@@ -151,7 +151,7 @@ wait "$pid"
 is "$?" 143 "SIGTERM to nucleus stops a workload without a handler (143)"
 
 # the container dies with nucleus
-"$NUCLEUS" run -- sleep 300 &
+"$NUCLEUS" run -- sleep 3044 &
 pid=$!
 sleep 0.3
 child=$(pgrep -P "$pid" | head -1)
@@ -159,7 +159,7 @@ kill -KILL "$pid"
 wait "$pid" 2>/dev/null
 for _ in $(seq 50); do [ -d "/proc/$child" ] || break; sleep 0.05; done
 ok "$([ ! -d "/proc/$child" ]; echo $?)" "SIGKILL of nucleus kills the container"
-ok "$(pgrep -f 'sleep 300' >/dev/null; [ $? -ne 0 ]; echo $?)" "no workload process survives"
+ok "$(pgrep -f 'sleep 3044' >/dev/null; [ $? -ne 0 ]; echo $?)" "no workload process survives"
 
 is "$(host_state)" "$before" "no mount or process left on the host"
 done_testing
