@@ -8,6 +8,7 @@
  */
 #define _GNU_SOURCE
 #include <dirent.h>
+#include <fcntl.h>
 #include <errno.h>
 #include <poll.h>
 #include <grp.h>
@@ -264,13 +265,25 @@ static size_t check_signals (lua_State *L, int idx, int *sigs, size_t max)
   return n;
 }
 
-/* core.spawn(plan [, {signals to hold for wait}]) -> proc, warnings
- *   | nil, msg, errno, stage, detail */
+/* core.spawn(plan [, {signals to hold for wait} [, io]]) -> proc, warnings
+ *   | nil, msg, errno, stage, detail
+ * io = { tty = bool, interactive = bool }: without interactive (and
+ * without tty) the workload's stdin is /dev/null, as docker does. */
 static int l_spawn (lua_State *L)
 {
   struct nc_plan *plan = check_plan (L, 1);
   int hold[64];
   size_t nhold = check_signals (L, 2, hold, 64);
+  struct nc_io io = { -1, 0, 1 };
+  if (!lua_isnoneornil (L, 3))
+    {
+      luaL_checktype (L, 3, LUA_TTABLE);
+      lua_getfield (L, 3, "tty");
+      io.tty = lua_toboolean (L, -1);
+      lua_getfield (L, 3, "interactive");
+      io.interactive = lua_toboolean (L, -1);
+      lua_pop (L, 2);
+    }
   struct nc_proc *proc = lua_newuserdatauv (L, sizeof *proc, 1);
   memset (proc, 0, sizeof *proc);
   proc->pidfd = -1;
@@ -282,7 +295,13 @@ static int l_spawn (lua_State *L)
   lua_newtable (L); /* warnings */
   lua_checkstack (L, 8);
   struct nc_err err = { 0 };
-  if (nc_spawn (plan, proc, hold, nhold, warn_cb, L, &err) < 0)
+  int devnull = -1;
+  if (!io.tty && !io.interactive)
+    io.stdin_fd = devnull = open ("/dev/null", O_RDONLY | O_CLOEXEC);
+  int r = nc_spawn (plan, proc, hold, nhold, &io, warn_cb, L, &err);
+  if (devnull >= 0)
+    close (devnull);
+  if (r < 0)
     {
       char buf[512];
       nc_err_format (&err, buf, sizeof buf);

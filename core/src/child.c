@@ -33,6 +33,7 @@
 #include <sys/stat.h>
 #include <sys/sendfile.h>
 #include <sys/wait.h>
+#include <termios.h>
 
 #include "internal.h"
 
@@ -49,6 +50,8 @@ struct child {
   const struct nc_plan *plan;
   int sync_fd;
   const char *host_prefix; /* OLDROOT, or "" with the chroot fallback */
+  int stdin_fd;            /* for the workload's fd 0, or -1 */
+  int tty_slave;           /* the workload's terminal, or -1 */
 };
 
 NC_CHILD static void copy_detail (char *dst, const char *a, const char *b)
@@ -606,6 +609,17 @@ NC_CHILD _Noreturn static void exec_workload (const struct child *c, const sigse
   const char *file = p->argv[0];
 
   umask (022);
+  if (c->tty_slave >= 0)
+    {
+      /* its own session, with the new terminal as controlling tty */
+      if (setsid () < 0 || ioctl (c->tty_slave, TIOCSCTTY, 0) < 0)
+        fail (c, NC_STAGE_EXEC, "controlling terminal");
+      for (int fd = 0; fd < 3; fd++)
+        if (dup2 (c->tty_slave, fd) < 0)
+          fail (c, NC_STAGE_EXEC, "terminal as stdio");
+    }
+  else if (c->stdin_fd >= 0 && dup2 (c->stdin_fd, 0) < 0)
+    fail (c, NC_STAGE_EXEC, "stdin");
   /* Only 0, 1 and 2 cross into the workload (the sync socket is already
    * close-on-exec: EOF on it tells the parent exec succeeded). */
   if (syscall (SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
@@ -670,9 +684,48 @@ NC_CHILD static int workload_entry (void *p)
   exec_workload (a->c, a->mask);
 }
 
-NC_CHILD _Noreturn void nc_child_run (const struct nc_plan *plan, int sync_fd, const sigset_t *mask)
+/* -t: a terminal of the container's own devpts instance (so ttyname()
+ * works inside), its master passed to the parent over the sync socket. */
+NC_CHILD static void make_tty (struct child *c)
 {
-  struct child c = { plan, sync_fd, OLDROOT };
+  int m = open ("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (m < 0)
+    fail (c, NC_STAGE_EXEC, "/dev/ptmx");
+  int unlock = 0;
+  if (ioctl (m, TIOCSPTLCK, &unlock) < 0)
+    fail (c, NC_STAGE_EXEC, "unlock the terminal");
+  int sl = ioctl (m, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (sl < 0)
+    fail (c, NC_STAGE_EXEC, "open the terminal");
+  /* the workload's own terminal, as login(1) would have it */
+  if (fchown (sl, c->plan->uid, c->plan->gid) < 0)
+    fail (c, NC_STAGE_EXEC, "chown the terminal");
+  struct nc_sync_msg msg;
+  memset (&msg, 0, sizeof msg);
+  msg.type = NC_MSG_PTY;
+  union {
+    struct cmsghdr h;
+    char buf[CMSG_SPACE (sizeof (int))];
+  } cbuf;
+  memset (&cbuf, 0, sizeof cbuf);
+  struct iovec iov = { &msg, sizeof msg };
+  struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf.buf,
+                       .msg_controllen = sizeof cbuf.buf };
+  struct cmsghdr *cm = CMSG_FIRSTHDR (&mh);
+  cm->cmsg_level = SOL_SOCKET;
+  cm->cmsg_type = SCM_RIGHTS;
+  cm->cmsg_len = CMSG_LEN (sizeof (int));
+  memcpy (CMSG_DATA (cm), &m, sizeof m);
+  if (sendmsg (c->sync_fd, &mh, MSG_NOSIGNAL) < 0)
+    fail (c, NC_STAGE_EXEC, "pass the terminal");
+  close (m);
+  c->tty_slave = sl;
+}
+
+NC_CHILD _Noreturn void nc_child_run (const struct nc_plan *plan, int sync_fd, const sigset_t *mask,
+                                      int stdin_fd, int want_tty)
+{
+  struct child c = { plan, sync_fd, OLDROOT, stdin_fd, -1 };
   char go = 0;
   ssize_t r;
 
@@ -708,6 +761,8 @@ NC_CHILD _Noreturn void nc_child_run (const struct nc_plan *plan, int sync_fd, c
         loopback_up (&c);
       setup_root (&c);
     }
+  if (want_tty)
+    make_tty (&c);
   if (setsid () < 0)
     fail (&c, NC_STAGE_IDENTITY, "setsid");
   drop_privileges (&c);

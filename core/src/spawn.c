@@ -21,6 +21,9 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <sys/ioctl.h>
+#include <termios.h>
+#include <stdlib.h>
 
 #include "internal.h"
 
@@ -81,7 +84,7 @@ static void restore_mask (struct nc_proc *proc)
 }
 
 int nc_spawn (const struct nc_plan *plan, struct nc_proc *proc, const int *hold, size_t nhold,
-              nc_warn_fn warn, void *ctx, struct nc_err *err)
+              const struct nc_io *io, nc_warn_fn warn, void *ctx, struct nc_err *err)
 {
   NC_AUTOCLOSE int parent_fd = -1;
   NC_AUTOCLOSE int child_fd = -1;
@@ -91,7 +94,11 @@ int nc_spawn (const struct nc_plan *plan, struct nc_proc *proc, const int *hold,
   proc->pid = 0;
   proc->pidfd = -1;
   proc->listener = -1;
+  proc->pty_master = -1;
+  proc->relay_stdin = 0;
+  proc->held = 0;
   memset (&proc->trace, 0, sizeof proc->trace);
+  proc->relay_stdin = io && io->tty && io->interactive;
 
   if (socketpair (AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
     return nc_err_set (err, NC_STAGE_SYNC, errno, "socketpair");
@@ -116,7 +123,7 @@ int nc_spawn (const struct nc_plan *plan, struct nc_proc *proc, const int *hold,
   if (pid == 0)
     {
       close (parent_fd);
-      nc_child_run (plan, child_fd, &old);
+      nc_child_run (plan, child_fd, &old, io ? io->stdin_fd : -1, io && io->tty);
     }
   int clone_errno = errno;
   if (nhold)
@@ -175,7 +182,20 @@ int nc_spawn (const struct nc_plan *plan, struct nc_proc *proc, const int *hold,
             continue;
         }
       struct nc_sync_msg m;
-      ssize_t n = recv (parent_fd, &m, sizeof m, 0);
+      /* a record may carry an fd (NC_MSG_PTY: the terminal's master) */
+      union {
+        struct cmsghdr h;
+        char buf[CMSG_SPACE (sizeof (int))];
+      } cbuf;
+      struct iovec iov = { &m, sizeof m };
+      struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf.buf,
+                           .msg_controllen = sizeof cbuf.buf };
+      ssize_t n = recvmsg (parent_fd, &mh, MSG_CMSG_CLOEXEC);
+      int passed_fd = -1;
+      if (n > 0)
+        for (struct cmsghdr *c = CMSG_FIRSTHDR (&mh); c; c = CMSG_NXTHDR (&mh, c))
+          if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
+            memcpy (&passed_fd, CMSG_DATA (c), sizeof passed_fd);
       if (n < 0 && errno == EINTR)
         continue;
       if (n < 0)
@@ -191,6 +211,16 @@ int nc_spawn (const struct nc_plan *plan, struct nc_proc *proc, const int *hold,
           goto fail;
         }
       m.err.detail[NC_ERR_DETAIL - 1] = '\0';
+      if (m.type == NC_MSG_PTY && passed_fd >= 0 && proc->pty_master < 0)
+        {
+          struct winsize ws;
+          proc->pty_master = passed_fd;
+          if (ioctl (STDIN_FILENO, TIOCGWINSZ, &ws) == 0 || ioctl (STDOUT_FILENO, TIOCGWINSZ, &ws) == 0)
+            ioctl (passed_fd, TIOCSWINSZ, &ws);
+          continue;
+        }
+      if (passed_fd >= 0)
+        close (passed_fd);
       if (m.type == NC_MSG_LISTENER && proc->listener < 0)
         {
           proc->listener = take_listener (pidfd, m.err.code, err);
@@ -225,6 +255,9 @@ int nc_spawn (const struct nc_plan *plan, struct nc_proc *proc, const int *hold,
 fail:
   restore_mask (proc);
   kill_and_reap (pid, pidfd);
+  if (proc->pty_master >= 0)
+    close (proc->pty_master);
+  proc->pty_master = -1;
   close (pidfd);
   if (proc->listener >= 0)
     close (proc->listener);
@@ -254,13 +287,33 @@ static void status_from (const siginfo_t *si, struct nc_status *st)
     }
 }
 
+/* Copy what is readable on from to to; returns bytes moved, 0 at EOF or
+ * when nothing is there, -1 when from is gone (EIO on a hung-up pty). */
+static ssize_t pump (int from, int to)
+{
+  char buf[16384];
+  ssize_t n = read (from, buf, sizeof buf);
+  if (n < 0)
+    return errno == EAGAIN || errno == EINTR ? 0 : -1;
+  for (ssize_t off = 0; off < n;)
+    {
+      ssize_t w = write (to, buf + off, (size_t) (n - off));
+      if (w < 0 && errno == EINTR)
+        continue;
+      if (w < 0)
+        return -1;
+      off += w;
+    }
+  return n;
+}
+
 int nc_proc_wait (struct nc_proc *proc, const int *sigs, size_t nsigs, struct nc_status *st,
                   struct nc_err *err)
 {
   siginfo_t si;
   if (proc->pidfd < 0)
     return nc_err_set (err, NC_STAGE_WAIT, ESRCH, "process already released");
-  if (nsigs == 0 && proc->listener < 0)
+  if (nsigs == 0 && proc->listener < 0 && proc->pty_master < 0)
     {
       restore_mask (proc);
       for (;;)
@@ -287,37 +340,76 @@ int nc_proc_wait (struct nc_proc *proc, const int *sigs, size_t nsigs, struct nc
   proc->held = 0;
   NC_AUTOCLOSE int sfd = signalfd (-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
   int ret = 0;
+  struct termios saved_tio;
+  int raw = 0;
+  int in_open = proc->pty_master >= 0 && proc->relay_stdin;
   if (sfd < 0)
     {
       ret = nc_err_set (err, NC_STAGE_WAIT, errno, "signalfd");
       goto out;
     }
+  if (in_open && isatty (STDIN_FILENO) && tcgetattr (STDIN_FILENO, &saved_tio) == 0)
+    {
+      /* keystrokes go to the container's terminal as they are typed; its
+       * line discipline, not ours, turns ^C into SIGINT */
+      struct termios t = saved_tio;
+      cfmakeraw (&t);
+      raw = tcsetattr (STDIN_FILENO, TCSANOW, &t) == 0;
+    }
   for (;;)
     {
-      struct pollfd pfd[3] = { { proc->pidfd, POLLIN, 0 }, { sfd, POLLIN, 0 },
-                               { proc->listener, POLLIN, 0 } };
-      if (poll (pfd, proc->listener >= 0 ? 3 : 2, -1) < 0)
+      enum { P_PID, P_SIG, P_TRACE, P_PTY, P_IN };
+      struct pollfd pfd[5] = {
+        [P_PID] = { proc->pidfd, POLLIN, 0 },
+        [P_SIG] = { sfd, POLLIN, 0 },
+        [P_TRACE] = { proc->listener, POLLIN, 0 },
+        [P_PTY] = { proc->pty_master, POLLIN, 0 },
+        [P_IN] = { in_open ? STDIN_FILENO : -1, POLLIN, 0 },
+      };
+      if (poll (pfd, 5, -1) < 0)
         {
           if (errno == EINTR)
             continue;
           ret = nc_err_set (err, NC_STAGE_WAIT, errno, "poll");
           goto out;
         }
-      if (proc->listener >= 0 && (pfd[2].revents & POLLIN))
+      if (pfd[P_TRACE].revents & POLLIN)
         nc_trace_service (proc->listener, &proc->trace);
-      else if (proc->listener >= 0 && (pfd[2].revents & (POLLHUP | POLLERR)))
+      else if (pfd[P_TRACE].revents & (POLLHUP | POLLERR))
         {
           /* every traced process is gone */
           close (proc->listener);
           proc->listener = -1;
         }
-      if (pfd[1].revents & POLLIN)
+      if (pfd[P_PTY].revents & (POLLIN | POLLHUP | POLLERR))
+        pump (proc->pty_master, STDOUT_FILENO);
+      if (pfd[P_IN].revents & (POLLIN | POLLHUP | POLLERR) && pump (STDIN_FILENO, proc->pty_master) <= 0)
+        {
+          /* our stdin ended: the terminal reads EOF (^D) */
+          char eot = 4;
+          if (write (proc->pty_master, &eot, 1) < 0)
+            {
+            }
+          in_open = 0;
+        }
+      if (pfd[P_SIG].revents & POLLIN)
         {
           struct signalfd_siginfo ssi;
           while (read (sfd, &ssi, sizeof ssi) == sizeof ssi)
-            nc_proc_signal (proc, (int) ssi.ssi_signo);
+            {
+              struct winsize ws;
+              if (ssi.ssi_signo == SIGWINCH && proc->pty_master >= 0)
+                {
+                  /* the kernel signals the terminal's foreground group */
+                  if (ioctl (STDIN_FILENO, TIOCGWINSZ, &ws) == 0
+                      || ioctl (STDOUT_FILENO, TIOCGWINSZ, &ws) == 0)
+                    ioctl (proc->pty_master, TIOCSWINSZ, &ws);
+                }
+              else
+                nc_proc_signal (proc, (int) ssi.ssi_signo);
+            }
         }
-      if (pfd[0].revents & (POLLIN | POLLHUP))
+      if (pfd[P_PID].revents & (POLLIN | POLLHUP))
         {
           memset (&si, 0, sizeof si);
           if (waitid (P_PIDFD, (id_t) proc->pidfd, &si, WEXITED | WNOHANG) < 0)
@@ -331,8 +423,18 @@ int nc_proc_wait (struct nc_proc *proc, const int *sigs, size_t nsigs, struct nc
             break;
         }
     }
+  if (proc->pty_master >= 0)
+    {
+      /* what the workload wrote last */
+      int fl = fcntl (proc->pty_master, F_GETFL);
+      fcntl (proc->pty_master, F_SETFL, fl | O_NONBLOCK);
+      while (pump (proc->pty_master, STDOUT_FILENO) > 0)
+        ;
+    }
   status_from (&si, st);
 out:
+  if (raw)
+    tcsetattr (STDIN_FILENO, TCSANOW, &saved_tio);
   /* Signals that raced with the exit were meant for the container, not
    * for us: consume them before unblocking. */
   if (sfd >= 0)
@@ -354,4 +456,7 @@ void nc_proc_release (struct nc_proc *proc)
   if (proc->listener >= 0)
     close (proc->listener);
   proc->listener = -1;
+  if (proc->pty_master >= 0)
+    close (proc->pty_master);
+  proc->pty_master = -1;
 }

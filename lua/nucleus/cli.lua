@@ -47,7 +47,9 @@ local SPECS = {
                    help = "Signal name or number (default KILL)" } },
   rm = { HELP, { name = "force", short = "f", kind = "flag", help = "Kill running containers first" } },
   exec = { HELP, { name = "env", short = "e", kind = "list", meta = "KEY=VALUE", help = "Add an environment variable" },
-           { name = "workdir", short = "w", kind = "string", meta = "DIR", help = "Working directory" } },
+           { name = "workdir", short = "w", kind = "string", meta = "DIR", help = "Working directory" },
+           { name = "interactive", short = "i", kind = "flag", help = "Keep stdin open (default: /dev/null)" },
+           { name = "tty", short = "t", kind = "flag", help = "Give the command a terminal" } },
 }
 SPECS.attach = SPECS.exec
 
@@ -80,7 +82,8 @@ local function cmd_manage(verb, argv, ctx)
       if verb == "exec" then return usage_error("exec: missing command (%s)", USAGE.exec) end
       cmd = { "/bin/sh" }
     end
-    local code, rerr, status = nucleus.exec(ref, { argv = cmd, env = a.env, workdir = a.workdir }, ctx)
+    local code, rerr, status = nucleus.exec(ref, { argv = cmd, env = a.env, workdir = a.workdir,
+      tty = a.tty, interactive = a.interactive or verb == "attach" }, ctx)
     if not code then
       log.error("%s", rerr)
       return status

@@ -52,9 +52,10 @@ local function exec_failure(msg, code, stage, detail)
 end
 
 --- Spawn a compiled plan and wait for it, forwarding signals.
+-- io (optional): { tty =, interactive = }; without it stdin is inherited.
 -- Returns code, signal, proc (whose :trace() holds a trace-mode record).
-function M.spawn_and_wait(plan)
-  local proc, warnings_or_msg, code, stage, detail = core.spawn(plan, forward)
+function M.spawn_and_wait(plan, io)
+  local proc, warnings_or_msg, code, stage, detail = core.spawn(plan, forward, io)
   if not proc then return exec_failure(warnings_or_msg, code, stage, detail) end
   for _, w in ipairs(warnings_or_msg) do log.warn("%s", w) end
   local status, sig_or_err = proc:wait(forward)
@@ -116,7 +117,8 @@ function M.run(opts, ctx)
     end
   end
 
-  local proc, warnings_or_msg, code, stage, detail = core.spawn(plan, forward)
+  local proc, warnings_or_msg, code, stage, detail =
+    core.spawn(plan, forward, { tty = o.tty, interactive = o.interactive })
   if not proc then
     if rec then state.remove(st, rec) end
     if trace_out then trace_out:close() end
@@ -163,7 +165,7 @@ function M.exec(ref, x, ctx)
   if not tbl then return nil, warnings, M.EXIT_SETUP end
   local plan, perr = core.plan_compile(tbl)
   if not plan then return nil, perr, M.EXIT_SETUP end
-  local code, sig = M.spawn_and_wait(plan)
+  local code, sig = M.spawn_and_wait(plan, { tty = x.tty, interactive = x.interactive })
   return code, sig
 end
 

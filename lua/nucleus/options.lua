@@ -49,6 +49,8 @@ M.run = {
     help = "Use chroot when pivot_root is impossible (weaker)" },
   { name = "allow_degraded_security", kind = "flag",
     help = "Turn seccomp and Landlock failures into warnings" },
+  { name = "interactive", short = "i", kind = "flag", help = "Keep stdin open (default: /dev/null)" },
+  { name = "tty", short = "t", kind = "flag", help = "Give the workload a terminal (with -i: interactive)" },
   { name = "rm", kind = "flag", help = "Remove the container's record when it exits" },
   { name = "dry_run", kind = "flag", help = "Print the compiled launch plan and exit" },
 }

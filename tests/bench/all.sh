@@ -22,6 +22,10 @@ export BENCH_DATA=$DOCS/bench-data QUICK=${QUICK:-0}
 BENCH_NAME=all
 . "$BENCH/lib.sh"
 rm -f "$DATA/all.targets" "$DATA/all.headline"
+# every benchmark uses the snapshot of the build that lib.sh just took
+export NUCLEUS_BENCH_SNAP=$SNAP
+GIT_REV=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
+GIT_DIRTY=$(git -C "$ROOT" status --porcelain -- core lua policies tools Makefile 2>/dev/null | grep -c . || true)
 BENCHES=${BENCHES:-startup supervisor context scale postgres}
 for b in $BENCHES; do
   rm -f "$DATA/$b".* "$DATA/$b"-*
@@ -136,7 +140,8 @@ OUTDOC=$DOCS/benchmarks.md
   echo "|---|---|"
   tools
   echo
-  echo "nucleus binary: \`build/bin/nucleus\`, SHA-256 \`$NUCLEUS_SHA…\`. Container records of the runs go to a scratch"
+  echo "nucleus: commit $GIT_REV$([ "$GIT_DIRTY" -gt 0 ] && echo " with $GIT_DIRTY uncommitted source files changed (the tree is shared with other work)"); a copy of \`build/\`"
+  echo "(and \`lua/\`) taken at the start serves every benchmark; \`build/bin/nucleus\` SHA-256 \`$NUCLEUS_SHA…\`. Container records of the runs go to a scratch"
   echo "state directory (\`NUCLEUS_STATE_DIR\`) on the same file system as \`/run\`, removed afterwards."
   echo
   echo "## Runs"

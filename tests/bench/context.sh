@@ -46,7 +46,7 @@ for n in $SIZES; do
   stats csv "$DATA/context-$n.json" | tail -n +2 |
     awk -F, -v n="$n" '{print n "," $1 "," $2 "," $3 "," $4 "," $7 "," $9}' >> "$DATA/context.csv"
   [ -n "$CMDS_DOC" ] || for i in "${!names[@]}"; do
-    CMDS_DOC+=$(printf '%-19s %s' "${names[$i]}" "${cmds[$i]}" | sed -e "s|$T|\$TREE|g" -e "s|$W|\$W|g" -e "s|$ROOT|<repo>|g")$'\n'
+    CMDS_DOC+=$(printf '%-19s %s' "${names[$i]}" "${cmds[$i]}" | sed -e "s|$T|\$TREE|g" | docpaths)$'\n'
   done
   rm -rf "$T"
 done

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # lib.sh - shared set-up for the benchmark scripts (sourced, not run).
 #
 # Provides $ROOT (the repository), $NUCLEUS, $BENCH (this directory), $W (a
@@ -46,6 +47,36 @@ _run_exit() {
 trap _run_exit EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
+
+# A snapshot of the build, taken now: other work may rebuild build/ while a
+# benchmark runs (an exec of a binary being linked fails), and a run should
+# measure one build.  $NUCLEUS is the copy; LUA_SNAP_PATH and LUA_SNAP_CPATH
+# load the Lua API from the copy (the tree's lua/ and build/ as at the start).
+# all.sh takes one snapshot for the whole suite and passes it on in
+# NUCLEUS_BENCH_SNAP.
+if [ -n "${NUCLEUS_BENCH_SNAP:-}" ]; then
+  SNAP=$NUCLEUS_BENCH_SNAP
+else
+  SNAP=$W/build
+fi
+[ -n "${NUCLEUS_BENCH_SNAP:-}" ] || for _try in 1 2 3 4 5; do
+  mkdir -p "$SNAP/bin" "$SNAP/lua-src"
+  cp "$NUCLEUS" "$SNAP/bin/nucleus" && cp -r "$ROOT/build/lib" "$ROOT/build/lua" "$SNAP/" &&
+    cp -r "$ROOT/lua/." "$SNAP/lua-src/" &&
+    cmp -s "$NUCLEUS" "$SNAP/bin/nucleus" && "$SNAP/bin/nucleus" --version >/dev/null 2>&1 && break
+  [ "$_try" -lt 5 ] || die "cannot take a consistent copy of build/ (being rebuilt?)"
+  sleep 2
+done
+NUCLEUS=$SNAP/bin/nucleus
+# shellcheck disable=SC2034
+LUA_SNAP_PATH="$SNAP/lua-src/?.lua;$SNAP/lua-src/?/init.lua;$SNAP/lua/?.lua;;"
+# shellcheck disable=SC2034
+LUA_SNAP_CPATH="$SNAP/lib/?.so;;"
+# docpaths: turn the scratch paths of a command into what the document shows
+docpaths() {
+  sed -e "s|$SNAP/bin/nucleus|<repo>/build/bin/nucleus|g" -e "s|$SNAP/lua-src|<repo>/lua|g" \
+    -e "s|$SNAP|<repo>/build|g" -e "s|$W|\$W|g" -e "s|$ROOT|<repo>|g"
+}
 
 # Container records (`nucleus ps`) go to a scratch state directory on the
 # same file system as /run, removed with $W, not to the host's /run/nucleus.

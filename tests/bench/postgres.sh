@@ -50,7 +50,7 @@ AS_PG=(setpriv --reuid=postgres --regid=postgres --init-groups)
 "${AS_PG[@]}" "$PG/initdb" -D "$PGDATA_DIR" -A trust -U postgres -E UTF8 --locale=C >"$W/initdb.log" 2>&1 ||
   { cat "$W/initdb.log" >&2; die "initdb failed"; }
 
-SERVER_OPTS=(-c listen_addresses=$HOST -p "$PORT")
+SERVER_OPTS=(-c "listen_addresses=$HOST" -p "$PORT")
 BARE_CMD=("${AS_PG[@]}" "$PG/postgres" -D "$PGDATA_DIR" "${SERVER_OPTS[@]}" -c unix_socket_directories="$SOCK")
 NUCLEUS_CMD=("$NUCLEUS" run --network host --allow-host-network --user postgres
   -v "$PGDATA_DIR:/pgdata" -v "$SOCK:/pgsock" --
@@ -60,8 +60,8 @@ start_server() {  # bare|nucleus
   local -n cmd=${1^^}_CMD
   "${cmd[@]}" </dev/null >>"$W/server-$1.log" 2>&1 &
   SERVER=$!
-  local i
-  for i in $(seq 1 300); do
+
+  for _ in $(seq 1 300); do
     "$PG/pg_isready" -q -h $HOST -p "$PORT" -U postgres && return 0
     kill -0 "$SERVER" 2>/dev/null || { cat "$W/server-$1.log" >&2; die "$1 server exited"; }
     sleep 0.1
@@ -70,7 +70,7 @@ start_server() {  # bare|nucleus
   die "$1 server not ready after 30 s"
 }
 
-PGB=("$PG/pgbench" -h $HOST -p "$PORT" -U postgres)
+PGB=("$PG/pgbench" -h "$HOST" -p "$PORT" -U postgres)
 echo "round,server,test,tps,latency_avg_ms,latency_stddev_ms,transactions,failed" > "$DATA/postgres.csv"
 bench() {  # ROUND SERVER TEST(select|tpcb)
   local flag=() out
@@ -129,7 +129,7 @@ target "pgbench SELECT-only TPS under nucleus >= 0.98 x bare" "$(fmt "$RS" 3) x 
 headline "pgbench SELECT-only TPS, nucleus / bare" "$(fmt "$RS" 3) ($(fmt "$(avg nucleus select tps)" 0) / $(fmt "$(avg bare select tps)" 0))"
 headline "pgbench TPC-B TPS, nucleus / bare" "$(fmt "$RT" 3) ($(fmt "$(avg nucleus tpcb tps)" 0) / $(fmt "$(avg bare tpcb tps)" 0))"
 
-doc_cmd() { printf '%q ' "$@" | sed -e "s|$W|\$W|g" -e 's/ $//'; echo; }
+doc_cmd() { printf '%q ' "$@" | docpaths | sed -e 's/ $//'; echo; }
 {
   echo "## PostgreSQL"
   echo

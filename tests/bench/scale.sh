@@ -103,8 +103,7 @@ snap after-2s >> "$SEQCSV"
 SEQ_MS=$(lua5.4 -e "print(($t1 - $t0) / $SEQ * 1000)")
 
 # --- 3. sequential, Lua API in one process ------------------------------------
-export LUA_PATH="$ROOT/lua/?.lua;$ROOT/lua/?/init.lua;$ROOT/build/lua/?.lua;;"
-export LUA_CPATH="$ROOT/build/lib/?.so;;"
+export LUA_PATH=$LUA_SNAP_PATH LUA_CPATH=$LUA_SNAP_CPATH
 {
   lua5.4 "$BENCH/leak.lua" "$SEQ" run
   lua5.4 "$BENCH/leak.lua" "$SEQ" compile | tail -n +2

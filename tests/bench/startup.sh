@@ -9,7 +9,7 @@
 #
 # hyperfine runs all the runs of one command before the next command, so a
 # load change on the machine would bias one command: the runs are split into
-# ROUNDS (default 5) hyperfine invocations over all the commands, whose
+# ROUNDS (default 10) hyperfine invocations over all the commands, whose
 # per-run times are merged.  ROUNDS=1 is one hyperfine invocation.
 #
 # crun refuses hybrid cgroups: the whole benchmark runs in a private mount
@@ -21,7 +21,7 @@ set -euo pipefail
 BENCH_NAME=startup
 . "$(dirname "$0")/lib.sh"
 if [ "$QUICK" = 1 ]; then RUNS=${1:-30}; ROUNDS=${ROUNDS:-2}; WARMUP=3
-else RUNS=${1:-300}; ROUNDS=${ROUNDS:-5}; WARMUP=10; fi
+else RUNS=${1:-300}; ROUNDS=${ROUNDS:-10}; WARMUP=5; fi
 [ "$RUNS" -ge "$ROUNDS" ] || ROUNDS=1
 PER_ROUND=$(( (RUNS + ROUNDS - 1) / ROUNDS ))
 need hyperfine bwrap crun runc busybox unshare
@@ -31,8 +31,7 @@ make_bundle "$W/bundle" nb-runc
 lua5.4 "$BENCH/mktree.lua" "$W/ctx1000" 1000
 
 # The Lua API from a stock lua5.4, the modules taken from the tree.
-export LUA_PATH="$ROOT/lua/?.lua;$ROOT/lua/?/init.lua;$ROOT/build/lua/?.lua;;"
-export LUA_CPATH="$ROOT/build/lib/?.so;;"
+export LUA_PATH=$LUA_SNAP_PATH LUA_CPATH=$LUA_SNAP_CPATH
 
 NAMES=(exec unshare nucleus bubblewrap crun runc)
 CMDS=(
@@ -128,7 +127,7 @@ headline "… nucleus through the Lua API (stock lua5.4)" "$(fmt "$L1") ms"
   echo "and \`LUA_CPATH=\"<repo>/build/lib/?.so;;\"\`):"
   echo
   echo '```'
-  for i in "${!NAMES[@]}"; do printf '%-17s %s\n' "${NAMES[$i]}" "${CMDS[$i]}"; done | sed -e "s|$W|\$W|g" -e "s|$SHM_STATE|\$SHM|g" -e "s|$ROOT|<repo>|g"
+  for i in "${!NAMES[@]}"; do printf '%-17s %s\n' "${NAMES[$i]}" "${CMDS[$i]}"; done | sed -e "s|$SHM_STATE|\$SHM|g" | docpaths
   echo '```'
   echo
   echo "Raw data: [bench-data/startup.json](bench-data/startup.json) (every run's time),"

@@ -129,7 +129,7 @@ headline "supervisor while the container sleeps: VmRSS / Pss / CPU in $WINDOW s"
   echo "Commands (crun, runc, runsc with the busybox bundle, args \`/bin/sleep $SLEEP\`):"
   echo
   echo '```'
-  for i in "${!NAMES[@]}"; do printf '%-11s %s\n' "${NAMES[$i]}" "${CMDS[$i]}"; done | sed -e "s|$W|\$W|g" -e "s|$ROOT|<repo>|g"
+  for i in "${!NAMES[@]}"; do printf '%-11s %s\n' "${NAMES[$i]}" "${CMDS[$i]}"; done | docpaths
   echo '```'
   echo
   echo "Raw data: [bench-data/supervisor.csv](bench-data/supervisor.csv)."

@@ -10,8 +10,8 @@ OBJ=$ROOT/build/obj/core/src/child.o
 [ -f "$OBJ" ] || skip_all "build/obj/core/src/child.o not built"
 command -v nm >/dev/null || skip_all "nm not installed"
 
-allowed=" __errno_location __stack_chk_fail _exit chdir chmod chown chroot clone close execve fchmod
- fchownat fcntl fstat ioctl kill memcpy memset mkdir mkdirat mount open prctl read sendfile sethostname
+allowed=" __errno_location __stack_chk_fail _exit chdir chmod chown chroot clone close dup2 execve fchmod fchown
+ fchownat fcntl fstat ioctl kill memcpy memset mkdir mkdirat mount open prctl read sendfile sendmsg sethostname
  setgroups setns setresgid setresuid setrlimit setsid sigfillset sigprocmask sigwaitinfo socket strchr
  strlen symlink symlinkat syscall umask umount2 wait4 write __memcpy_chk __open_2 __read_chk "
 for sym in $(nm -u "$OBJ" | awk '{print $2}' | sed 's/@.*//'); do

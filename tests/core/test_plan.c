@@ -157,7 +157,7 @@ static void test_spawn_failure (void)
   p->nmounts = 1;
   struct nc_proc proc;
   struct nc_err err = { 0 };
-  int r = nc_spawn (p, &proc, NULL, 0, NULL, NULL, &err);
+  int r = nc_spawn (p, &proc, NULL, 0, NULL, NULL, NULL, &err);
   ok (r == -ENOENT, "spawn: failure returned as -errno");
   ok (err.stage == NC_STAGE_MOUNTS && strstr (err.detail, "/nonexistent-nc-test"),
       "spawn: record carries stage and path");
@@ -165,7 +165,7 @@ static void test_spawn_failure (void)
   p->mounts = NULL;
   p->nmounts = 0;
   p->argv = (char *[]){ "/no/such/binary", NULL };
-  r = nc_spawn (p, &proc, NULL, 0, NULL, NULL, &err);
+  r = nc_spawn (p, &proc, NULL, 0, NULL, NULL, NULL, &err);
   /* no /bin in this root: the exec fails with ENOENT */
   ok (r == -ENOENT && err.stage == NC_STAGE_EXEC, "spawn: exec failure reported");
   p->mounts = NULL;

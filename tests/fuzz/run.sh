@@ -107,13 +107,14 @@ for t in "$@"; do
   jobs=()
   [ "${FUZZ_JOBS:-1}" -gt 1 ] && jobs=(-fork="$FUZZ_JOBS" -ignore_crashes=0)
   # the first corpus directory is the writable one
+  touch "$out/.run-$t"
   # shellcheck disable=SC2086
   "$bin" -max_total_time="$secs" -max_len=4096 -timeout=30 -rss_limit_mb=2048 \
     -dict="$here/$t.dict" -artifact_prefix="$out/artifacts/$t-" -print_final_stats=1 \
     "${jobs[@]}" ${FUZZ_ARGS:-} "$work" "$here/corpus/$t" >"$log" 2>&1
   rc=$?
   runs=$(sed -n 's/^Done \([0-9]*\) runs.*/\1/p' "$log" | tail -n 1)
-  [ -n "$runs" ] || runs=$(sed -n 's/^stat::number_of_executed_units: *\([0-9]*\).*/\1/p' "$log" | tail -n 1)
+  [ -n "$runs" ] || runs=$(sed -n 's/^#\([0-9]*\): cov:.*/\1/p' "$log" | tail -n 1) # -fork
   stats=$(grep -E '^#[0-9]+' "$log" | tail -n 1 | grep -oE 'cov: [0-9]+ ft: [0-9]+ corp: [0-9]+' )
   if [ "$rc" -eq 0 ] && [ -n "$runs" ]; then
     echo "ok $n - fuzz_$t: $runs runs, no crash"
@@ -122,6 +123,7 @@ for t in "$@"; do
     echo "not ok $n - fuzz_$t: crashed (exit $rc)"
     failed=$((failed + 1))
     artifact=$(sed -n 's/.*Test unit written to \(.*\)$/\1/p' "$log" | tail -n 1)
+    [ -n "$artifact" ] || artifact=$(find "$out/artifacts" -type f -name "$t-*" -newer "$out/.run-$t" | head -n 1)
     if [ -n "$artifact" ]; then
       diag "crash input: $artifact"
       diag "reproduce:   $bin $artifact"

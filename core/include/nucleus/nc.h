@@ -5,7 +5,7 @@
  *   struct nc_proc proc;
  *   struct nc_err err = {0};
  *   int fwd[] = { SIGINT, SIGTERM };
- *   if (nc_spawn (plan, &proc, fwd, 2, NULL, NULL, &err) < 0) ...report err...
+ *   if (nc_spawn (plan, &proc, fwd, 2, NULL, NULL, NULL, &err) < 0) ...report err...
  *   struct nc_status st;
  *   nc_proc_wait (&proc, fwd, 2, &st, &err);
  *   nc_proc_release (&proc);
@@ -35,6 +35,7 @@ enum nc_msg_type {
   NC_MSG_WARN = 2,
   NC_MSG_LISTENER = 3, /* trace mode: err.code is the fd number the seccomp
                           listener will have in the child */
+  NC_MSG_PTY = 4,      /* -t: carries the terminal's master fd (SCM_RIGHTS) */
 };
 struct nc_sync_msg {
   uint32_t type;
@@ -69,6 +70,16 @@ struct nc_proc {
   struct nc_trace trace; /* trace mode: what was recorded */
   sigset_t held_from;    /* the caller's mask before nc_spawn held signals */
   int held;              /* nc_spawn blocked the signals to forward */
+  int pty_master;        /* -t: our side of the workload's terminal, else -1 */
+  int relay_stdin;       /* -t -i: copy our stdin to the terminal */
+};
+
+/* The workload's standard input and terminal (per spawn, not per plan). */
+struct nc_io {
+  int stdin_fd; /* dup'ed onto the workload's fd 0; -1 = inherit ours */
+  int tty;      /* give the workload a new pseudo-terminal as 0, 1, 2 and
+                   controlling terminal; nc_proc_wait relays it */
+  int interactive; /* with tty: relay our stdin to it */
 };
 
 struct nc_status {
@@ -85,7 +96,7 @@ typedef void (*nc_warn_fn) (void *ctx, const struct nc_err *warning);
  * nc_proc_wait (or nc_proc_release) restores the mask, so none of them is
  * lost to a default action between the two calls. */
 int nc_spawn (const struct nc_plan *plan, struct nc_proc *proc, const int *hold, size_t nhold,
-              nc_warn_fn warn, void *ctx, struct nc_err *err);
+              const struct nc_io *io, nc_warn_fn warn, void *ctx, struct nc_err *err);
 
 /* Wait for the container to exit, forwarding the listed signals to it
  * meanwhile.  Returns 0 and fills st, or -errno. */
@@ -99,6 +110,7 @@ void nc_proc_release (struct nc_proc *proc);
 void nc_sha256_hex (const void *data, size_t len, char out[65]);
 
 /* The post-fork sequence; never returns.  Exposed for tests only. */
-_Noreturn void nc_child_run (const struct nc_plan *plan, int sync_fd, const sigset_t *mask);
+_Noreturn void nc_child_run (const struct nc_plan *plan, int sync_fd, const sigset_t *mask,
+                             int stdin_fd, int want_tty);
 
 #endif
