@@ -35,7 +35,12 @@ host_state() {
   {
     grep -c . /proc/self/mountinfo
     awk '{print $5}' /proc/self/mountinfo | grep -E 'oldroot|newroot|nucleus' || true
-    pgrep -c -r R,S,D,T -x nucleus || true
+    # nucleus processes of this test (others may run on the machine)
+    local n=0 p
+    for p in $(pgrep -r R,S,D,T -x nucleus); do
+      tr '\0' '\n' < "/proc/$p/environ" 2>/dev/null | grep -qx "NUCLEUS_STATE_DIR=$T/state" && n=$((n + 1))
+    done
+    echo "$n"
   } | tr '\n' ' '
 }
 
