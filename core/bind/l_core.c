@@ -700,6 +700,52 @@ static int l_wait_pid_exit (lua_State *L)
   return 1;
 }
 
+/* core.cgroup_remove(path) -> true | nil, msg, errno: kill every process
+ * in the cgroup (cgroup.kill, or one by one on kernels before 5.14) and
+ * remove it.  A cgroup that is already gone is success. */
+static int l_cgroup_remove (lua_State *L)
+{
+  const char *path = luaL_checkstring (L, 1);
+  char file[4096];
+  snprintf (file, sizeof file, "%s/cgroup.kill", path);
+  int fd = open (file, O_WRONLY | O_CLOEXEC);
+  if (fd >= 0)
+    {
+      if (write (fd, "1", 1) < 0)
+        {
+        }
+      close (fd);
+    }
+  else if (errno == ENOENT && access (path, F_OK) < 0)
+    {
+      lua_pushboolean (L, 1);
+      return 1;
+    }
+  for (int i = 0; i < 2000; i++)
+    {
+      if (rmdir (path) == 0 || errno == ENOENT)
+        {
+          lua_pushboolean (L, 1);
+          return 1;
+        }
+      if (errno != EBUSY)
+        return fail_errno (L, path, errno);
+      if (fd < 0)
+        {
+          /* no cgroup.kill: signal what is listed */
+          snprintf (file, sizeof file, "%s/cgroup.procs", path);
+          FILE *f = fopen (file, "re");
+          int pid;
+          while (f && fscanf (f, "%d", &pid) == 1)
+            kill (pid, SIGKILL);
+          if (f)
+            fclose (f);
+        }
+      usleep (1000);
+    }
+  return fail_errno (L, path, EBUSY);
+}
+
 static int l_strerror (lua_State *L)
 {
   lua_pushstring (L, strerror ((int) luaL_checkinteger (L, 1)));
@@ -748,6 +794,7 @@ static const luaL_Reg core_funcs[] = {
   { "cap_from_name", l_cap_from_name },
   { "last_cap", l_last_cap },
   { "strerror", l_strerror },
+  { "cgroup_remove", l_cgroup_remove },
   { "mkdir", l_mkdir },
   { "symlink", l_symlink },
   { "listdir", l_listdir },

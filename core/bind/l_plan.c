@@ -767,7 +767,7 @@ static int read_plan (struct rd *r, int idx)
           "uid_map",  "gid_map", "setgroups_deny", "user",     "staging",  "root_options",
           "root_readonly", "chroot_fallback", "loopback", "mounts", "caps", "rlimits",
           "seccomp",  "seccomp_log", "seccomp_trace", "landlock", "degraded", "init",
-          "join_pid", "join_start", NULL };
+          "join_pid", "join_start", "cgroup", NULL };
   lua_State *L = r->L;
   struct nc_plan *p = r->plan;
   size_t n;
@@ -847,6 +847,17 @@ static int read_plan (struct rd *r, int idx)
       /* the pidfd pins the process: check it is still the one meant */
       if (join_start >= 0 && nc_l_proc_start ((pid_t) join_pid) != join_start)
         return bad (r, "join_pid %lld: the process has exited", (long long) join_pid);
+    }
+  const char *cgroup = NULL;
+  if (get_str (r, idx, "plan", "cgroup", 0, &cgroup, NULL) < 0)
+    return -1;
+  if (cgroup)
+    {
+      if (join_pid)
+        return bad (r, "cgroup: not with join_pid");
+      p->cgroup_fd = open (cgroup, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      if (p->cgroup_fd < 0)
+        return bad (r, "cgroup %s: %s", cgroup, strerror (errno));
     }
   if ((p->uid_map || p->gid_map) && !(p->clone_flags & CLONE_NEWUSER))
     return bad (r, "uid_map/gid_map given without a user namespace");

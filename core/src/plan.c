@@ -36,6 +36,7 @@ struct nc_plan *nc_plan_new (void)
     }
   p->landlock_fd = -1;
   p->join_pidfd = -1;
+  p->cgroup_fd = -1;
   return p;
 }
 
@@ -47,6 +48,8 @@ void nc_plan_free (struct nc_plan *p)
     close (p->landlock_fd);
   if (p->join_pidfd >= 0)
     close (p->join_pidfd);
+  if (p->cgroup_fd >= 0)
+    close (p->cgroup_fd);
   for (size_t i = 0; i < p->nmounts; i++)
     if (p->mounts[i].kind == NC_MNT_COPY && p->mounts[i].src_fd >= 0)
       close (p->mounts[i].src_fd);

@@ -117,6 +117,13 @@ int nc_spawn (const struct nc_plan *plan, struct nc_proc *proc, const int *hold,
   struct clone_args args;
   memset (&args, 0, sizeof args);
   args.flags = plan->clone_flags | CLONE_PIDFD | CLONE_CLEAR_SIGHAND;
+  if (plan->cgroup_fd >= 0)
+    {
+      /* in its cgroup before it runs anything: the cgroup namespace
+       * it creates is rooted there */
+      args.flags |= CLONE_INTO_CGROUP;
+      args.cgroup = (uint64_t) plan->cgroup_fd;
+    }
   args.pidfd = (uint64_t) (uintptr_t) &pidfd;
   args.exit_signal = SIGCHLD;
   pid_t pid = (pid_t) syscall (SYS_clone3, &args, sizeof args);

@@ -91,29 +91,63 @@ function M.run(opts, ctx)
   if not o then return nil, err, M.EXIT_SETUP end
   local tbl, warnings, id = require("nucleus.mode.agent").build(o)
   if not tbl then return nil, warnings, M.EXIT_SETUP end
+  local cgroup = require "nucleus.cgroup"
+  local limits, lerr = cgroup.limits(o)
+  if not limits then return nil, lerr, M.EXIT_SETUP end
+
+  -- the cgroup: limits need it; without limits it is still where the
+  -- container lives (stats, and a kill that reaches everything)
+  local cg, cerr, ckind = cgroup.create(o, id, limits)
+  if not cg and o.pids == nil and #limits.files == 0 then
+    ckind = ckind or "unavailable" -- nothing asked for: no warning either
+    cerr = nil
+  end
+  if not cg and ckind ~= "unavailable" then return nil, cerr, M.EXIT_SETUP end
+  if not cg and cerr then
+    log.warn("%s: running without resource limits", cerr)
+  elseif cg and o.pids == nil then
+    -- the default process limit, where the pids controller is there
+    local f = io.open(cg.path .. "/pids.max", "w")
+    if f then f:write("4096"); f:close() end
+  end
+  tbl.cgroup = cg and cg.path or nil
+  local function drop_cgroup()
+    if cg then cgroup.remove(cg.path, cg.created) end
+  end
+
   local plan, perr = core.plan_compile(tbl)
-  if not plan then return nil, perr, M.EXIT_SETUP end
+  if not plan then
+    drop_cgroup()
+    return nil, perr, M.EXIT_SETUP
+  end
   for _, w in ipairs(warnings) do log.warn("%s", w) end
 
   local trace_out
   if o.seccomp_mode == "trace" then
     trace_out, err = io.open(o.seccomp_log, "w")
-    if not trace_out then return nil, ("seccomp log %s"):format(err), M.EXIT_SETUP end
+    if not trace_out then
+      drop_cgroup()
+      return nil, ("seccomp log %s"):format(err), M.EXIT_SETUP
+    end
   end
 
   local st, rec
   if ctx.state ~= false then
     st, err = state.open(ctx.state_dir)
-    if not st then return nil, err, M.EXIT_SETUP end
+    if not st then
+      drop_cgroup()
+      return nil, err, M.EXIT_SETUP
+    end
     rec = record_for(o, tbl, id)
+    rec.cgroup = cg and cg.path or nil
     local ok, werr = state.create(st, rec)
-    if not ok then return nil, ("state: %s"):format(werr), M.EXIT_SETUP end
-    if o.name then
+    if ok and o.name then
       ok, werr = state.claim_name(st, o.name, id)
-      if not ok then
-        state.remove(st, rec)
-        return nil, werr, M.EXIT_SETUP
-      end
+      if not ok then state.remove(st, rec) end
+    end
+    if not ok then
+      drop_cgroup()
+      return nil, werr:match("name") and werr or ("state: %s"):format(werr), M.EXIT_SETUP
     end
   end
 
@@ -122,6 +156,7 @@ function M.run(opts, ctx)
   if not proc then
     if rec then state.remove(st, rec) end
     if trace_out then trace_out:close() end
+    drop_cgroup()
     return exec_failure(warnings_or_msg, code, stage, detail)
   end
   for _, w in ipairs(warnings_or_msg) do log.warn("%s", w) end
@@ -137,11 +172,18 @@ function M.run(opts, ctx)
     if status then M.write_trace(trace_out, proc:trace()) end
     trace_out:close()
   end
+  local oom = cg and cgroup.oom_kills(cg.path) or 0
+  if oom > 0 then
+    log.error("the container ran out of memory (--memory %s): %d process%s OOM-killed",
+      o.memory or "?", oom, oom > 1 and "es" or "")
+  end
+  drop_cgroup()
   if rec then
     if o.rm then
       state.remove(st, rec)
     else
       rec.status, rec.finished, rec.exit_code = "exited", state.now(), status
+      rec.oom_killed = oom > 0 or nil
       state.write(st, rec)
     end
   end

@@ -55,7 +55,7 @@ tools() {
   local t
   for t in nucleus hyperfine unshare bwrap crun runc runsc busybox lua5.4 postgres pgbench gnuplot; do
     if [ "$t" = nucleus ] || command -v "$t" >/dev/null 2>&1 || [ "$t" = postgres ] || [ "$t" = pgbench ]; then
-      echo "| $t | $(version_of "$t" 2>/dev/null | head -n1) |"
+      echo "| $t | $(version_of "$t" 2>/dev/null | sed -n 1p) |"
     else
       echo "| $t | not installed |"
     fi

@@ -11,7 +11,7 @@ PKGS="hyperfine bubblewrap crun runc busybox-static runsc gnuplot-nox postgresql
       lua5.4 lua-cjson procps util-linux iproute2"
 missing=""
 for p in $PKGS; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing="$missing $p"
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep 'ok installed' >/dev/null || missing="$missing $p"
 done
 [ -n "$missing" ] || exit 0
 echo "deps.sh: installing:$missing" >&2
@@ -19,7 +19,7 @@ apt-get update -qq
 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >&2
 case " $missing " in
   *" postgresql-15 "*)
-    if command -v pg_lsclusters >/dev/null && pg_lsclusters -h 2>/dev/null | awk '$1 == 15 && $2 == "main" && $4 == "online"' | grep -q .; then
+    if command -v pg_lsclusters >/dev/null && pg_lsclusters -h 2>/dev/null | awk '$1 == 15 && $2 == "main" && $4 == "online"' | grep . >/dev/null; then
       pg_ctlcluster 15 main stop || true
     fi ;;
 esac

@@ -45,6 +45,7 @@ _run_exit() {
   exit "$rc"
 }
 trap _run_exit EXIT
+trap 'echo "$BENCH_NAME: line $LINENO: a command failed (exit $?)" >&2' ERR
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
@@ -162,11 +163,11 @@ in_private_mntns() { "${PRIVATE_MNTNS[@]}" "$@"; }
 # The version line of each tool, for the document.
 version_of() {
   case $1 in
-    nucleus) echo "$("$NUCLEUS" --version 2>&1 | head -n1) (git $(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo unknown))" ;;
-    hyperfine|crun|bwrap|runsc|runc|gnuplot) "$1" --version 2>&1 | head -n1 ;;
-    lua5.4) lua5.4 -v 2>&1 | head -n1 ;;
-    unshare) unshare --version | head -n1 ;;
-    busybox) busybox 2>&1 | head -n1 ;;
+    nucleus) echo "$("$NUCLEUS" --version 2>&1 | sed -n 1p) (git $(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo unknown))" ;;
+    hyperfine|crun|bwrap|runsc|runc|gnuplot) "$1" --version 2>&1 | sed -n 1p ;;
+    lua5.4) lua5.4 -v 2>&1 | sed -n 1p ;;
+    unshare) unshare --version | sed -n 1p ;;
+    busybox) busybox 2>&1 | sed -n 1p ;;
     postgres) /usr/lib/postgresql/15/bin/postgres --version ;;
     pgbench) /usr/lib/postgresql/15/bin/pgbench --version ;;
     *) echo "$1 ?" ;;

@@ -29,7 +29,7 @@ fi
 CLIENTS=${CLIENTS:-4} THREADS=${THREADS:-2}
 PORT=${PG_BENCH_PORT:-54329}
 HOST=127.0.0.1
-ss -Htln "sport = :$PORT" | grep -q . && die "port $PORT is in use (set PG_BENCH_PORT)"
+ss -Htln "sport = :$PORT" | grep . >/dev/null && die "port $PORT is in use (set PG_BENCH_PORT)"
 
 PGDATA_DIR=$W/pgdata SOCK=$W/pgsock
 mkdir -m 0700 "$PGDATA_DIR"

@@ -57,7 +57,7 @@ for i in "${!NAMES[@]}"; do
     found=no
     if [ "${NAMES[$i]}" = runsc ]; then
       # the workload is not a host process under gVisor: ask runsc
-      runsc --root "$W/runsc-state" state nb-sup-runsc 2>/dev/null | grep -q '"status": "running"' && found=yes
+      runsc --root "$W/runsc-state" state nb-sup-runsc 2>/dev/null | grep '"status": "running"' >/dev/null && found=yes
     elif [ "$comm" != unshare ] && [ "$comm" != bash ]; then
       for d in $(descendants "$p"); do
         [ "$(cat /proc/"$d"/comm 2>/dev/null)" = sleep ] && found=yes

@@ -42,7 +42,7 @@ err=$priv/err
 our_qemus() {
     local p cmd
     for p in /proc/[0-9]*; do
-        cmd=$(tr '\0' ' ' <"$p/cmdline" 2>/dev/null) || continue
+        cmd=$(tr '\0' ' ' 2>/dev/null <"$p/cmdline") || continue
         [[ $cmd == *qemu-system-x86_64* && $cmd == *"$priv"* ]] && echo "${p#/proc/}"
     done
 }

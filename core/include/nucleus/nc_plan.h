@@ -117,6 +117,8 @@ struct nc_plan {
   int join_pidfd; /* -1 = a new container */
   uint64_t join_flags;
 
+  int cgroup_fd; /* cgroup v2 directory the init starts in (CLONE_INTO_CGROUP), -1 = ours */
+
   /* user namespace */
   const char *uid_map, *gid_map;
   bool setgroups_deny;

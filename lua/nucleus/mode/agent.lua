@@ -317,6 +317,11 @@ function M.build(o, host)
     if not r then return nil, err end
     rlimits[#rlimits + 1] = r
   end
+  if o.memlock then
+    local b, merr = require("nucleus.cgroup").size(o.memlock, "--memlock")
+    if not b then return nil, merr end
+    rlimits[#rlimits + 1] = { resource = "memlock", soft = b, hard = b }
+  end
   plan.rlimits = rlimits
 
   local m = plan.mounts

@@ -1,0 +1,246 @@
+--- nucleus.cgroup: cgroup v2 placement and limits of a container.
+--
+-- Each container gets <cgroup2 mount><parent>/<id> (parent "/nucleus" by
+-- default, --cgroup-parent or NUCLEUS_CGROUP_ROOT to choose); clone3
+-- places the init in it (CLONE_INTO_CGROUP) before it runs anything, so
+-- the container's cgroup namespace is rooted there.  Controllers are
+-- enabled along the way only when a limit needs them and the kernel offers
+-- them there.  Removal: cgroup.kill, then rmdir.
+local core = require "nucleus.core"
+local validate = require "nucleus.validate"
+
+local M = {}
+
+--- The cgroup2 mount point, or nil.
+function M.mountpoint()
+  for line in io.lines("/proc/self/mountinfo") do
+    local mp, fstype = line:match("^%S+ %S+ %S+ %S+ (%S+) .- %- (%S+) ")
+    if fstype == "cgroup2" then return (mp:gsub("\\040", " ")) end
+  end
+end
+
+local function read(path)
+  local f = io.open(path)
+  if not f then return nil end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+local function write(path, value)
+  local f, err = io.open(path, "w")
+  if not f then return nil, err end
+  f:setvbuf("no")
+  local ok, werr = f:write(value)
+  f:close()
+  if not ok then return nil, ("%s: %s"):format(path, werr) end
+  return true
+end
+
+--- Sizes: an integer or a decimal with an optional K/M/G/T suffix (powers
+-- of 1024).  Returns bytes or nil, message.
+function M.size(s, what)
+  local num, unit = tostring(s):match("^(%d+%.?%d*)([KkMmGgTt]?)[Bb]?$")
+  if not num then
+    return nil, ("invalid %s %q: a size such as 512M, 1.5G or 1048576"):format(what, tostring(s))
+  end
+  local mult = ({ [""] = 1, k = 1 << 10, m = 1 << 20, g = 1 << 30, t = 1 << 40 })[unit:lower()]
+  local v = tonumber(num) * mult
+  if v >= 2 ^ 62 then return nil, ("invalid %s %q: too large"):format(what, tostring(s)) end
+  v = math.floor(v)
+  if v <= 0 then return nil, ("invalid %s %q: must be above zero"):format(what, tostring(s)) end
+  return math.tointeger(v)
+end
+
+local IO_KEYS = { riops = true, wiops = true, rbps = true, wbps = true }
+
+--- Turn the resource options into cgroup files to write.
+-- Returns { files = {{name, value}...}, controllers = {...} } or nil, msg.
+function M.limits(o)
+  local files, need = {}, {}
+  local function add(ctl, name, value)
+    files[#files + 1] = { name, value }
+    need[ctl] = true
+  end
+  if o.memory then
+    local b, err = M.size(o.memory, "--memory")
+    if not b then return nil, err end
+    add("memory", "memory.max", tostring(b))
+    if o.swap then
+      add("memory", "memory.swap.max", "max")
+    elseif o.memory_swap then
+      local t, serr = M.size(o.memory_swap, "--memory-swap")
+      if not t then return nil, serr end
+      if t < b then return nil, "--memory-swap is memory plus swap: it cannot be below --memory" end
+      add("memory", "memory.swap.max", tostring(t - b))
+    else
+      add("memory", "memory.swap.max", "0")
+    end
+  elseif o.memory_swap or o.swap then
+    return nil, "--memory-swap and --swap need --memory"
+  end
+  if o.cpus then
+    local n = tonumber(o.cpus)
+    if not n or n ~= n or n <= 0 or n > 65536 then
+      return nil, ("invalid --cpus %q: a number of CPUs above 0, such as 0.5 or 2"):format(o.cpus)
+    end
+    local quota = math.floor(n * 100000)
+    if quota < 1000 then return nil, ("invalid --cpus %q: at least 0.01"):format(o.cpus) end
+    add("cpu", "cpu.max", ("%d 100000"):format(quota))
+  end
+  if o.cpu_weight then
+    local w = math.tointeger(tonumber(o.cpu_weight))
+    if not w or w < 1 or w > 10000 then
+      return nil, ("invalid --cpu-weight %q: an integer from 1 to 10000"):format(o.cpu_weight)
+    end
+    add("cpu", "cpu.weight", tostring(w))
+  end
+  if o.pids then
+    local n = math.tointeger(tonumber(o.pids))
+    if not n or n < 0 then return nil, ("invalid --pids %q: 0 (unlimited) or more"):format(o.pids) end
+    add("pids", "pids.max", n == 0 and "max" or tostring(n))
+  end
+  for _, spec in ipairs(o.io_limit or {}) do
+    local dev, rest = spec:match("^%s*(%d+:%d+)%s+(.+)$")
+    if not dev then
+      return nil, ("invalid --io-limit %q: expected \"MAJ:MIN riops=N wiops=N rbps=N wbps=N\""):format(spec)
+    end
+    if not core.lstat("/sys/dev/block/" .. dev) then
+      return nil, ("invalid --io-limit %q: no block device %s"):format(spec, dev)
+    end
+    local parts = { dev }
+    for kv in rest:gmatch("%S+") do
+      local k, v = kv:match("^(%a+)=(%S+)$")
+      if not k or not IO_KEYS[k] then
+        return nil, ("invalid --io-limit %q: unknown key in %q (riops, wiops, rbps, wbps)"):format(spec, kv)
+      end
+      local val = v == "max" and "max" or (k:match("bps$") and M.size(v, "--io-limit") or math.tointeger(tonumber(v)))
+      if not val or (type(val) == "number" and val <= 0) then
+        return nil, ("invalid --io-limit %q: bad value %q"):format(spec, v)
+      end
+      parts[#parts + 1] = k .. "=" .. tostring(val)
+    end
+    if #parts == 1 then return nil, ("invalid --io-limit %q: no limit given"):format(spec) end
+    add("io", "io.max", table.concat(parts, " "))
+  end
+  local controllers = {}
+  for c in pairs(need) do controllers[#controllers + 1] = c end
+  table.sort(controllers)
+  return { files = files, controllers = controllers }
+end
+
+--- Where the container's cgroup goes: mount, parent path (relative to the
+-- mount, "/..."), or nil and why not.
+function M.parent(o)
+  local mount = M.mountpoint()
+  if not mount then return nil, "no cgroup2 hierarchy is mounted" end
+  local p = o.cgroup_parent or os.getenv("NUCLEUS_CGROUP_ROOT")
+  if p and p ~= "" then
+    if p:sub(1, #mount + 1) == mount .. "/" then p = p:sub(#mount + 1) end
+    local clean, err = validate.container_path(p, "cgroup parent")
+    if not clean then return nil, err end
+    return mount, clean, true
+  end
+  if core.ids().euid ~= 0 then return nil, "not root and no --cgroup-parent given" end
+  return mount, "/nucleus"
+end
+
+--- Create the cgroup for id with limits.  Returns cg = { path =, ... } or
+-- nil, message, and (when only the limits are impossible) the warning
+-- kind "unavailable".
+function M.create(o, id, limits)
+  local mount, parent, explicit = M.parent(o)
+  if not mount then return nil, parent, "unavailable" end
+  local available = {}
+  for c in (read(mount .. "/cgroup.controllers") or ""):gmatch("%S+") do available[c] = true end
+  local missing = {}
+  for _, c in ipairs(limits.controllers) do
+    if not available[c] then missing[#missing + 1] = c end
+  end
+  if #missing > 0 then
+    return nil, ("cgroup v2 controller%s %s not available (in %s)"):format(#missing > 1 and "s" or "",
+      table.concat(missing, ", "), mount), "unavailable"
+  end
+  -- the parent chain, enabling the controllers on the way down
+  local path = mount
+  local created = {}
+  local function undo()
+    for i = #created, 1, -1 do os.remove(created[i]) end
+  end
+  for comp in parent:gmatch("[^/]+") do
+    local enable = {}
+    for _, c in ipairs(limits.controllers) do enable[#enable + 1] = "+" .. c end
+    if #enable > 0 then
+      local sub = read(path .. "/cgroup.subtree_control") or ""
+      local todo = {}
+      for _, e in ipairs(enable) do
+        if not sub:find(e:sub(2), 1, true) then todo[#todo + 1] = e end
+      end
+      if #todo > 0 then
+        local ok, err = write(path .. "/cgroup.subtree_control", table.concat(todo, " "))
+        if not ok then
+          undo()
+          return nil, ("cgroup %s: cannot enable %s: %s"):format(path, table.concat(todo, " "), err)
+        end
+      end
+    end
+    path = path .. "/" .. comp
+    if not core.lstat(path) then
+      local ok, err = core.mkdir(path, 493)
+      if not ok then
+        undo()
+        return nil, ("cgroup %s"):format(err), not explicit and "unavailable" or nil
+      end
+      created[#created + 1] = path
+    end
+  end
+  if #limits.controllers > 0 then
+    local enable = {}
+    for _, c in ipairs(limits.controllers) do enable[#enable + 1] = "+" .. c end
+    local sub = read(path .. "/cgroup.subtree_control") or ""
+    local todo = {}
+    for _, e in ipairs(enable) do
+      if not sub:find(e:sub(2), 1, true) then todo[#todo + 1] = e end
+    end
+    if #todo > 0 then
+      local ok, err = write(path .. "/cgroup.subtree_control", table.concat(todo, " "))
+      if not ok then
+        undo()
+        return nil, ("cgroup %s: cannot enable %s: %s"):format(path, table.concat(todo, " "), err)
+      end
+    end
+  end
+  local cg = path .. "/" .. id
+  local ok, err = core.mkdir(cg, 493)
+  if not ok then
+    undo()
+    return nil, ("cgroup %s"):format(err)
+  end
+  for _, f in ipairs(limits.files) do
+    local wok, werr = write(cg .. "/" .. f[1], f[2])
+    if not wok then
+      os.remove(cg)
+      undo()
+      return nil, ("cgroup %s = %s: %s"):format(f[1], f[2], werr)
+    end
+  end
+  return { path = cg, parent = path, created = created }
+end
+
+--- How many processes the kernel OOM-killed in it (memory.events).
+function M.oom_kills(path)
+  local ev = read(path .. "/memory.events") or ""
+  return tonumber(ev:match("oom_kill (%d+)")) or 0
+end
+
+--- Kill whatever is in it, remove it, and remove the default parent when
+-- it is left empty.
+function M.remove(path, parent_created)
+  local ok, err = core.cgroup_remove(path)
+  if parent_created then
+    for i = #parent_created, 1, -1 do os.remove(parent_created[i]) end
+  end
+  return ok, err
+end
+
+return M
