@@ -38,7 +38,7 @@ host_state() {
     # nucleus processes of this test (others may run on the machine)
     local n=0 p
     for p in $(pgrep -r R,S,D,T -x nucleus); do
-      tr '\0' '\n' < "/proc/$p/environ" 2>/dev/null | grep -qx "NUCLEUS_STATE_DIR=$T/state" && n=$((n + 1))
+      { tr '\0' '\n' < "/proc/$p/environ"; } 2>/dev/null | grep -qx "NUCLEUS_STATE_DIR=$T/state" && n=$((n + 1))
     done
     echo "$n"
   } | tr '\n' ' '
