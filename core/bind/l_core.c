@@ -8,6 +8,7 @@
  */
 #define _GNU_SOURCE
 #include <dirent.h>
+#include <time.h>
 #include <fcntl.h>
 #include <errno.h>
 #include <poll.h>
@@ -746,6 +747,26 @@ static int l_cgroup_remove (lua_State *L)
   return fail_errno (L, path, EBUSY);
 }
 
+/* core.sleep(seconds) */
+static int l_sleep (lua_State *L)
+{
+  double s = luaL_checknumber (L, 1);
+  luaL_argcheck (L, s >= 0 && s < 1e6, 1, "bad duration");
+  struct timespec ts = { (time_t) s, (long) ((s - (double) (time_t) s) * 1e9) };
+  while (nanosleep (&ts, &ts) < 0 && errno == EINTR)
+    ;
+  return 0;
+}
+
+/* core.monotonic() -> seconds (float) */
+static int l_monotonic (lua_State *L)
+{
+  struct timespec ts;
+  clock_gettime (CLOCK_MONOTONIC, &ts);
+  lua_pushnumber (L, (double) ts.tv_sec + (double) ts.tv_nsec / 1e9);
+  return 1;
+}
+
 static int l_strerror (lua_State *L)
 {
   lua_pushstring (L, strerror ((int) luaL_checkinteger (L, 1)));
@@ -794,6 +815,8 @@ static const luaL_Reg core_funcs[] = {
   { "cap_from_name", l_cap_from_name },
   { "last_cap", l_last_cap },
   { "strerror", l_strerror },
+  { "sleep", l_sleep },
+  { "monotonic", l_monotonic },
   { "cgroup_remove", l_cgroup_remove },
   { "mkdir", l_mkdir },
   { "symlink", l_symlink },

@@ -30,6 +30,7 @@ local VERBS = {
   stop = "Stop containers: SIGTERM, then SIGKILL after -t seconds",
   kill = "Send a signal to containers",
   rm = "Remove containers (-f: running ones too)",
+  stats = "Resource usage of running containers (cgroup v2)",
   exec = "Run a command in a running container",
   attach = "Run a shell (or -- CMD) in a running container",
 }
@@ -41,6 +42,9 @@ local SPECS = {
          { name = "format", kind = "choice", choices = { "table", "json" }, default = "table",
            help = "Output format" } },
   inspect = { HELP },
+  stats = { HELP, { name = "no_stream", kind = "flag", help = "One sample, then exit" },
+            { name = "format", kind = "choice", choices = { "table", "json" }, default = "table",
+              help = "Output format" } },
   stop = { HELP, { name = "time", short = "t", kind = "string", meta = "SECONDS",
                    help = "Seconds between SIGTERM and SIGKILL (default 10)" } },
   kill = { HELP, { name = "signal", short = "s", kind = "string", meta = "SIGNAL",
@@ -56,6 +60,7 @@ SPECS.attach = SPECS.exec
 local USAGE = {
   ps = "Usage: nucleus ps [-a] [-q] [--format table|json]",
   inspect = "Usage: nucleus inspect CONTAINER...",
+  stats = "Usage: nucleus stats [--no-stream] [--format table|json] [CONTAINER...]",
   stop = "Usage: nucleus stop [-t SECONDS] CONTAINER...",
   kill = "Usage: nucleus kill [-s SIGNAL] CONTAINER...",
   rm = "Usage: nucleus rm [-f] CONTAINER...",

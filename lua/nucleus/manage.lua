@@ -180,4 +180,104 @@ function M.rm(a, ctx)
   end)
 end
 
+local function readnum(path, pattern)
+  local f = io.open(path)
+  if not f then return nil end
+  local s = f:read("a")
+  f:close()
+  if pattern then return tonumber(s:match(pattern)) end
+  if s:match("^max") then return "max" end
+  return tonumber(s:match("^(%d+)"))
+end
+
+local function sample(rec)
+  local p = rec.cgroup
+  local s = { id = rec.id, name = rec.name, t = core.monotonic() }
+  s.cpu_usec = readnum(p .. "/cpu.stat", "usage_usec (%d+)")
+  s.memory = readnum(p .. "/memory.current")
+  s.memory_peak = readnum(p .. "/memory.peak")
+  s.memory_max = readnum(p .. "/memory.max")
+  s.pids = readnum(p .. "/pids.current")
+  s.pids_max = readnum(p .. "/pids.max")
+  local f = io.open(p .. "/io.stat")
+  if f then
+    s.io_read, s.io_write = 0, 0
+    for line in f:lines() do
+      s.io_read = s.io_read + (tonumber(line:match("rbytes=(%d+)")) or 0)
+      s.io_write = s.io_write + (tonumber(line:match("wbytes=(%d+)")) or 0)
+    end
+    f:close()
+  end
+  return s
+end
+
+local function human(n)
+  if type(n) ~= "number" then return n == "max" and "unlimited" or "-" end
+  local units = { "B", "KiB", "MiB", "GiB", "TiB" }
+  local i = 1
+  while n >= 1024 and i < #units do n, i = n / 1024, i + 1 end
+  return i == 1 and ("%dB"):format(n) or ("%.1f%s"):format(n, units[i])
+end
+
+--- nucleus stats [REF...] [--no-stream] [--format json]
+function M.stats(a, ctx)
+  local st = open(ctx)
+  if not st then return EXIT_SETUP end
+  local recs = {}
+  if #a.operands > 0 then
+    for _, ref in ipairs(a.operands) do
+      local rec, err = state.resolve(st, ref)
+      if not rec then log.error("%s", err); return 1 end
+      if state.status(rec) ~= "running" then log.error("container %s is not running", ref); return 1 end
+      recs[#recs + 1] = rec
+    end
+  else
+    for _, rec in ipairs(state.list(st)) do
+      if state.status(rec) == "running" then recs[#recs + 1] = rec end
+    end
+  end
+  local prev = {}
+  for _, rec in ipairs(recs) do
+    if rec.cgroup then prev[rec.id] = sample(rec) end
+  end
+  local interval = a.no_stream and 0.5 or 1
+  repeat
+    core.sleep(interval)
+    local rows = {}
+    for _, rec in ipairs(recs) do
+      if rec.cgroup and state.status(rec) == "running" then
+        local s = sample(rec)
+        local p = prev[rec.id]
+        if p and s.cpu_usec and p.cpu_usec then
+          s.cpu_percent = (s.cpu_usec - p.cpu_usec) / ((s.t - p.t) * 1e6) * 100
+        end
+        if type(s.memory) == "number" and type(s.memory_max) == "number" and s.memory_max > 0 then
+          s.memory_percent = s.memory / s.memory_max * 100
+        end
+        prev[rec.id] = s
+        s.t = nil
+        rows[#rows + 1] = s
+      end
+    end
+    if a.format == "json" then
+      io.stdout:write(json.encode(rows, "  "), "\n")
+    else
+      if not a.no_stream then io.stdout:write("\27[H\27[2J") end
+      local fmt = "%-12s   %-16s %8s %12s %8s %24s %7s %10s %10s\n"
+      io.stdout:write(fmt:format("CONTAINER ID", "NAME", "CPU %", "CPU TIME", "MEM %", "MEM USAGE / LIMIT",
+        "PIDS", "IO READ", "IO WRITE"))
+      for _, s in ipairs(rows) do
+        io.stdout:write(fmt:format(s.id:sub(1, 12), (s.name or ""):sub(1, 16),
+          s.cpu_percent and ("%.1f%%"):format(s.cpu_percent) or "-",
+          s.cpu_usec and ("%.2fs"):format(s.cpu_usec / 1e6) or "-",
+          s.memory_percent and ("%.1f%%"):format(s.memory_percent) or "-",
+          human(s.memory) .. " / " .. human(s.memory_max), tostring(s.pids or "-"),
+          human(s.io_read), human(s.io_write)))
+      end
+    end
+    io.stdout:flush()
+  until a.no_stream
+  return 0
+end
+
 return M
