@@ -90,7 +90,8 @@ $(B)/probe: tests/helpers/probe.c
 # --- dependencies -----------------------------------------------------------
 BUILD_DEPS := gcc make pkg-config libc6-dev liblua5.4-dev lua5.4 lua-cjson \
               libseccomp-dev libcap-dev libssl-dev
-TEST_DEPS := python3 git iproute2 util-linux procps
+TEST_DEPS := python3 git iproute2 util-linux procps perl
+FUZZ_DEPS := clang libclang-rt-dev llvm
 BENCH_DEPS := hyperfine bubblewrap crun runc busybox-static
 VM_DEPS = $(shell cat tests/vm/deps.txt 2>/dev/null)
 
@@ -105,7 +106,10 @@ define apt_install
 endef
 
 deps:
-	$(call apt_install,$(BUILD_DEPS) $(TEST_DEPS) $(VM_DEPS))
+	$(call apt_install,$(BUILD_DEPS) $(TEST_DEPS) $(FUZZ_DEPS) $(VM_DEPS))
+
+fuzz-deps:
+	$(call apt_install,$(BUILD_DEPS) $(FUZZ_DEPS))
 
 bench-deps:
 	$(call apt_install,$(BENCH_DEPS))
@@ -122,7 +126,8 @@ $(B)/tests/%.t: tests/core/%.c $(B)/lib/libnucleus.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(B)/lib/libnucleus.a -lseccomp -lcap -lcrypto
 
-TESTS_HOST = $(sort $(wildcard tests/unit/*.t tests/core/*.t tests/plan/*.t tests/integration/*.t)) $(CORE_TESTS)
+TESTS_HOST = $(sort $(wildcard tests/unit/*.t tests/core/*.t tests/plan/*.t tests/integration/*.t \
+                              tests/fuzz/*.t)) $(CORE_TESTS)
 TESTS_VM = $(sort $(wildcard tests/vm/*.t))
 TEST_BUILD := all $(B)/probe $(CORE_TESTS)
 
@@ -135,6 +140,11 @@ check-host: $(TEST_BUILD)
 
 check-vm: $(TEST_BUILD)
 	$(if $(TESTS_VM),prove -f $(TESTS_VM),@echo "no VM tests")
+
+# the fuzzers for longer than check's few seconds
+fuzz: fuzz-deps
+	$(MAKE) all
+	tests/fuzz/run.sh 300
 
 bench: bench-deps
 	$(MAKE) all
@@ -153,6 +163,6 @@ install: all
 	install -D -m 0644 $(B)/lua/nucleus/policies.lua $(DESTDIR)$(LUA_LMOD)/nucleus/policies.lua
 
 clean:
-	rm -rf $(B)/obj $(B)/gen $(B)/bin $(B)/lib $(B)/lua $(B)/probe
+	rm -rf $(B)/obj $(B)/gen $(B)/bin $(B)/lib $(B)/lua $(B)/probe $(B)/tests $(B)/fuzz
 
-.PHONY: all deps bench-deps demo check check-host check-vm bench install clean
+.PHONY: all deps bench-deps fuzz-deps demo check check-host check-vm fuzz bench install clean

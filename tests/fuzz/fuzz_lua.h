@@ -41,17 +41,17 @@ static uint8_t fz_counters[FZ_COUNTERS];
 
 static lua_State *fz_L;
 static int fz_check_ref = LUA_NOREF;
+static uintptr_t fz_prev; /* the previous line's (source, line) */
 
 static void fz_hook (lua_State *L, lua_Debug *ar)
 {
-  static uintptr_t prev;
   if (!lua_getinfo (L, "S", ar))
     return;
   /* ar->source points into the function's prototype: stable for the life
    * of the loaded module, so it tells the files (and chunks) apart */
   uintptr_t cur = ((uintptr_t) ar->source * 0x9E3779B97F4A7C15u) ^ (uintptr_t) ar->currentline;
-  uint32_t h = (uint32_t) ((cur ^ (prev >> 1)) * 0x9E3779B1u) >> 17;
-  prev = cur;
+  uint32_t h = (uint32_t) ((cur ^ (fz_prev >> 1)) * 0x9E3779B1u) >> 17;
+  fz_prev = cur;
   uint8_t *c = &fz_counters[h & (FZ_COUNTERS - 1)];
   if (*c != 255)
     (*c)++;
@@ -141,6 +141,7 @@ static void fz_init (const char *name, const char *harness, void (*preload) (lua
 static void fz_run (const uint8_t *data, size_t size)
 {
   lua_State *L = fz_L;
+  fz_prev = 0;
   lua_pushcfunction (L, fz_traceback);
   lua_rawgeti (L, LUA_REGISTRYINDEX, fz_check_ref);
   lua_pushlstring (L, (const char *) data, size);

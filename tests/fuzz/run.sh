@@ -8,13 +8,16 @@
 # Everything goes under build/fuzz/ of the repository: the executables, the
 # work corpora (build/fuzz/corpus/TARGET: new inputs accumulate there, the
 # checked-in seeds in tests/fuzz/corpus/TARGET are read, never written),
-# the logs (build/fuzz/TARGET.log) and crash inputs
+# the logs (build/fuzz/fuzz_TARGET.log) and crash inputs
 # (build/fuzz/artifacts/TARGET-crash-*).  A crash makes its test "not ok",
 # prints the input's path and how to reproduce, and the exit status non-zero.
 #
 # Environment: FUZZ_TARGETS ("toml seccomp"), FUZZ_CC (clang), FUZZ_JOBS
 # (parallel fuzzing processes per target, default 1), FUZZ_ARGS (extra
-# libFuzzer flags).  Without clang or libFuzzer: "1..0 # SKIP reason".
+# libFuzzer flags), FUZZ_CORPUS_MAX (a work corpus with more files is first
+# minimized with -merge=1; default 1000), NUCLEUS_FUZZ_LUA_DIR (the Lua
+# modules; default lua/ of this tree).  Without clang or libFuzzer:
+# "1..0 # SKIP reason".
 set -u
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -66,10 +69,11 @@ build() {
   deps="$srcs tests/fuzz/fuzz_lua.h tests/fuzz/run.sh"
   [ "$t" = seccomp ] && deps="$deps $(echo core/include/nucleus/*.h core/src/*.h core/bind/*.h)"
   if [ -x "$bin" ]; then
+    # shellcheck disable=SC2086 # lists of paths without blanks
     newer=$(find $deps -newer "$bin" 2>/dev/null | head -1)
     [ -z "$newer" ] && return 0
   fi
-  # shellcheck disable=SC2086 # word splitting of flag lists is intended
+  # shellcheck disable=SC2086,SC2046 # word splitting of flag lists is intended
   "$cc" $CFLAGS -o "$bin.tmp.$$" $srcs $(libs_of "$t") >"$out/fuzz_$t.build.log" 2>&1 \
     && mv -f "$bin.tmp.$$" "$bin"
   local rc=$?
@@ -90,6 +94,7 @@ export NUCLEUS_FUZZ_LUA_DIR=${NUCLEUS_FUZZ_LUA_DIR:-$root/lua}
 
 n=0
 failed=0
+# shellcheck disable=SC2086 # a list of names
 set -- $targets
 echo "1..$#"
 for t in "$@"; do
@@ -104,6 +109,16 @@ for t in "$@"; do
   work=$out/corpus/$t
   log=$out/fuzz_$t.log
   mkdir -p "$work" "$out/artifacts"
+  # libFuzzer only adds to the work corpus, and runs all of it first: past
+  # FUZZ_CORPUS_MAX files, keep only the inputs that add coverage
+  if [ "$(find "$work" -type f | wc -l)" -gt "${FUZZ_CORPUS_MAX:-1000}" ]; then
+    rm -rf "$work.merge" && mkdir -p "$work.merge"
+    if "$bin" -merge=1 -max_len=4096 -timeout=30 "$work.merge" "$work" >"$out/fuzz_$t.merge.log" 2>&1; then
+      rm -rf "$work" && mv "$work.merge" "$work"
+    else
+      rm -rf "$work.merge"
+    fi
+  fi
   jobs=()
   [ "${FUZZ_JOBS:-1}" -gt 1 ] && jobs=(-fork="$FUZZ_JOBS" -ignore_crashes=0)
   # the first corpus directory is the writable one
@@ -120,14 +135,18 @@ for t in "$@"; do
     echo "ok $n - fuzz_$t: $runs runs, no crash"
     diag "$stats (Lua edges count in ft); corpus $work"
   else
-    echo "not ok $n - fuzz_$t: crashed (exit $rc)"
     failed=$((failed + 1))
     artifact=$(sed -n 's/.*Test unit written to \(.*\)$/\1/p' "$log" | tail -n 1)
     [ -n "$artifact" ] || artifact=$(find "$out/artifacts" -type f -name "$t-*" -newer "$out/.run-$t" | head -n 1)
-    if [ -n "$artifact" ]; then
-      diag "crash input: $artifact"
-      diag "reproduce:   $bin $artifact"
+    if [ -z "$artifact" ]; then
+      echo "not ok $n - fuzz_$t: failed (exit $rc)"
+      diag "$(tail -n 20 "$log")"
+      diag "log: $log"
+      continue
     fi
+    echo "not ok $n - fuzz_$t: crashed (exit $rc)"
+    diag "crash input: $artifact"
+    diag "reproduce:   $bin $artifact"
     diag "log: $log"
     # the finding: from the first report line to libFuzzer's SUMMARY
     diag "$(sed -n '/^BUG:\|ERROR: [A-Za-z]*Sanitizer\|runtime error:\|ERROR: libFuzzer/,/^SUMMARY:/p' "$log" \

@@ -32,7 +32,7 @@ trap 'rm -rf "$tmp"' EXIT
 
 nonce=$RANDOM$RANDOM$RANDOM
 start=$SECONDS
-tests/vm/run --timeout "${NUCLEUS_VM_TIMEOUT:-900}" --log "$REPO/build/vm/vm-t.console.log" \
+tests/vm/run --timeout "${NUCLEUS_VM_TIMEOUT:-900}" --disk 64 --log "$REPO/build/vm/vm-t.console.log" \
     -- tests/vm/guest-runner.sh "$nonce" "${files[@]}" >"$tmp/out" 2>"$tmp/err"
 vmrc=$?
 echo "# one VM ran ${#files[@]} guest file(s) in $((SECONDS - start))s (tests/vm/run exit $vmrc)"
