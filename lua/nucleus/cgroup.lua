@@ -45,7 +45,7 @@ function M.size(s, what)
     return nil, ("invalid %s %q: a size such as 512M, 1.5G or 1048576"):format(what, tostring(s))
   end
   local mult = ({ [""] = 1, k = 1 << 10, m = 1 << 20, g = 1 << 30, t = 1 << 40 })[unit:lower()]
-  local v = tonumber(num) * mult
+  local v = tonumber(num) * 1.0 * mult
   if v >= 2 ^ 62 then return nil, ("invalid %s %q: too large"):format(what, tostring(s)) end
   v = math.floor(v)
   if v <= 0 then return nil, ("invalid %s %q: must be above zero"):format(what, tostring(s)) end
@@ -138,11 +138,18 @@ function M.parent(o)
   if p and p ~= "" then
     if p:sub(1, #mount + 1) == mount .. "/" then p = p:sub(#mount + 1) end
     local clean, err = validate.container_path(p, "cgroup parent")
-    if not clean then return nil, err end
+    if not clean then return nil, err, "invalid" end
     return mount, clean, true
   end
   if core.ids().euid ~= 0 then return nil, "not root and no --cgroup-parent given" end
   return mount, "/nucleus"
+end
+
+--- The path the container's cgroup will have (nil when none can).
+function M.path_for(o, id)
+  local mount, parent = M.parent(o)
+  if not mount then return nil end
+  return mount .. parent .. "/" .. id
 end
 
 --- Create the cgroup for id with limits.  Returns cg = { path =, ... } or
@@ -150,7 +157,17 @@ end
 -- kind "unavailable".
 function M.create(o, id, limits)
   local mount, parent, explicit = M.parent(o)
-  if not mount then return nil, parent, "unavailable" end
+  if not mount then return nil, parent, explicit or "unavailable" end
+  local cg, err, kind = M.create_in(mount, parent, explicit, id, limits)
+  if not cg and not kind and not explicit then
+    -- another container may have removed the shared parent meanwhile
+    cg, err, kind = M.create_in(mount, parent, explicit, id, limits)
+  end
+  if cg and not explicit then cg.auto_parent = cg.parent end
+  return cg, err, kind
+end
+
+function M.create_in(mount, parent, explicit, id, limits)
   local available = {}
   for c in (read(mount .. "/cgroup.controllers") or ""):gmatch("%S+") do available[c] = true end
   local missing = {}
@@ -234,12 +251,10 @@ function M.oom_kills(path)
 end
 
 --- Kill whatever is in it, remove it, and remove the default parent when
--- it is left empty.
-function M.remove(path, parent_created)
+-- it is left empty (an explicit --cgroup-parent stays).
+function M.remove(path, auto_parent)
   local ok, err = core.cgroup_remove(path)
-  if parent_created then
-    for i = #parent_created, 1, -1 do os.remove(parent_created[i]) end
-  end
+  if auto_parent then os.remove(auto_parent) end -- fails while others live there
   return ok, err
 end
 

@@ -95,14 +95,48 @@ function M.run(opts, ctx)
   local limits, lerr = cgroup.limits(o)
   if not limits then return nil, lerr, M.EXIT_SETUP end
 
+  local trace_out
+  if o.seccomp_mode == "trace" then
+    trace_out, err = io.open(o.seccomp_log, "w")
+    if not trace_out then return nil, ("seccomp log %s"):format(err), M.EXIT_SETUP end
+  end
+
+  local st, rec
+  if ctx.state ~= false then
+    st, err = state.open(ctx.state_dir)
+    if not st then
+      if trace_out then trace_out:close() end
+      return nil, err, M.EXIT_SETUP
+    end
+    rec = record_for(o, tbl, id)
+    -- where its cgroup will be, so that rm finds it whatever happens next
+    rec.cgroup = cgroup.path_for(o, id)
+    if rec.cgroup and not o.cgroup_parent and not os.getenv("NUCLEUS_CGROUP_ROOT") then
+      rec.cgroup_auto_parent = rec.cgroup:match("^(.*)/[^/]+$")
+    end
+    local ok, werr = state.create(st, rec)
+    if ok and o.name then
+      ok, werr = state.claim_name(st, o.name, id)
+      if not ok then state.remove(st, rec) end
+    end
+    if not ok then
+      if trace_out then trace_out:close() end
+      return nil, werr:match("name") and werr or ("state: %s"):format(werr), M.EXIT_SETUP
+    end
+  end
+  local function fail(msg)
+    if rec then state.remove(st, rec) end
+    if trace_out then trace_out:close() end
+    return nil, msg, M.EXIT_SETUP
+  end
+
   -- the cgroup: limits need it; without limits it is still where the
   -- container lives (stats, and a kill that reaches everything)
   local cg, cerr, ckind = cgroup.create(o, id, limits)
-  if not cg and o.pids == nil and #limits.files == 0 then
-    ckind = ckind or "unavailable" -- nothing asked for: no warning either
-    cerr = nil
+  if not cg and ckind == "unavailable" and o.pids == nil and #limits.files == 0 then
+    cerr = nil -- nothing asked for: no warning either
   end
-  if not cg and ckind ~= "unavailable" then return nil, cerr, M.EXIT_SETUP end
+  if not cg and ckind ~= "unavailable" then return fail(cerr) end
   if not cg and cerr then
     log.warn("%s: running without resource limits", cerr)
   elseif cg and o.pids == nil then
@@ -112,44 +146,15 @@ function M.run(opts, ctx)
   end
   tbl.cgroup = cg and cg.path or nil
   local function drop_cgroup()
-    if cg then cgroup.remove(cg.path, cg.created) end
+    if cg then cgroup.remove(cg.path, cg.auto_parent) end
   end
 
   local plan, perr = core.plan_compile(tbl)
   if not plan then
     drop_cgroup()
-    return nil, perr, M.EXIT_SETUP
+    return fail(perr)
   end
   for _, w in ipairs(warnings) do log.warn("%s", w) end
-
-  local trace_out
-  if o.seccomp_mode == "trace" then
-    trace_out, err = io.open(o.seccomp_log, "w")
-    if not trace_out then
-      drop_cgroup()
-      return nil, ("seccomp log %s"):format(err), M.EXIT_SETUP
-    end
-  end
-
-  local st, rec
-  if ctx.state ~= false then
-    st, err = state.open(ctx.state_dir)
-    if not st then
-      drop_cgroup()
-      return nil, err, M.EXIT_SETUP
-    end
-    rec = record_for(o, tbl, id)
-    rec.cgroup = cg and cg.path or nil
-    local ok, werr = state.create(st, rec)
-    if ok and o.name then
-      ok, werr = state.claim_name(st, o.name, id)
-      if not ok then state.remove(st, rec) end
-    end
-    if not ok then
-      drop_cgroup()
-      return nil, werr:match("name") and werr or ("state: %s"):format(werr), M.EXIT_SETUP
-    end
-  end
 
   local proc, warnings_or_msg, code, stage, detail =
     core.spawn(plan, forward, { tty = o.tty, interactive = o.interactive })

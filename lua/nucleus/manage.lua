@@ -173,7 +173,7 @@ function M.rm(a, ctx)
       end
       stop_one(rec, nil)
     end
-    if rec.cgroup then require("nucleus.cgroup").remove(rec.cgroup) end
+    if rec.cgroup then require("nucleus.cgroup").remove(rec.cgroup, rec.cgroup_auto_parent) end
     state.remove(st, rec)
     io.stdout:write(ref, "\n")
     return true

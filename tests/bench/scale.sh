@@ -22,7 +22,8 @@ need bwrap
 if [ "$QUICK" = 1 ]; then PAR=${PAR:-20}; SEQ=${SEQ:-100}; else PAR=${PAR:-100}; SEQ=${SEQ:-1000}; fi
 SLEEP=2
 PIDS=()
-on_exit 'for p in "${PIDS[@]}"; do kill -KILL "$p"; done'
+# TERM first: nucleus passes it on and removes its cgroup; KILL what is left
+on_exit 'for p in "${PIDS[@]}"; do kill -TERM "$p"; done; sleep 1; for p in "${PIDS[@]}"; do kill -KILL "$p"; done'
 
 # --- 1. parallel --------------------------------------------------------------
 # parallel CASE CMD... : start PAR copies of CMD (I is replaced by the index),
@@ -78,10 +79,14 @@ snap() {  # one CSV line of host counters
   mnt=$(awk '$1 == "mnt_cache" {print $2}' /proc/slabinfo 2>/dev/null || echo "")
   pidns=$(awk '$1 == "pid_namespace" {print $2}' /proc/slabinfo 2>/dev/null || echo "")
   netns=$(awk '$1 == "net_namespace" {print $2}' /proc/slabinfo 2>/dev/null || echo "")
-  echo "$1,$fds,$zc,$zs,$avail,$shmem,$mounts,$procs,$(ls "$NUCLEUS_STATE_DIR/containers" 2>/dev/null | wc -l),${mnt:-},${pidns:-},${netns:-}"
+  echo "$1,$fds,$zc,$zs,$avail,$shmem,$mounts,$procs,$(ls "$NUCLEUS_STATE_DIR/containers" 2>/dev/null | wc -l),${mnt:-},${pidns:-},${netns:-},$(cgroups)"
 }
+# cgroups under nucleus's default parent (<cgroup2 mount>/nucleus; other work
+# on the machine may add its own)
+CG2=$(awk '{for (i = 7; i < NF; i++) if ($i == "-") {if ($(i + 1) == "cgroup2") {print $5; exit} break}}' /proc/self/mountinfo)
+cgroups() { find "${CG2:-/nonexistent}/nucleus" -mindepth 1 -maxdepth 1 -type d 2>/dev/null | wc -l; }
 SEQCSV=$DATA/scale-sequential.csv
-echo "phase,driver_fds,driver_zombies,system_zombies,memavailable_kb,shmem_kb,mountinfo_lines,nucleus_children,state_records,mnt_cache,pid_namespace,net_namespace" > "$SEQCSV"
+echo "phase,driver_fds,driver_zombies,system_zombies,memavailable_kb,shmem_kb,mountinfo_lines,nucleus_children,state_records,mnt_cache,pid_namespace,net_namespace,nucleus_cgroups" > "$SEQCSV"
 for _ in $(seq 1 20); do "$NUCLEUS" run -- /bin/true; done   # warm-up
 rm -rf "$NUCLEUS_STATE_DIR/containers"/*
 sleep 2
@@ -144,6 +149,7 @@ table() {
   delta_row "pid_namespace objects (slab, system-wide)" pid_namespace 50
   delta_row "net_namespace objects (slab, system-wide)" net_namespace 50
   delta_row "Shmem KiB" shmem_kb 8192
+  delta_row "cgroups under <cgroup2>/nucleus (others' too)" nucleus_cgroups
   echo "| MemAvailable KiB | $MEMB | $(col end memavailable_kb "$SEQCSV") | $MEMA | change $(( (MEMA - MEMB) / 1024 )) MiB (machine shared with other work) |"
   echo "| container records in the state directory | $(col before state_records "$SEQCSV") | $(col end state_records "$SEQCSV") | $(col after-2s state_records "$SEQCSV") | one per run without \`--rm\`, by design |"
   echo

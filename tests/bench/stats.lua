@@ -69,6 +69,12 @@ if cmd == "merge" then
       m.system[#m.system + 1] = x.system
     end
   end
+  -- ORDER (environment): command names, comma-separated, for the output order
+  -- (commands not named keep their order, after the named ones)
+  local rank, n = {}, 0
+  for name in (os.getenv("ORDER") or ""):gmatch("[^,]+") do n = n + 1; rank[name] = n end
+  for i, m in ipairs(order) do m.key = rank[m.command] or (1e6 + i) end
+  table.sort(order, function(a, b) return a.key < b.key end)
   local results = {}
   for _, m in ipairs(order) do
     local s = summarize(m.times)
@@ -76,6 +82,7 @@ if cmd == "merge" then
     for _, v in ipairs(m.user) do u = u + v end
     for _, v in ipairs(m.system) do sy = sy + v end
     s.command, s.times, s.rounds = m.command, m.times, m.rounds
+    m.key = nil
     s.user, s.system = u / #m.user, sy / #m.system
     results[#results + 1] = s
   end

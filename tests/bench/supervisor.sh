@@ -13,7 +13,8 @@ if [ "$QUICK" = 1 ]; then WINDOW=${WINDOW:-3}; else WINDOW=${WINDOW:-10}; fi
 SLEEP=$((WINDOW + 5))
 HZ=$(getconf CLK_TCK)
 
-on_exit 'for p in "${PIDS[@]}"; do kill -KILL "$p"; done'
+# TERM first: nucleus passes it on and removes its cgroup; KILL what is left
+on_exit 'for p in "${PIDS[@]}"; do kill -TERM "$p"; done; sleep 1; for p in "${PIDS[@]}"; do kill -KILL "$p"; done'
 on_exit 'cleanup_peers nb-sup-crun nb-sup-runc nb-sup-runsc nb-runsc-probe'
 make_bundle "$W/bundle" nb-sup-runc
 RUNSC=no
@@ -36,9 +37,12 @@ fi
 # private mount namespace is set up), so $! is the supervisor itself.
 PIDS=()
 for i in "${!NAMES[@]}"; do
-  # (not the function in_private_mntns: it would run in a subshell of its own)
+  # crun in the private mount namespace that hides the cgroup2 mount (not
+  # with the function in_private_mntns: it would run in a subshell of its own)
+  pre=()
+  [ "${NAMES[$i]}" != crun ] || pre=("${PRIVATE_MNTNS[@]}")
   # shellcheck disable=SC2086
-  "${PRIVATE_MNTNS[@]}" ${CMDS[$i]} </dev/null >"$W/${NAMES[$i]}.out" 2>&1 &
+  "${pre[@]}" ${CMDS[$i]} </dev/null >"$W/${NAMES[$i]}.out" 2>&1 &
   PIDS+=($!)
 done
 

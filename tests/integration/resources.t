@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Resource options on this host: sizes and limits validated before anything
+# starts; where cgroup v2 lacks the controllers (hybrid hosts), agent mode
+# warns and runs; the container still gets (and leaves) its own cgroup.
+# The limits themselves are proven in the VM: tests/vm/guest/cgroups.t.
+set -u
+. "$(dirname "$0")/../lib/nucleus.sh"
+
+before=$(host_state)
+mount=$(awk '$9 == "cgroup2" { print $5; exit }' /proc/self/mountinfo)
+ctls=$(cat "$mount/cgroup.controllers" 2>/dev/null)
+
+cg=$("$NUCLEUS" run -- cat /proc/self/cgroup | grep '^0::')
+is "$cg" "0::/" "the container's cgroup namespace is rooted at its own cgroup"
+"$NUCLEUS" run --name incg -- sleep 3071 &
+sup=$!
+for _ in $(seq 100); do "$NUCLEUS" inspect incg 2>/dev/null | grep -q '"status": "running"' && break; sleep 0.02; done
+path=$("$NUCLEUS" inspect incg | grep -o '"cgroup": "[^"]*"' | cut -d'"' -f4)
+like "$path" "^$mount/nucleus/[0-9a-f]{32}$" "each container has a cgroup of its own under <cgroup2>/nucleus"
+pid=$("$NUCLEUS" inspect incg | grep -o '"pid": [0-9]*' | grep -o '[0-9]*$')
+is "$(grep '^0::' /proc/$pid/cgroup | cut -d: -f3)" "${path#$mount}" "the init was placed in it by clone3"
+"$NUCLEUS" rm -f incg >/dev/null
+wait "$sup" 2>/dev/null
+ok "$([ ! -d "$path" ] && [ ! -d "$mount/nucleus" ]; echo $?)" "rm -f removes it, and the empty parent"
+"$NUCLEUS" run -- true
+ok "$([ ! -d "$mount/nucleus" ]; echo $?)" "nothing is left in the cgroup tree after a run"
+
+if [[ " $ctls " != *" memory "* ]]; then
+  out=$("$NUCLEUS" run --memory 64M -- echo ran 2>&1)
+  like "$out" "warn: cgroup v2 controller memory not available .*: running without resource limits" \
+    "no memory controller: agent mode warns"
+  like "$out" "ran" "  ... and runs"
+  is "$(printf '%s\n' "$out" | grep -c warn)" 1 "  ... warning once"
+  out=$("$NUCLEUS" run -- echo quiet 2>&1)
+  is "$out" quiet "without limits asked for, no warning (the default pids limit is skipped)"
+else
+  skip "this host has the memory controller in cgroup v2" 4
+fi
+
+check() { # regex description -- nucleus args...
+  local re=$1 what=$2
+  shift 3
+  local out rc
+  out=$("$NUCLEUS" "$@" 2>&1 >/dev/null)
+  rc=$?
+  is "$rc" 125 "$what: exit 125"
+  like "$out" "$re" "$what: message"
+}
+check 'invalid --memory "12Q"' "unknown size suffix" -- run --memory 12Q -- true
+check 'invalid --memory "-5M"' "negative size" -- run --memory -5M -- true
+check 'invalid --memory "0".*above zero' "zero memory" -- run --memory 0 -- true
+check 'invalid --memory "99999999T": too large' "overflowing size" -- run --memory 99999999T -- true
+check '--memory-swap is memory plus swap' "swap below memory" -- run --memory 1G --memory-swap 512M -- true
+check '--memory-swap and --swap need --memory' "swap without memory" -- run --swap -- true
+check 'invalid --cpus "0"' "zero cpus" -- run --cpus 0 -- true
+check 'invalid --cpus "-1"' "negative cpus" -- run --cpus -1 -- true
+check 'invalid --cpus "lots"' "non-numeric cpus" -- run --cpus lots -- true
+check 'invalid --cpu-weight "0": an integer from 1 to 10000' "cpu weight out of range" -- run --cpu-weight 0 -- true
+check 'invalid --pids "-3"' "negative pids" -- run --pids -3 -- true
+dev=$(ls /sys/dev/block | head -1)
+check 'unknown key in "bogus=1"' "unknown io key" -- run --io-limit "$dev bogus=1" -- true
+check 'no block device 250:250' "a device that does not exist" -- run --io-limit "250:250 rbps=1M" -- true
+check 'expected "MAJ:MIN' "malformed io limit" -- run --io-limit "sda rbps=1M" -- true
+check 'invalid --memlock "x"' "bad memlock" -- run --memlock x -- true
+out=$("$NUCLEUS" run --memlock 1M -v "$PROBE_DIR:/opt/probe:ro" -- /opt/probe/probe limits)
+is "$(value memlock <<<"$out")" 1048576,1048576 "--memlock sets RLIMIT_MEMLOCK"
+check "cgroup parent \"/a/../b\": must not contain" "cgroup parent with .." -- run --cgroup-parent /a/../b -- true
+out=$("$NUCLEUS" run --cgroup-parent /nucleus-test-parent -- true 2>&1)
+is "$?" 0 "an explicit cgroup parent inside the cgroup2 mount works"
+is "$(ls "$mount/nucleus-test-parent" | grep -cE '^[0-9a-f]{32}$')" 0 "  ... and its container's cgroup is gone after"
+rmdir "$mount/nucleus-test-parent" 2>/dev/null
+
+is "$(host_state)" "$before" "nothing left behind"
+done_testing
