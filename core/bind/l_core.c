@@ -767,6 +767,19 @@ static int l_monotonic (lua_State *L)
   return 1;
 }
 
+/* core.sha256_file(path) -> hex | nil, msg, errno (never follows a
+ * symlink at path) */
+static int l_sha256_file (lua_State *L)
+{
+  const char *path = luaL_checkstring (L, 1);
+  char hex[65];
+  int r = nc_sha256_file_hex (AT_FDCWD, path, hex);
+  if (r < 0)
+    return fail_errno (L, path, -r);
+  lua_pushlstring (L, hex, 64);
+  return 1;
+}
+
 static int l_strerror (lua_State *L)
 {
   lua_pushstring (L, strerror ((int) luaL_checkinteger (L, 1)));
@@ -825,6 +838,7 @@ static const luaL_Reg core_funcs[] = {
   { "signal_pid", l_signal_pid },
   { "wait_pid_exit", l_wait_pid_exit },
   { "sha256", l_sha256 },
+  { "sha256_file", l_sha256_file },
   { NULL, NULL },
 };
 

@@ -10,18 +10,57 @@
 
 #include "internal.h"
 
-void nc_sha256_hex (const void *data, size_t len, char out[65])
+#include <fcntl.h>
+
+static void to_hex (const unsigned char *md, char out[65])
 {
   static const char hex[] = "0123456789abcdef";
-  unsigned char md[SHA256_DIGEST_LENGTH];
-  SHA256_CTX c;
-  SHA256_Init (&c);
-  SHA256_Update (&c, data, len);
-  SHA256_Final (md, &c);
   for (int i = 0; i < SHA256_DIGEST_LENGTH; i++)
     {
       out[2 * i] = hex[md[i] >> 4];
       out[2 * i + 1] = hex[md[i] & 15];
     }
   out[64] = '\0';
+}
+
+void nc_sha256_hex (const void *data, size_t len, char out[65])
+{
+  unsigned char md[SHA256_DIGEST_LENGTH];
+  SHA256_CTX c;
+  SHA256_Init (&c);
+  SHA256_Update (&c, data, len);
+  SHA256_Final (md, &c);
+  to_hex (md, out);
+}
+
+/* SHA-256 of a regular file, read in chunks; the file is opened with
+ * O_NOFOLLOW so a symlink is never hashed through.  0 or -errno. */
+int nc_sha256_file_hex (int dirfd, const char *path, char out[65])
+{
+  int fd = openat (dirfd, path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0)
+    return -errno;
+  unsigned char md[SHA256_DIGEST_LENGTH];
+  unsigned char buf[65536];
+  SHA256_CTX c;
+  SHA256_Init (&c);
+  for (;;)
+    {
+      ssize_t n = read (fd, buf, sizeof buf);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0)
+        {
+          int e = errno;
+          close (fd);
+          return -e;
+        }
+      if (n == 0)
+        break;
+      SHA256_Update (&c, buf, (size_t) n);
+    }
+  close (fd);
+  SHA256_Final (md, &c);
+  to_hex (md, out);
+  return 0;
 }

@@ -108,6 +108,7 @@ void nc_proc_release (struct nc_proc *proc);
 
 /* Lower-case hex SHA-256 of data (policy pinning). */
 void nc_sha256_hex (const void *data, size_t len, char out[65]);
+int nc_sha256_file_hex (int dirfd, const char *path, char out[65]);
 
 /* The post-fork sequence; never returns.  Exposed for tests only. */
 _Noreturn void nc_child_run (const struct nc_plan *plan, int sync_fd, const sigset_t *mask,
