@@ -21,9 +21,15 @@ pid=$("$NUCLEUS" inspect incg | grep -o '"pid": [0-9]*' | grep -o '[0-9]*$')
 is "$(grep '^0::' /proc/$pid/cgroup | cut -d: -f3)" "${path#$mount}" "the init was placed in it by clone3"
 "$NUCLEUS" rm -f incg >/dev/null
 wait "$sup" 2>/dev/null
-ok "$([ ! -d "$path" ] && [ ! -d "$mount/nucleus" ]; echo $?)" "rm -f removes it, and the empty parent"
+ok "$([ ! -d "$path" ]; echo $?)" "rm -f removes its cgroup"
+# the shared parent goes once empty (other nucleus runs on the machine may
+# still be using it)
+others() { ls "$mount/nucleus" 2>/dev/null | grep -cE '^[0-9a-f]{32}$'; }
+[ "$(others)" = 0 ] && ok "$([ ! -d "$mount/nucleus" ]; echo $?)" "  ... and the empty parent" \
+  || skip "other containers run on this machine"
 "$NUCLEUS" run -- true
-ok "$([ ! -d "$mount/nucleus" ]; echo $?)" "nothing is left in the cgroup tree after a run"
+[ "$(others)" = 0 ] && ok "$([ ! -d "$mount/nucleus" ]; echo $?)" "nothing is left in the cgroup tree after a run" \
+  || skip "other containers run on this machine"
 
 if [[ " $ctls " != *" memory "* ]]; then
   out=$("$NUCLEUS" run --memory 64M -- echo ran 2>&1)
