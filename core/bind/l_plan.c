@@ -210,6 +210,7 @@ static int lookup (const struct named *t, const char *name, unsigned *out)
 
 static const struct named mount_kinds[] = {
   { "dir", NC_MNT_DIR },         { "bind", NC_MNT_BIND },     { "tmpfs", NC_MNT_TMPFS },
+  { "secret", NC_MNT_FILE | 0x100 },
   { "proc", NC_MNT_PROC },       { "devpts", NC_MNT_DEVPTS }, { "mqueue", NC_MNT_MQUEUE },
   { "symlink", NC_MNT_SYMLINK }, { "file", NC_MNT_FILE },     { "copy", NC_MNT_COPY },
   { NULL, 0 },
@@ -259,7 +260,8 @@ static int read_mount (struct rd *r, int idx, size_t i, struct nc_mount *m)
     return -1;
   if (lookup (mount_kinds, kind, &k) < 0)
     return bad (r, "%s.kind: unknown kind \"%s\"", where, kind);
-  m->kind = (uint16_t) k;
+  int secret = (k & 0x100) != 0;
+  m->kind = (uint16_t) (k & 0xff);
   m->src_fd = -1;
 
   if (get_str (r, idx, where, "target", 1, &m->target, NULL) < 0
@@ -314,6 +316,45 @@ static int read_mount (struct rd *r, int idx, size_t i, struct nc_mount *m)
       m->data = link;
       break;
     case NC_MNT_FILE:
+      if (secret)
+        {
+          /* read here, on the host and before any namespace: the child
+           * writes it into the container, the plan zeroes it when freed */
+          if (!source || content)
+            return bad (r, "%s: a secret has a source and no content", where);
+          r->host_error = true;
+          int fd = open (source, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+          struct stat st;
+          if (fd < 0)
+            return bad (r, "secret %s: %s", source, strerror (errno));
+          if (fstat (fd, &st) < 0 || !S_ISREG (st.st_mode) || st.st_size > (1 << 20))
+            {
+              close (fd);
+              return bad (r, "secret %s: not a regular file of at most 1 MiB", source);
+            }
+          char *buf = nc_plan_alloc (r->plan, (size_t) st.st_size + 1);
+          ssize_t got = 0;
+          while (buf && got < st.st_size)
+            {
+              ssize_t n = read (fd, buf + got, (size_t) (st.st_size - got));
+              if (n < 0 && errno == EINTR)
+                continue;
+              if (n <= 0)
+                break;
+              got += n;
+            }
+          close (fd);
+          if (!buf || got != st.st_size)
+            return bad (r, "secret %s: short read", source);
+          r->host_error = false;
+          m->data = buf;
+          m->data_len = (size_t) got;
+          m->flags |= NC_MNT_F_SECRET | NC_MNT_F_OWNED;
+          if (mode < 0)
+            m->mode = 0400;
+          m->source = NULL;
+          break;
+        }
       m->data = content ? content : "";
       m->data_len = content_len;
       if (mode < 0)
@@ -767,7 +808,7 @@ static int read_plan (struct rd *r, int idx)
           "uid_map",  "gid_map", "setgroups_deny", "user",     "staging",  "root_options",
           "root_readonly", "chroot_fallback", "loopback", "mounts", "caps", "rlimits",
           "seccomp",  "seccomp_log", "seccomp_trace", "landlock", "degraded", "init",
-          "join_pid", "join_start", "cgroup", NULL };
+          "join_pid", "join_start", "cgroup", "audit_mounts", NULL };
   lua_State *L = r->L;
   struct nc_plan *p = r->plan;
   size_t n;
@@ -801,7 +842,8 @@ static int read_plan (struct rd *r, int idx)
       || get_bool (r, idx, "plan", "chroot_fallback", &p->chroot_fallback) < 0
       || get_bool (r, idx, "plan", "loopback", &p->net_loopback) < 0
       || get_bool (r, idx, "plan", "degraded", &p->degraded) < 0
-      || get_bool (r, idx, "plan", "init", &p->mini_init) < 0)
+      || get_bool (r, idx, "plan", "init", &p->mini_init) < 0
+      || get_bool (r, idx, "plan", "audit_mounts", &p->audit_mounts) < 0)
     return -1;
   if (strchr (p->argv[0], '/'))
     p->path_search = NULL;

@@ -345,6 +345,8 @@ NC_CHILD static void do_mount (const struct child *c, const struct nc_mount *m)
         write_all (c, fd, m->data, m->data_len, m->target);
         if (fchmod (fd, m->mode) < 0)
           fail (c, NC_STAGE_MOUNTS, m->target);
+        if ((m->flags & NC_MNT_F_OWNED) && fchown (fd, c->plan->uid, c->plan->gid) < 0)
+          fail (c, NC_STAGE_MOUNTS, m->target);
         close (fd);
         break;
       }
@@ -371,6 +373,94 @@ NC_CHILD static void loopback_up (const struct child *c)
   if (ioctl (s, SIOCSIFFLAGS, &ifr) < 0)
     fail (c, NC_STAGE_NETWORK, "lo");
   close (s);
+}
+
+/* Does the comma-separated option list opts contain opt? */
+NC_CHILD static int has_opt (const char *opts, size_t len, const char *opt)
+{
+  size_t ol = strlen (opt);
+  for (size_t i = 0; i < len;)
+    {
+      size_t j = i;
+      while (j < len && opts[j] != ',')
+        j++;
+      if (j - i == ol && memcmp (opts + i, opt, ol) == 0)
+        return 1;
+      i = j + 1;
+    }
+  return 0;
+}
+
+/* Mount audit (production): after pivot_root, every mount the plan made
+ * must be in /proc/self/mountinfo with at least the flags it asked for,
+ * and the root as well.  Anything else is fatal. */
+NC_CHILD static void audit_mounts (const struct child *c)
+{
+  static char buf[1 << 16];
+  const struct nc_plan *p = c->plan;
+  int fd = open ("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    fail (c, NC_STAGE_MOUNTS, "mount audit: /proc/self/mountinfo");
+  size_t len = 0;
+  for (;;)
+    {
+      ssize_t n = read (fd, buf + len, sizeof buf - 1 - len);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0)
+        break;
+      len += (size_t) n;
+    }
+  close (fd);
+  if (len >= sizeof buf - 1)
+    fail2 (c, NC_STAGE_MOUNTS, E2BIG, "mount audit: mount table too large", NULL);
+  for (size_t i = 0; i <= p->nmounts; i++)
+    {
+      const struct nc_mount *m = i < p->nmounts ? &p->mounts[i] : NULL;
+      const char *target = m ? m->target : "/";
+      unsigned want = m ? m->flags : (p->root_readonly ? NC_MNT_F_RO : 0) | NC_MNT_F_NOSUID
+                                          | NC_MNT_F_NODEV;
+      if (m && (m->kind == NC_MNT_DIR || m->kind == NC_MNT_SYMLINK || m->kind == NC_MNT_FILE
+                || m->kind == NC_MNT_COPY))
+        continue;
+      /* the last line with this mount point is the one on top */
+      const char *opts = NULL;
+      size_t optlen = 0;
+      for (size_t pos = 0; pos < len;)
+        {
+          const char *line = buf + pos;
+          const char *end = memchr (line, '\n', len - pos);
+          size_t ll = end ? (size_t) (end - line) : len - pos;
+          /* fields: id parent maj:min root mountpoint options ... */
+          const char *f = line;
+          int field = 0;
+          const char *mp = NULL, *mo = NULL;
+          size_t mpl = 0, mol = 0;
+          for (const char *q = line; q <= line + ll; q++)
+            if (q == line + ll || *q == ' ')
+              {
+                if (field == 4)
+                  mp = f, mpl = (size_t) (q - f);
+                else if (field == 5)
+                  {
+                    mo = f, mol = (size_t) (q - f);
+                    break;
+                  }
+                field++;
+                f = q + 1;
+              }
+          if (mp && mo && mpl == strlen (target) && memcmp (mp, target, mpl) == 0)
+            opts = mo, optlen = mol;
+          pos += ll + 1;
+        }
+      if (!opts)
+        fail2 (c, NC_STAGE_MOUNTS, ENOENT, "mount audit: not mounted: ", target);
+      if (((want & NC_MNT_F_RO) && !has_opt (opts, optlen, "ro"))
+          || ((want & NC_MNT_F_NOSUID) && !has_opt (opts, optlen, "nosuid"))
+          || ((want & NC_MNT_F_NODEV) && !has_opt (opts, optlen, "nodev"))
+          || ((want & NC_MNT_F_NOEXEC) && !has_opt (opts, optlen, "noexec")))
+        fail2 (c, NC_STAGE_MOUNTS, EPERM, "mount audit: flags differ from the plan on ", target);
+    }
 }
 
 /* Build the new root: a staging tmpfs holds "newroot" (the container's
@@ -442,6 +532,8 @@ NC_CHILD static void setup_root (struct child *c)
       && mount (NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL)
              < 0)
     fail (c, NC_STAGE_PIVOT, "remount / read-only");
+  if (p->audit_mounts)
+    audit_mounts (c);
 }
 
 NC_CHILD static int capset_sets (uint64_t eff, uint64_t prm, uint64_t inh)

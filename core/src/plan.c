@@ -53,6 +53,10 @@ void nc_plan_free (struct nc_plan *p)
   for (size_t i = 0; i < p->nmounts; i++)
     if (p->mounts[i].kind == NC_MNT_COPY && p->mounts[i].src_fd >= 0)
       close (p->mounts[i].src_fd);
+  /* secrets leave no copy behind in our memory */
+  for (size_t i = 0; i < p->nmounts; i++)
+    if ((p->mounts[i].flags & NC_MNT_F_SECRET) && p->mounts[i].data)
+      explicit_bzero ((char *) p->mounts[i].data, p->mounts[i].data_len);
   if (p->arena)
     for (struct chunk *c = p->arena->head, *n; c; c = n)
       {

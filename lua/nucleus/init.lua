@@ -124,8 +124,22 @@ function M.run(opts, ctx)
       return nil, werr:match("name") and werr or ("state: %s"):format(werr), M.EXIT_SETUP
     end
   end
+  local prod = o.service_mode == "production"
+  local function audit(event, fields)
+    if prod and rec then state.audit(st, id, event, fields) end
+  end
+  audit("container_start", { command = o.argv, mode = o.service_mode, rootfs = o.rootfs,
+                             memory = o.memory, cpus = o.cpus, pids = o.pids })
   local function fail(msg)
-    if rec then state.remove(st, rec) end
+    -- a failed production start keeps its record and audit log, so the
+    -- failure can be read afterwards
+    if prod and rec then
+      audit("container_failed", { error = msg })
+      rec.status, rec.finished, rec.error = "exited", state.now(), msg
+      state.write(st, rec)
+    elseif rec then
+      state.remove(st, rec)
+    end
     if trace_out then trace_out:close() end
     return nil, msg, M.EXIT_SETUP
   end
@@ -136,7 +150,10 @@ function M.run(opts, ctx)
   if not cg and ckind == "unavailable" and o.pids == nil and #limits.files == 0 then
     cerr = nil -- nothing asked for: no warning either
   end
-  if not cg and ckind ~= "unavailable" then return fail(cerr) end
+  if not cg and (ckind ~= "unavailable" or o.service_mode == "production") then
+    return fail(o.service_mode == "production" and cerr
+      and ("production mode needs its cgroup and every limit: %s"):format(cerr) or cerr)
+  end
   if not cg and cerr then
     log.warn("%s: running without resource limits", cerr)
   elseif cg and o.pids == nil then
@@ -159,12 +176,22 @@ function M.run(opts, ctx)
   local proc, warnings_or_msg, code, stage, detail =
     core.spawn(plan, forward, { tty = o.tty, interactive = o.interactive })
   if not proc then
-    if rec then state.remove(st, rec) end
-    if trace_out then trace_out:close() end
     drop_cgroup()
-    return exec_failure(warnings_or_msg, code, stage, detail)
+    local _, msg, status = exec_failure(warnings_or_msg, code, stage, detail)
+    fail(msg)
+    return nil, msg, status
   end
   for _, w in ipairs(warnings_or_msg) do log.warn("%s", w) end
+  if prod then
+    local d = plan:describe()
+    audit("security_applied", {
+      namespaces = d.namespaces, user = d.user, capabilities = d.caps,
+      seccomp = d.seccomp_builtin or (d.seccomp_instructions > 0 and "profile") or "none",
+      seccomp_instructions = d.seccomp_instructions, landlock_rules = #d.landlock_rules,
+      no_new_privs = true, root_readonly = d.root_readonly, cgroup = cg and cg.path,
+    })
+    audit("mount_audit_passed", { mounts = #d.mounts })
+  end
   if rec then
     rec.pid = proc:pid()
     rec.pid_start = core.proc_start(rec.pid)
@@ -183,6 +210,7 @@ function M.run(opts, ctx)
       o.memory or "?", oom, oom > 1 and "es" or "")
   end
   drop_cgroup()
+  audit("container_stop", { exit_code = status, oom_killed = oom > 0 })
   if rec then
     if o.rm then
       state.remove(st, rec)

@@ -7,6 +7,13 @@ local M = {}
 -- "choice" (one of choices).  Names are the Lua keys; the CLI flag is the
 -- name with "_" -> "-".
 M.run = {
+  { name = "service_mode", kind = "choice", choices = { "agent", "production" }, default = "agent",
+    help = "agent: ephemeral sandbox; production: strict, every security failure fatal" },
+  { name = "rootfs", kind = "string", meta = "DIR", help = "A prepared root (production), bound read-only" },
+  { name = "secret", kind = "list", meta = "SRC:DEST",
+    help = "A host file, read before start, at DEST under /run/secrets (0400, the workload's)" },
+  { name = "systemd_credential", kind = "list", meta = "NAME:DEST",
+    help = "Like --secret, from $CREDENTIALS_DIRECTORY/NAME" },
   { name = "name", kind = "string", meta = "NAME",
     help = "Container name (letters, digits, '.', '_', '-'; default: the id)" },
   { name = "hostname", kind = "string", meta = "HOST", help = "Hostname (default: the name)" },

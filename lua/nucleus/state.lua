@@ -180,6 +180,18 @@ function M.resolve(st, ref)
   return nil, ("no such container: %s"):format(ref)
 end
 
+--- Append one audit event (a JSON line) to the container's audit log,
+-- next to its record: never into the workload's output.
+function M.audit(st, id, event, fields)
+  local rec = { event = event, time = M.now(), container = id }
+  for k, v in pairs(fields or {}) do rec[k] = v end
+  local f = io.open(cdir(st, id) .. "/audit.jsonl", "a")
+  if not f then return nil end
+  f:write(json.encode(rec), "\n")
+  f:close()
+  return true
+end
+
 --- Remove every trace of a record.
 function M.remove(st, rec)
   local d = cdir(st, rec.id)

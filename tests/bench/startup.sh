@@ -54,8 +54,11 @@ note "$RUNSC_NOTE"
 # (lib.sh); for comparison, one case keeps them on a tmpfs.
 SHM_STATE=$(mktemp -d /dev/shm/nucleus-bench-state.XXXXXX)
 on_exit 'rm -rf "$SHM_STATE"'
-NAMES+=(nucleus-state-tmpfs nucleus-ctx-copy nucleus-ctx-bind nucleus-lua)
+# and one only compiles the launch plan (options, policies, seccomp, Landlock,
+# JSON output) without starting anything: the share of the start before clone3
+NAMES+=(nucleus-dry-run nucleus-state-tmpfs nucleus-ctx-copy nucleus-ctx-bind nucleus-lua)
 CMDS+=(
+  "$NUCLEUS run --dry-run -- /bin/true"
   "$NUCLEUS --root $SHM_STATE/state run -- /bin/true"
   "$NUCLEUS run --context $W/ctx1000 -- /bin/true"
   "$NUCLEUS run --context $W/ctx1000 --context-mode bind -- /bin/true"
@@ -103,11 +106,13 @@ med() { stats get "$DATA/startup.json" "$1" median; }
 calc() { lua5.4 -e "print($1)"; }
 N=$(med nucleus) BW=$(med bubblewrap) CR=$(med crun) UN=$(med unshare)
 C1=$(med nucleus-ctx-copy) B1=$(med nucleus-ctx-bind) L1=$(med nucleus-lua) NT=$(med nucleus-state-tmpfs)
+DR=$(med nucleus-dry-run)
 ok() { lua5.4 -e "os.exit(($1) and 0 or 1)" && echo yes || echo no; }
 cpu() { echo "$(fmt "$(stats get "$DATA/startup.json" "$1" user)") ms user + $(fmt "$(stats get "$DATA/startup.json" "$1" system)") ms system"; }
 WHY="CPU per start (hyperfine's user and system means): nucleus $(cpu nucleus), bubblewrap $(cpu bubblewrap), crun $(cpu crun); \
-\`unshare\` with the same namespaces alone takes $(fmt "$UN") ms (median); nucleus with its container records on a tmpfs \
-instead of the root file system (where /run is here): $(fmt "$NT") ms."
+\`unshare\` with the same namespaces alone takes $(fmt "$UN") ms (median); \`nucleus run --dry-run\` (the launch plan \
+compiled, nothing started) $(fmt "$DR") ms; nucleus with its container records on a tmpfs instead of the root file \
+system (where /run is here): $(fmt "$NT") ms."
 target "cold start: nucleus median <= bubblewrap median" "$(fmt "$N") ms vs $(fmt "$BW") ms" \
   "$(ok "$N <= $BW")" "$WHY"
 target "cold start: nucleus median <= 0.5 x crun median" "$(fmt "$N") ms vs 0.5 x $(fmt "$CR") = $(fmt "$(calc "$CR / 2")") ms" \
@@ -132,6 +137,7 @@ headline "… nucleus through the Lua API (stock lua5.4)" "$(fmt "$L1") ms"
   echo
   echo "- nucleus with a copied 1 000-file context costs $(fmt "$(lua5.4 -e "print($C1-$N)")") ms more than without; bound, $(fmt "$(lua5.4 -e "print($B1-$N)")") ms."
   echo "- through the Lua API from a stock \`lua5.4\`: $(fmt "$L1") ms (the CLI: $(fmt "$N") ms)."
+  echo "- \`nucleus run --dry-run\` (options parsed, launch plan compiled and printed, nothing started): $(fmt "$DR") ms."
   echo "- with the container records on a tmpfs (\`--root\` under /dev/shm) instead of the state directory"
   echo "  on the root file system (where /run is here): $(fmt "$NT") ms."
   echo "- CPU per start: nucleus $(cpu nucleus), bubblewrap $(cpu bubblewrap), crun $(cpu crun), runc $(cpu runc)."
@@ -143,7 +149,7 @@ headline "… nucleus through the Lua API (stock lua5.4)" "$(fmt "$L1") ms"
   echo "and \`LUA_CPATH=\"<repo>/build/lib/?.so;;\"\`):"
   echo
   echo '```'
-  for i in "${!NAMES[@]}"; do printf '%-17s %s\n' "${NAMES[$i]}" "${CMDS[$i]}"; done | sed -e "s|$SHM_STATE|\$SHM|g" | docpaths
+  for i in "${!NAMES[@]}"; do printf '%-19s %s\n' "${NAMES[$i]}" "${CMDS[$i]}"; done | sed -e "s|$SHM_STATE|\$SHM|g" | docpaths
   echo '```'
   echo
   echo "Raw data: [bench-data/startup.json](bench-data/startup.json) (every run's time),"

@@ -38,7 +38,8 @@ enum nc_mount_kind {
 #define NC_MNT_F_RECURSIVE (1u << 4)
 #define NC_MNT_F_FILE (1u << 5)  /* bind of a non-directory */
 #define NC_MNT_F_INNER (1u << 6) /* bind source is a path in the new root */
-#define NC_MNT_F_OWNED (1u << 7) /* dir owned by the workload's uid/gid */
+#define NC_MNT_F_OWNED (1u << 7) /* dir or file owned by the workload's uid/gid */
+#define NC_MNT_F_SECRET (1u << 8) /* file data read from the host, zeroed on free */
 
 struct nc_mount {
   uint16_t kind;
@@ -135,6 +136,7 @@ struct nc_plan {
   const char *root_opts; /* options of the root tmpfs */
   bool root_readonly;
   bool chroot_fallback;
+  bool audit_mounts; /* compare /proc/self/mountinfo with the plan after pivot */
   struct nc_mount *mounts;
   size_t nmounts;
   struct nc_copy *copies;

@@ -65,7 +65,7 @@ local function resolve_user(spec)
     local pw = core.getpw(uid)
     return pw or { name = uid == 0 and "root" or ("u" .. uid), uid = uid, gid = 0, numeric = true }
   end
-  local pw = core.getpw(spec)
+  local pw = (M.lookup_user and M.lookup_user(spec)) or core.getpw(spec)
   if not pw then return nil, ("unknown user %q"):format(spec) end
   return pw
 end
@@ -244,8 +244,24 @@ function M.build(o, host)
     hostname = id:sub(1, 12)
   end
 
+  local prod = o.service_mode == "production"
+  local abi = host.landlock_abi or core.landlock_abi()
+  local rootfs_mounts, rootfs
+  if prod then
+    local production = require "nucleus.mode.production"
+    local ok, perr = production.check(o, abi)
+    if not ok then return nil, perr end
+    local rerr
+    rootfs_mounts, rerr, rootfs = production.rootfs_mounts(o.rootfs)
+    if not rootfs_mounts then return nil, rerr end
+    M.lookup_user = function(name) return production.lookup_user(rootfs, name) end
+  elseif o.rootfs then
+    return nil, "--rootfs is for --service-mode production"
+  end
+
   local userns = euid ~= 0 or o.rootless
   local who, ierr = identity(o, userns)
+  M.lookup_user = nil
   if not who then return nil, ierr end
 
   local plan = {
@@ -327,16 +343,27 @@ function M.build(o, host)
   local m = plan.mounts
   local function add(t) m[#m + 1] = t end
 
-  for _, d in ipairs(SYSTEM_DIRS) do
-    local st = core.lstat(d)
-    if st and st.type == "link" then
-      add { kind = "symlink", target = d, link = assert(core.readlink(d)) }
-    elseif st and st.type == "dir" then
-      add { kind = "bind", source = d, target = d, flags = RO }
+  local own_etc = false
+  if prod then
+    -- the prepared root instead of the host's trees; its /etc, if any,
+    -- is the service's and is not replaced
+    for _, mt in ipairs(rootfs_mounts) do
+      add(mt)
+      if mt.target == "/etc" then own_etc = true end
+    end
+  else
+    for _, d in ipairs(SYSTEM_DIRS) do
+      local st = core.lstat(d)
+      if st and st.type == "link" then
+        add { kind = "symlink", target = d, link = assert(core.readlink(d)) }
+      elseif st and st.type == "dir" then
+        add { kind = "bind", source = d, target = d, flags = RO }
+      end
     end
   end
 
   -- /etc: generated, plus the loader cache and the time zone
+  if not own_etc then
   add { kind = "dir", target = "/etc", mode = 493 }
   local passwd = "root:x:0:0:root:/root:/bin/sh\n"
   local group = "root:x:0:\n"
@@ -356,12 +383,13 @@ function M.build(o, host)
     if resolv then add { kind = "file", target = "/etc/resolv.conf", content = resolv, mode = 420 } end
   end
   local st = core.lstat("/etc/ld.so.cache")
-  if st and st.type == "file" then
+  if st and st.type == "file" and not prod then
     add { kind = "bind", source = "/etc/ld.so.cache", target = "/etc/ld.so.cache", file = true, flags = RO }
   end
   st = core.lstat("/etc/localtime")
-  if st and st.type == "link" then
+  if st and st.type == "link" and not prod then
     add { kind = "symlink", target = "/etc/localtime", link = assert(core.readlink("/etc/localtime")) }
+  end
   end
 
   -- /dev: its own tmpfs, host nodes bound in (mknod is impossible in a
@@ -383,18 +411,70 @@ function M.build(o, host)
   add { kind = "symlink", target = "/dev/stderr", link = "/proc/self/fd/2" }
   add { kind = "symlink", target = "/dev/core", link = "/proc/kcore" }
 
-  add { kind = "proc", target = "/proc", flags = { "nosuid", "nodev", "noexec" } }
-  -- sysctls are writable by uid 0 without any capability: keep them read-only
-  add { kind = "bind", source = "/proc/sys", target = "/proc/sys", flags = { "ro", "nosuid", "nodev", "noexec", "inner" } }
-  if core.lstat("/proc/sysrq-trigger") then
-    add { kind = "bind", source = "/proc/sysrq-trigger", target = "/proc/sysrq-trigger", file = true,
-          flags = { "ro", "nosuid", "nodev", "noexec", "inner" } }
+  if prod then
+    -- only the process directories, only the workload's own processes,
+    -- read-only: no sysctl, kcore, keys or sysrq to mask
+    add { kind = "proc", target = "/proc", options = "hidepid=invisible,subset=pid",
+          flags = { "ro", "nosuid", "nodev", "noexec" } }
+  else
+    add { kind = "proc", target = "/proc", flags = { "nosuid", "nodev", "noexec" } }
+    -- sysctls are writable by uid 0 without any capability: keep them read-only
+    add { kind = "bind", source = "/proc/sys", target = "/proc/sys", flags = { "ro", "nosuid", "nodev", "noexec", "inner" } }
+    if core.lstat("/proc/sysrq-trigger") then
+      add { kind = "bind", source = "/proc/sysrq-trigger", target = "/proc/sysrq-trigger", file = true,
+            flags = { "ro", "nosuid", "nodev", "noexec", "inner" } }
+    end
   end
   add { kind = "dir", target = "/sys", mode = 493 }
-  add { kind = "dir", target = "/tmp", mode = 1023 }
-  add { kind = "dir", target = who.home, mode = 448, flags = { "owned" } }
+  if prod then
+    -- the root is read-only: the writable places are tmpfs of their own
+    add { kind = "tmpfs", target = "/tmp", options = "mode=1777,size=256m", flags = { "nosuid", "nodev", "noexec" } }
+    add { kind = "tmpfs", target = who.home, options = ("mode=0700,uid=%d,gid=%d,size=64m"):format(who.uid, who.gid),
+          flags = { "nosuid", "nodev", "noexec" } }
+    plan.root_readonly = true
+    plan.audit_mounts = true
+  else
+    add { kind = "dir", target = "/tmp", mode = 1023 }
+    add { kind = "dir", target = who.home, mode = 448, flags = { "owned" } }
+  end
+
+  -- secrets: read by the core on the host before the fork, on a tmpfs of
+  -- their own, 0400 and the workload's
+  local secrets = {}
+  for _, sdef in ipairs(o.secret) do
+    local src, dst = sdef:match("^([^:]+):(.+)$")
+    if not src then return nil, ("invalid secret %q: expected SRC:DEST"):format(sdef) end
+    secrets[#secrets + 1] = { src, dst, sdef }
+  end
+  for _, cdef in ipairs(o.systemd_credential) do
+    local name, dst = cdef:match("^([^:]+):(.+)$")
+    if not name or name:find("/", 1, true) or name == "." or name == ".." then
+      return nil, ("invalid systemd credential %q: expected NAME:DEST"):format(cdef)
+    end
+    local dir = getenv("CREDENTIALS_DIRECTORY")
+    if not dir or dir == "" then
+      return nil, ("systemd credential %q: $CREDENTIALS_DIRECTORY is not set"):format(name)
+    end
+    secrets[#secrets + 1] = { dir .. "/" .. name, dst, cdef }
+  end
+  if #secrets > 0 then
+    add { kind = "tmpfs", target = "/run/secrets",
+          options = ("mode=0500,uid=%d,gid=%d,size=1m"):format(who.uid, who.gid), flags = { "nosuid", "nodev", "noexec" } }
+    local seen = {}
+    for _, sc in ipairs(secrets) do
+      local dst, derr = validate.container_path(sc[2], "secret destination")
+      if not dst then return nil, derr end
+      if not under(dst, "/run/secrets") or dst == "/run/secrets" or dst:find("/", 14, true) then
+        return nil, ("secret %q: the destination must be a file directly in /run/secrets"):format(sc[3])
+      end
+      if seen[dst] then return nil, ("secret %q: %s is given twice"):format(sc[3], dst) end
+      seen[dst] = true
+      add { kind = "secret", source = sc[1], target = dst }
+    end
+  end
 
   local extra = { { path = who.home, access = landlock.READ | landlock.WRITE } }
+  if #secrets > 0 then extra[#extra + 1] = { path = "/run/secrets", access = landlock.READ } end
 
   for _, v in ipairs(o.volume) do
     local vol, err = parse_volume(v)
@@ -438,7 +518,6 @@ function M.build(o, host)
   elseif o.caps_policy_sha256 then
     return nil, "--caps-policy-sha256 given without --caps-policy"
   end
-  local abi = host.landlock_abi or core.landlock_abi()
   if o.landlock_policy then
     local data, derr = policy.read_pinned(o.landlock_policy, "Landlock policy", o.landlock_policy_sha256)
     if not data then return nil, derr end
