@@ -23,6 +23,9 @@
 -- manifest file, .nucleus-rootfs-sha256 at the top of the tree, is left
 -- out of the walk; nesting deeper than 256 directories is an error.
 --
+-- Paths in error messages are encoded the same way, so every message is
+-- one line whatever the names.
+--
 -- The manifest lives inside the tree it describes, so on its own it only
 -- catches a tree changed without rewriting it consistently: the SHA-256
 -- of the manifest (what M.attest returns) is the value to pin.
@@ -360,8 +363,8 @@ function M.lockdown(required, path)
   f:close()
   local active = text and text:match("%[(%l+)%]")
   if not active or not LEVEL[active] then
-    return nil, ("kernel lockdown cannot be determined: %s: unexpected content %q")
-      :format(path, show((text or ""):gsub("%s+$", "")))
+    return nil, ("kernel lockdown cannot be determined: %s: unexpected content \"%s\"")
+      :format(path, ((text or ""):gsub("%s+$", ""):gsub("[^ -~]", function(c) return ("\\x%02x"):format(c:byte()) end)))
   end
   if LEVEL[active] < LEVEL[required] then
     return nil, ("kernel lockdown is %q, %s is required"):format(active, required)

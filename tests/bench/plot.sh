@@ -55,9 +55,14 @@ fi
 if [ -f "$DATA/postgres.csv" ]; then
   # means over rounds: test server tps
   awk -F, 'NR > 1 {k = $3 " " $2; s[k] += $4; n[k]++} END {for (k in s) print k, s[k] / n[k]}' "$DATA/postgres.csv" > "$DATA/.pg-means"
+  servers=$(awk -F, 'NR > 1 && !seen[$2]++ {print $2}' "$DATA/postgres.csv" | sort | tr '\n' ' ')
+  # bars: bare, nucleus, then the others
+  servers=$(printf '%s\n' $servers | awk '{k = ($1 == "bare") ? 0 : ($1 == "nucleus") ? 1 : 2; print k, $1}' | sort | cut -d' ' -f2)
   sel() { awk -v t="$1" -v s="$2" '$1 == t && $2 == s {print $3}' "$DATA/.pg-means"; }
+  rows() { local i=0 sv; for sv in $servers; do echo "$i $(sel "$1" "$sv")"; i=$((i + 1)); done; }
+  tics=$(i=0; for sv in $servers; do printf "%s'%s' %d" "${sep:-}" "$sv" $i; sep=", "; i=$((i + 1)); done)
   gnuplot <<EOF
-set terminal pngcairo size 900,420 font 'sans,10' noenhanced
+set terminal pngcairo size 1000,440 font 'sans,10' noenhanced
 set output '$OUT/bench-postgres.png'
 set multiplot layout 1,2 title 'pgbench TPS (mean over rounds), bare and under nucleus'
 set style fill solid 0.6 border -1
@@ -65,17 +70,15 @@ set boxwidth 0.5
 set yrange [0:*]
 set grid ytics
 set key off
-set xtics ('bare' 0, 'nucleus' 1)
+set xtics ($tics) font ',9'
 set title 'SELECT-only (-S)'
 \$s << EOD
-0 $(sel select bare)
-1 $(sel select nucleus)
+$(rows select)
 EOD
 plot \$s using 1:2 with boxes lc rgb '#4477aa', '' using 1:2:(sprintf('%.0f', \$2)) with labels offset 0,0.8
 set title 'TPC-B (default script)'
 \$t << EOD
-0 $(sel tpcb bare)
-1 $(sel tpcb nucleus)
+$(rows tpcb)
 EOD
 plot \$t using 1:2 with boxes lc rgb '#cc6677', '' using 1:2:(sprintf('%.0f', \$2)) with labels offset 0,0.8
 unset multiplot

@@ -1,16 +1,24 @@
 #!/usr/bin/env bash
 # PostgreSQL under nucleus: pgbench SELECT-only (-S) and TPC-B-like (the
-# default script) against the same server, same data directory and same
-# settings, run bare and inside
+# default script), the server bare and inside
 #   nucleus run --network host --allow-host-network --user postgres \
 #     -v DATADIR:/pgdata -v SOCKDIR:/pgsock -- postgres -D /pgdata ...
-# The server binaries come from the host's /usr, bound read-only by nucleus.
-# The server listens on 127.0.0.1 only (and a unix socket in SOCKDIR); pgbench
-# connects over TCP to 127.0.0.1.  Rounds alternate the order (bare first,
-# then nucleus first, ...) so that a drift of the machine does not favour one.
+# The server binaries come from the host's /usr, bound read-only by nucleus;
+# the data directory is bind-mounted read-write.  Each server listens on
+# 127.0.0.1 only (its own port) and on a unix socket in SOCKDIR; pgbench
+# connects over TCP to 127.0.0.1.
 #
-#   tests/bench/postgres.sh     (SCALE=10 DURATION=30 CLIENTS=4 THREADS=2 ROUNDS=2;
-#                                QUICK=1: SCALE=2 DURATION=5 ROUNDS=1)
+# The servers run side by side, each on its own copy of one initialised data
+# directory (same settings), and pgbench goes from one to the other in short
+# runs: ROUNDS rounds of (SELECT-only on each server, TPC-B on each server),
+# the order of the servers reversed every other round, so that the load of a
+# shared machine drifting during the benchmark does not favour one.  A third,
+# diagnostic server runs under nucleus with an allow-all seccomp profile
+# (--seccomp-profile), to tell the filter's cost from the rest (PG_DIAG=0
+# leaves it out).
+#
+#   tests/bench/postgres.sh   (SCALE=10 DURATION=10 ROUNDS=5 CLIENTS=4 THREADS=2;
+#                              QUICK=1: SCALE=2 DURATION=3 ROUNDS=2)
 # Needs Debian's postgresql-15 (server, initdb, pgbench) and postgresql-client-15.
 set -euo pipefail
 BENCH_NAME=postgres
@@ -22,60 +30,76 @@ done
 need setpriv ss
 id postgres >/dev/null 2>&1 || die "no postgres user (apt-get install postgresql-15)"
 if [ "$QUICK" = 1 ]; then
-  SCALE=${SCALE:-2} DURATION=${DURATION:-5} ROUNDS=${ROUNDS:-1} WARM=2
+  SCALE=${SCALE:-2} DURATION=${DURATION:-3} ROUNDS=${ROUNDS:-2} WARM=2
 else
-  SCALE=${SCALE:-10} DURATION=${DURATION:-30} ROUNDS=${ROUNDS:-2} WARM=5
+  SCALE=${SCALE:-10} DURATION=${DURATION:-10} ROUNDS=${ROUNDS:-5} WARM=5
 fi
 CLIENTS=${CLIENTS:-4} THREADS=${THREADS:-2}
-PORT=${PG_BENCH_PORT:-54329}
+PORT0=${PG_BENCH_PORT:-54329}
 HOST=127.0.0.1
-ss -Htln "sport = :$PORT" | grep . >/dev/null && die "port $PORT is in use (set PG_BENCH_PORT)"
+SERVERS="bare nucleus"
+[ "${PG_DIAG:-1}" = 0 ] || SERVERS="$SERVERS nucleus-seccomp-allow"
 
-PGDATA_DIR=$W/pgdata SOCK=$W/pgsock
-mkdir -m 0700 "$PGDATA_DIR"
+declare -A PORT PID
+i=0
+for s in $SERVERS; do
+  PORT[$s]=$((PORT0 + i)); i=$((i + 1))
+  ss -Htln "sport = :${PORT[$s]}" | grep . >/dev/null && die "port ${PORT[$s]} is in use (set PG_BENCH_PORT)"
+done
+
+SOCK=$W/pgsock
 mkdir -m 0755 "$SOCK"
-chown postgres:postgres "$PGDATA_DIR" "$SOCK"
-SERVER=""
-stop_server() {
-  [ -n "$SERVER" ] || return 0
-  kill -INT "$SERVER" 2>/dev/null || true
-  local rc=0
-  wait "$SERVER" || rc=$?
-  SERVER=""
+chown postgres:postgres "$SOCK"
+stop_server() {  # SERVER: fast shutdown (SIGINT; nucleus passes it on), its exit status
+  local p=${PID[$1]:-} rc=0
+  [ -n "$p" ] || return 0
+  kill -INT "$p" 2>/dev/null || true
+  wait "$p" || rc=$?
+  PID[$1]=""
   return $rc
 }
-on_exit 'if [ -n "$SERVER" ]; then kill -INT "$SERVER"; sleep 2; kill -KILL "$SERVER"; fi'
+on_exit 'for p in "${PID[@]}"; do [ -n "$p" ] && kill -INT "$p"; done; sleep 3; for p in "${PID[@]}"; do [ -n "$p" ] && kill -KILL "$p"; done'
 
 AS_PG=(setpriv --reuid=postgres --regid=postgres --init-groups)
-"${AS_PG[@]}" "$PG/initdb" -D "$PGDATA_DIR" -A trust -U postgres -E UTF8 --locale=C >"$W/initdb.log" 2>&1 ||
+INIT=$W/pgdata-init
+mkdir -m 0700 "$INIT"
+chown postgres:postgres "$INIT"
+"${AS_PG[@]}" "$PG/initdb" -D "$INIT" -A trust -U postgres -E UTF8 --locale=C >"$W/initdb.log" 2>&1 ||
   { cat "$W/initdb.log" >&2; die "initdb failed"; }
 
-SERVER_OPTS=(-c "listen_addresses=$HOST" -p "$PORT")
-BARE_CMD=("${AS_PG[@]}" "$PG/postgres" -D "$PGDATA_DIR" "${SERVER_OPTS[@]}" -c unix_socket_directories="$SOCK")
-NUCLEUS_CMD=("$NUCLEUS" run --network host --allow-host-network --user postgres
-  -v "$PGDATA_DIR:/pgdata" -v "$SOCK:/pgsock" --
-  "$PG/postgres" -D /pgdata "${SERVER_OPTS[@]}" -c unix_socket_directories=/pgsock)
+server_cmd() {  # SERVER: sets CMD
+  local s=$1 opts=(-c "listen_addresses=$HOST" -p "${PORT[$1]}")
+  case $s in
+    bare) CMD=("${AS_PG[@]}" "$PG/postgres" -D "$W/pgdata-$s" "${opts[@]}" -c "unix_socket_directories=$SOCK") ;;
+    nucleus|nucleus-seccomp-allow)
+      CMD=("$NUCLEUS" run)
+      [ "$s" = nucleus ] || CMD+=(--seccomp-profile "$W/seccomp-allow.json")
+      CMD+=(--network host --allow-host-network --user postgres
+        -v "$W/pgdata-$s:/pgdata" -v "$SOCK:/pgsock" --
+        "$PG/postgres" -D /pgdata "${opts[@]}" -c unix_socket_directories=/pgsock) ;;
+  esac
+}
+echo '{"defaultAction": "SCMP_ACT_ALLOW"}' > "$W/seccomp-allow.json"
 
-start_server() {  # bare|nucleus
-  local -n cmd=${1^^}_CMD
-  "${cmd[@]}" </dev/null >>"$W/server-$1.log" 2>&1 &
-  SERVER=$!
-
+start_server() {  # SERVER [DATADIR]
+  server_cmd "$1"
+  "${CMD[@]}" </dev/null >>"$W/server-$1.log" 2>&1 &
+  PID[$1]=$!
   for _ in $(seq 1 300); do
-    "$PG/pg_isready" -q -h $HOST -p "$PORT" -U postgres && return 0
-    kill -0 "$SERVER" 2>/dev/null || { cat "$W/server-$1.log" >&2; die "$1 server exited"; }
+    "$PG/pg_isready" -q -h "$HOST" -p "${PORT[$1]}" -U postgres && return 0
+    kill -0 "${PID[$1]}" 2>/dev/null || { cat "$W/server-$1.log" >&2; die "$1 server exited"; }
     sleep 0.1
   done
   cat "$W/server-$1.log" >&2
   die "$1 server not ready after 30 s"
 }
 
-PGB=("$PG/pgbench" -h "$HOST" -p "$PORT" -U postgres)
+pgb() { local s=$1; shift; "$PG/pgbench" -h "$HOST" -p "${PORT[$s]}" -U postgres "$@" postgres; }
 echo "round,server,test,tps,latency_avg_ms,latency_stddev_ms,transactions,failed" > "$DATA/postgres.csv"
 bench() {  # ROUND SERVER TEST(select|tpcb)
   local flag=() out
   [ "$3" = select ] && flag=(-S)
-  out=$("${PGB[@]}" -c "$CLIENTS" -j "$THREADS" -T "$DURATION" -P "$DURATION" "${flag[@]}" postgres 2>&1) ||
+  out=$(pgb "$2" -c "$CLIENTS" -j "$THREADS" -T "$DURATION" -P "$DURATION" "${flag[@]}" 2>&1) ||
     { echo "$out" >&2; die "pgbench $3 against $2 failed"; }
   echo "$out" > "$W/pgbench-$1-$2-$3.log"
   echo "$out" | awk -v r="$1" -v s="$2" -v t="$3" '
@@ -88,44 +112,61 @@ bench() {  # ROUND SERVER TEST(select|tpcb)
 }
 
 note "initialising pgbench at scale $SCALE"
+cp -a "$INIT" "$W/pgdata-bare"
 start_server bare
-"${PGB[@]}" -i -q -s "$SCALE" postgres >"$W/init.log" 2>&1 || { cat "$W/init.log" >&2; die "pgbench -i failed"; }
-stop_server
+pgb bare -i -q -s "$SCALE" >"$W/init.log" 2>&1 || { cat "$W/init.log" >&2; die "pgbench -i failed"; }
+stop_server bare
+for s in $SERVERS; do
+  [ "$s" = bare ] || cp -a "$W/pgdata-bare" "$W/pgdata-$s"
+done
+for s in $SERVERS; do
+  start_server "$s"
+  pgb "$s" -c "$CLIENTS" -j "$THREADS" -T "$WARM" -S >/dev/null 2>&1
+done
+note "servers: $SERVERS; $ROUNDS rounds of SELECT-only and TPC-B, $DURATION s per run"
 for r in $(seq 1 "$ROUNDS"); do
-  if [ $((r % 2)) -eq 1 ]; then order="bare nucleus"; else order="nucleus bare"; fi
-  for s in $order; do
-    note "round $r: $s server: $WARM s warm-up, select-only and TPC-B, $DURATION s each"
-    start_server "$s"
-    "${PGB[@]}" -c "$CLIENTS" -j "$THREADS" -T "$WARM" -S postgres >/dev/null 2>&1
-    bench "$r" "$s" select
-    bench "$r" "$s" tpcb
-    stop_server || die "$s server exited with status $? (see $W/server-$s.log)"
+  order=$SERVERS
+  # shellcheck disable=SC2086
+  [ $((r % 2)) -eq 1 ] || order=$(printf '%s\n' $SERVERS | tac | tr '\n' ' ')
+  for t in select tpcb; do
+    for s in $order; do bench "$r" "$s" "$t"; done
   done
 done
-grep -q 'database system is shut down' "$W/server-nucleus.log" || die "the nucleus server did not shut down cleanly"
+for s in $SERVERS; do
+  rc=0; stop_server "$s" || rc=$?
+  [ $rc -eq 0 ] || die "$s server exited with status $rc (see $W/server-$s.log)"
+  [ "$s" = bare ] || grep -q 'database system is shut down' "$W/server-$s.log" ||
+    die "the $s server did not shut down cleanly"
+done
 
 # means over the rounds
 avg() { awk -F, -v s="$1" -v t="$2" -v c="$3" 'NR == 1 {for (i = 1; i <= NF; i++) h[$i] = i; next}
   $2 == s && $3 == t {x += $h[c]; n++} END {printf "%.3f", x / n}' "$DATA/postgres.csv"; }
+# TPS of SERVER / bare, per round (TEST SERVER)
+per_round() { awk -F, -v t="$1" -v s="$2" 'NR > 1 && $3 == t {v[$1 "," $2] = $4; if ($1 > m) m = $1}
+  END {for (i = 1; i <= m; i++) printf "%s%.3f", (i > 1 ? ", " : ""), v[i "," s] / v[i ",bare"]}' "$DATA/postgres.csv"; }
 table() {
-  echo "| test | server | TPS | latency avg ms | latency stddev ms | TPS / bare |"
-  echo "|---|---|---:|---:|---:|---:|"
+  echo "| test | server | TPS | latency avg ms | latency stddev ms | TPS / bare | per round |"
+  echo "|---|---|---:|---:|---:|---:|---|"
   for t in select tpcb; do
     local bare; bare=$(avg bare $t tps)
-    for s in bare nucleus; do
+    for s in $SERVERS; do
       local tps; tps=$(avg $s $t tps)
-      echo "| $([ $t = select ] && echo 'SELECT-only (-S)' || echo 'TPC-B (default)') | $s | $(fmt "$tps" 1) | $(fmt "$(avg $s $t latency_avg_ms)" 3) | $(fmt "$(avg $s $t latency_stddev_ms)" 3) | $(fmt "$(lua5.4 -e "print($tps / $bare)")" 3) |"
+      echo "| $([ $t = select ] && echo 'SELECT-only (-S)' || echo 'TPC-B (default)') | $s | $(fmt "$tps" 1) | $(fmt "$(avg $s $t latency_avg_ms)" 3) | $(fmt "$(avg $s $t latency_stddev_ms)" 3) | $(fmt "$(lua5.4 -e "print($tps / $bare)")" 3) | $([ $s = bare ] || per_round $t $s) |"
     done
   done
 }
 TABLE=$(table)
 RS=$(lua5.4 -e "print($(avg nucleus select tps) / $(avg bare select tps))")
 RT=$(lua5.4 -e "print($(avg nucleus tpcb tps) / $(avg bare tpcb tps))")
-PER_ROUND=$(awk -F, 'NR > 1 && $3 == "select" {t[$1 "," $2] = $4; r[$1] = 1}
-  END {for (i in r) printf "%s%.3f", (n++ ? ", " : ""), t[i ",nucleus"] / t[i ",bare"]}' "$DATA/postgres.csv")
+DIAG=""
+if [[ " $SERVERS " == *" nucleus-seccomp-allow "* ]]; then
+  RA=$(lua5.4 -e "print($(avg nucleus-seccomp-allow select tps) / $(avg bare select tps))")
+  DIAG="; the same server under nucleus with an allow-all seccomp profile instead of the built-in one: $(fmt "$RA" 3) x bare (per round: $(per_round select nucleus-seccomp-allow))"
+fi
 target "pgbench SELECT-only TPS under nucleus >= 0.98 x bare" "$(fmt "$RS" 3) x bare (TPC-B: $(fmt "$RT" 3) x)" \
   "$(lua5.4 -e "os.exit($RS >= 0.98 and 0 or 1)" && echo yes || echo no)" \
-  "per round: $PER_ROUND; the server's syscalls pass the seccomp filter and Landlock, and pgbench shares the 2 cores with the server and the machine's other work"
+  "ratio per round: $(per_round select nucleus)$DIAG; pgbench shares the 2 cores with the servers (and the machine with other work)"
 headline "pgbench SELECT-only TPS, nucleus / bare" "$(fmt "$RS" 3) ($(fmt "$(avg nucleus select tps)" 0) / $(fmt "$(avg bare select tps)" 0))"
 headline "pgbench TPC-B TPS, nucleus / bare" "$(fmt "$RT" 3) ($(fmt "$(avg nucleus tpcb tps)" 0) / $(fmt "$(avg bare tpcb tps)" 0))"
 
@@ -133,27 +174,31 @@ doc_cmd() { printf '%q ' "$@" | docpaths | sed -e 's/ $//'; echo; }
 {
   echo "## PostgreSQL"
   echo
-  echo "$(version_of postgres), $(version_of pgbench). Scale $SCALE, $CLIENTS clients, $THREADS threads, $DURATION s per"
-  echo "test, $ROUNDS round(s) alternating which server goes first, each start followed by a $WARM s"
-  echo "SELECT-only warm-up; the same data directory and settings (initdb defaults, fsync on) for both;"
-  echo "pgbench on the same 2 cores, over TCP to 127.0.0.1. Means over the rounds:"
+  echo "$(version_of postgres), $(version_of pgbench). Scale $SCALE, $CLIENTS clients, $THREADS threads. The servers"
+  echo "run side by side, each on a copy of the same initialised data directory (initdb defaults, fsync on),"
+  echo "each warmed up by $WARM s of SELECT-only; then $ROUNDS rounds of SELECT-only on each server and TPC-B"
+  echo "on each server, $DURATION s per run, the servers' order reversed every other round. pgbench runs on"
+  echo "the same 2 cores, over TCP to 127.0.0.1. \`nucleus-seccomp-allow\` is a diagnostic: the nucleus"
+  echo "server with \`--seccomp-profile\` of an allow-all profile (\`{\"defaultAction\": \"SCMP_ACT_ALLOW\"}\`)"
+  echo "instead of the built-in one. Means over the rounds, and the ratio to bare in each round:"
   echo
   printf '%s\n' "$TABLE"
   echo
-  echo "Commands:"
+  echo "Commands (\`\$W/pgdata-SERVER\` is a copy of the initialised data directory, ports from $PORT0 on):"
   echo
   echo '```'
-  echo "# bare"
-  doc_cmd "${BARE_CMD[@]}"
-  echo "# under nucleus"
-  doc_cmd "${NUCLEUS_CMD[@]}"
-  echo "# set-up, once, and the two tests"
-  doc_cmd "${AS_PG[@]}" "$PG/initdb" -D "$PGDATA_DIR" -A trust -U postgres -E UTF8 --locale=C
-  doc_cmd "${PGB[@]}" -i -q -s "$SCALE" postgres
-  doc_cmd "${PGB[@]}" -c "$CLIENTS" -j "$THREADS" -T "$DURATION" -P "$DURATION" -S postgres
-  doc_cmd "${PGB[@]}" -c "$CLIENTS" -j "$THREADS" -T "$DURATION" -P "$DURATION" postgres
+  for s in $SERVERS; do
+    echo "# $s"
+    server_cmd "$s"
+    doc_cmd "${CMD[@]}"
+  done
+  echo "# set-up, once, and the two tests (against each server's port)"
+  doc_cmd "${AS_PG[@]}" "$PG/initdb" -D "$INIT" -A trust -U postgres -E UTF8 --locale=C
+  doc_cmd "$PG/pgbench" -h "$HOST" -p "$PORT0" -U postgres -i -q -s "$SCALE" postgres
+  doc_cmd "$PG/pgbench" -h "$HOST" -p "$PORT0" -U postgres -c "$CLIENTS" -j "$THREADS" -T "$DURATION" -P "$DURATION" -S postgres
+  doc_cmd "$PG/pgbench" -h "$HOST" -p "$PORT0" -U postgres -c "$CLIENTS" -j "$THREADS" -T "$DURATION" -P "$DURATION" postgres
   echo '```'
   echo
-  echo "Raw data: [bench-data/postgres.csv](bench-data/postgres.csv) (every round)."
+  echo "Raw data: [bench-data/postgres.csv](bench-data/postgres.csv) (every run)."
 } > "$DATA/postgres.md"
 printf '%s\n' "$TABLE"

@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# Production mode on this host: every invariant refused with its message
+# and nothing left behind; the refusal where cgroup v2 lacks controllers;
+# the mount audit's own check; secrets and systemd credentials (which agent
+# mode has too).  The service itself runs in the VM: tests/vm/guest/production.t.
+set -u
+. "$(dirname "$0")/../lib/nucleus.sh"
+
+before=$(host_state)
+R=$T/rootfs
+mkdir -p "$R/bin"
+cp "$(command -v busybox 2>/dev/null || echo /bin/true)" "$R/bin/" 2>/dev/null
+
+check() { # regex description -- nucleus args...
+  local re=$1 what=$2
+  shift 3
+  local out rc
+  out=$("$NUCLEUS" "$@" 2>&1 >/dev/null)
+  rc=$?
+  is "$rc" 125 "$what: exit 125"
+  like "$out" "$re" "$what: message"
+  is "$(printf '%s\n' "$out" | wc -l)" 1 "$what: one line"
+}
+P=(run --service-mode production --memory 64M --rootfs "$R")
+check "forbids --allow-degraded-security" "degraded security" -- "${P[@]}" --allow-degraded-security -- true
+check "forbids --allow-chroot-fallback" "chroot fallback" -- "${P[@]}" --allow-chroot-fallback -- true
+check "forbids --allow-host-network" "host network" -- "${P[@]}" --network host --allow-host-network -- true
+check "forbids --seccomp-mode trace" "trace mode" -- "${P[@]}" --seccomp-mode trace --seccomp-log "$T/x" -- true
+check "requires --memory" "no memory limit" -- run --service-mode production --rootfs "$R" -- true
+check "requires --rootfs DIR" "no rootfs" -- run --service-mode production --memory 64M -- true
+check "rootfs \"$T/none\": No such file" "missing rootfs" -- run --service-mode production --memory 64M --rootfs "$T/none" -- true
+check "--rootfs is for --service-mode production" "rootfs in agent mode" -- run --rootfs "$R" -- true
+mount=$(awk '$9 == "cgroup2" { print $5; exit }' /proc/self/mountinfo)
+if [[ " $(cat "$mount/cgroup.controllers" 2>/dev/null) " != *" memory "* ]]; then
+  check "production mode needs its cgroup and every limit: cgroup v2 controller memory not available" \
+    "no memory controller on this host: production refuses" -- "${P[@]}" -- /bin/true
+else
+  skip "this host has the memory controller" 3
+fi
+is "$(ls "$NUCLEUS_STATE_DIR/containers" 2>/dev/null | wc -l)" 1 "only the refused start's record remains (for its audit log)"
+like "$(cat "$NUCLEUS_STATE_DIR"/containers/*/audit.jsonl 2>/dev/null)" '"event":"container_failed"' "its audit log says why"
+"$NUCLEUS" rm $(ls "$NUCLEUS_STATE_DIR/containers") >/dev/null 2>&1
+
+# --- the mount audit itself: a mount the plan asked read-only, covered by a
+# writable one, is caught after pivot_root -----------------------------------
+out=$(lua5.4 - "$ROOT" <<'LUA' 2>&1
+local root = arg[1]
+package.path = root .. "/lua/?.lua;" .. root .. "/lua/?/init.lua;" .. root .. "/build/lua/?.lua;" .. package.path
+package.cpath = root .. "/build/lib/?.so;" .. package.cpath
+local core = require "nucleus.core"
+local base = { argv = { "/bin/true" }, namespaces = { "mount", "pid" }, audit_mounts = true,
+  mounts = { { kind = "bind", source = "/usr", target = "/usr", flags = { "ro", "nosuid", "nodev", "recursive" } },
+             { kind = "symlink", target = "/bin", link = "usr/bin" }, { kind = "symlink", target = "/lib64", link = "usr/lib64" },
+             { kind = "symlink", target = "/lib", link = "usr/lib" },
+             { kind = "proc", target = "/proc" },
+             { kind = "tmpfs", target = "/data", flags = { "ro" } } } }
+local plan = assert(core.plan_compile(base))
+local p, err = core.spawn(plan)
+print("clean: " .. tostring(p and p:wait() or err))
+table.insert(base.mounts, { kind = "tmpfs", target = "/data" }) -- writable, on top
+plan = assert(core.plan_compile(base))
+p, err = core.spawn(plan)
+print("covered: " .. tostring(p and p:wait() or err))
+LUA
+)
+like "$out" "clean: 0" "mount audit: a plan that holds passes"
+like "$out" "covered: mount: mount audit: flags differ from the plan on /data" "mount audit: a read-only mount covered by a writable one is fatal"
+
+# --- secrets (agent mode here; production has the same) --------------------------
+printf 's3cret' > "$T/token"
+chmod 0600 "$T/token"
+out=$(probe_run --user 4242 --secret "$T/token:/run/secrets/token" -- stat /run/secrets/token)
+is "$(value mode <<<"$out")" 0400 "a secret is mode 0400"
+is "$(value uid <<<"$out")" 4242 "  ... owned by the workload's user"
+out=$("$NUCLEUS" run --user 4242 --secret "$T/token:/run/secrets/token" -- cat /run/secrets/token)
+is "$out" s3cret "  ... and readable by it"
+out=$("$NUCLEUS" run --user 4242 --secret "$T/token:/run/secrets/token" -- sh -c 'echo x > /run/secrets/token 2>&1; echo y > /run/secrets/new 2>&1' 2>&1)
+like "$out" "Permission denied|Read-only" "  ... not writable, and nothing can be added next to it"
+mkdir -p "$T/creds"
+printf 'cred-value' > "$T/creds/db"
+out=$(CREDENTIALS_DIRECTORY=$T/creds "$NUCLEUS" run --systemd-credential db:/run/secrets/db -- cat /run/secrets/db)
+is "$out" cred-value "--systemd-credential reads \$CREDENTIALS_DIRECTORY/NAME"
+check "secret $T/none: No such file or directory" "missing secret" -- run --secret "$T/none:/run/secrets/x" -- true
+check "secret $T/creds: not a regular file" "a directory as secret" -- run --secret "$T/creds:/run/secrets/x" -- true
+ln -s "$T/token" "$T/link"
+check "secret $T/link: Too many levels of symbolic links" "a symlink as secret" -- run --secret "$T/link:/run/secrets/x" -- true
+check "the destination must be a file directly in /run/secrets" "secret outside /run/secrets" -- run --secret "$T/token:/etc/token" -- true
+check "is given twice" "two secrets at one place" -- run --secret "$T/token:/run/secrets/a" --secret "$T/token:/run/secrets/a" -- true
+check "expected SRC:DEST" "malformed secret" -- run --secret "$T/token" -- true
+check "CREDENTIALS_DIRECTORY is not set" "credential without the directory" -- run --systemd-credential db:/run/secrets/db -- true
+check 'invalid systemd credential "a/b:/run/secrets/x"' "credential name with /" -- run --systemd-credential a/b:/run/secrets/x -- true
+
+is "$(host_state)" "$before" "nothing left behind"
+done_testing

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Runs INSIDE the test VM: a production service from a prepared root (busybox
+# httpd as a non-root user with a secret) starts, serves, has its zombies
+# reaped by the init, receives SIGTERM through it and stops with its exit
+# code; the mount audit passes; the secret is the workload user's alone;
+# hidepid hides every other process; the audit log tells the story.
+set -u
+REPO=$(cd "$(dirname "$0")/../../.." && pwd)
+. "$REPO/tests/lib/tap.sh"
+if [[ ${NUCLEUS_VM:-} != 1 ]]; then
+  skip_all "runs inside the test VM only: tests/vm/run -- tests/vm/guest/production.t"
+fi
+N=$REPO/build/bin/nucleus
+[ -x "$N" ] || skip_all "build/bin/nucleus not built"
+command -v busybox >/dev/null || skip_all "busybox is needed for the prepared root"
+export NUCLEUS_STATE_DIR=/run/nucleus-prod-test
+W=$(mktemp -d)
+R=$W/rootfs
+mkdir -p "$R/bin" "$R/etc" "$R/www"
+cp "$(command -v busybox)" "$R/bin/busybox"
+for a in sh httpd wget cat ls ps sleep stat; do ln -s busybox "$R/bin/$a"; done
+printf 'root:x:0:0::/root:/bin/sh\nweb:x:1000:1000::/home/web:/bin/sh\n' > "$R/etc/passwd"
+printf 'root:x:0:\nweb:x:1000:\n' > "$R/etc/group"
+echo hello-from-production > "$R/www/index.html"
+printf 'api-key' > "$W/token"
+chmod 0600 "$W/token"
+
+# the service: orphans that become zombies under the init, then httpd in
+# the foreground (it dies of SIGTERM: 143)
+"$N" run --service-mode production --name svc --memory 64M --pids 64 --rootfs "$R" --user web \
+  --secret "$W/token:/run/secrets/token" -- \
+  /bin/sh -c '(sleep 0.1 &); (sleep 0.1 &); (sleep 0.1 &); exec httpd -f -p 127.0.0.1:8080 -h /www' &
+sup=$!
+up=1
+for _ in $(seq 200); do
+  "$N" exec svc wget -q -O - http://127.0.0.1:8080/index.html >"$W/page" 2>/dev/null && { up=0; break; }
+  sleep 0.1
+done
+ok $up "the service starts and serves"
+is "$(cat "$W/page")" hello-from-production "  ... the page from the prepared root"
+sleep 1
+out=$("$N" exec svc ps -o pid,stat,comm)
+unlike "$out" " Z " "the init reaps the orphans (no zombie)"
+unlike "$out" "^ *1 " "hidepid: the init (root) is invisible to the workload user"
+is "$("$N" exec svc ls /proc | grep -c -v '^[0-9]*$' | tr -d ' ')" 2 "subset=pid: /proc holds only process entries (and self, thread-self)"
+is "$("$N" exec svc stat -c '%a %u' /run/secrets/token)" "400 1000" "the secret is 0400 and the workload user's"
+is "$("$N" exec svc cat /run/secrets/token)" api-key "  ... readable by the workload"
+out=$("$N" exec svc sh -c 'echo x > /etc/passwd' 2>&1)
+like "$out" "Read-only|Permission denied" "the prepared root is read-only"
+"$N" stop -t 10 svc >/dev/null
+wait "$sup"
+is "$?" 143 "SIGTERM reaches the service through the init; its status is the exit code (143)"
+log=$(cat "$NUCLEUS_STATE_DIR"/containers/*/audit.jsonl)
+for ev in container_start security_applied mount_audit_passed container_stop; do
+  like "$log" "\"event\":\"$ev\"" "audit log: $ev"
+done
+like "$log" '"exit_code":143' "audit log: the exit code"
+like "$log" '"landlock_rules":[1-9]' "audit log: the security steps applied"
+"$N" rm svc >/dev/null
+
+rm -rf "$W" "$NUCLEUS_STATE_DIR"
+done_testing
