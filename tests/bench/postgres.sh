@@ -8,6 +8,11 @@
 # 127.0.0.1 only (its own port) and on a unix socket in SOCKDIR; pgbench
 # connects over TCP to 127.0.0.1.
 #
+# The bare server runs in a session of its own (setsid), like a daemon and
+# like the container, whose PID 1 calls setsid: with sched_autogroup (on
+# here) a session is a scheduling group, and a server sharing pgbench's
+# session would get another share of the 2 cores.
+#
 # The servers run side by side, each on its own copy of one initialised data
 # directory (same settings), and pgbench goes from one to the other in short
 # runs: ROUNDS rounds of (SELECT-only on each server, TPC-B on each server),
@@ -70,7 +75,7 @@ chown postgres:postgres "$INIT"
 server_cmd() {  # SERVER: sets CMD
   local s=$1 opts=(-c "listen_addresses=$HOST" -p "${PORT[$1]}")
   case $s in
-    bare) CMD=("${AS_PG[@]}" "$PG/postgres" -D "$W/pgdata-$s" "${opts[@]}" -c "unix_socket_directories=$SOCK") ;;
+    bare) CMD=(setsid "${AS_PG[@]}" "$PG/postgres" -D "$W/pgdata-$s" "${opts[@]}" -c "unix_socket_directories=$SOCK") ;;
     nucleus|nucleus-seccomp-allow)
       CMD=("$NUCLEUS" run)
       [ "$s" = nucleus ] || CMD+=(--seccomp-profile "$W/seccomp-allow.json")
@@ -178,7 +183,9 @@ doc_cmd() { printf '%q ' "$@" | docpaths | sed -e 's/ $//'; echo; }
   echo "run side by side, each on a copy of the same initialised data directory (initdb defaults, fsync on),"
   echo "each warmed up by $WARM s of SELECT-only; then $ROUNDS rounds of SELECT-only on each server and TPC-B"
   echo "on each server, $DURATION s per run, the servers' order reversed every other round. pgbench runs on"
-  echo "the same 2 cores, over TCP to 127.0.0.1. \`nucleus-seccomp-allow\` is a diagnostic: the nucleus"
+  echo "the same 2 cores, over TCP to 127.0.0.1. The bare server runs in a session of its own (\`setsid\`), like"
+  echo "a daemon and like the container: with \`kernel.sched_autogroup_enabled=$(cat /proc/sys/kernel/sched_autogroup_enabled 2>/dev/null || echo '?')\` a session is a scheduling"
+  echo "group, and a server in pgbench's session would get another share of the cores. \`nucleus-seccomp-allow\` is a diagnostic: the nucleus"
   echo "server with \`--seccomp-profile\` of an allow-all profile (\`{\"defaultAction\": \"SCMP_ACT_ALLOW\"}\`)"
   echo "instead of the built-in one. Means over the rounds, and the ratio to bare in each round:"
   echo

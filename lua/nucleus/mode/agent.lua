@@ -474,6 +474,10 @@ function M.build(o, host)
   end
 
   local extra = { { path = who.home, access = landlock.READ | landlock.WRITE } }
+  for _, mt in ipairs(rootfs_mounts or {}) do
+    -- the prepared root is read-only code and data, like the host trees
+    if mt.kind == "bind" then extra[#extra + 1] = { path = mt.target, access = landlock.READ | landlock.EXEC } end
+  end
   if #secrets > 0 then extra[#extra + 1] = { path = "/run/secrets", access = landlock.READ } end
 
   for _, v in ipairs(o.volume) do

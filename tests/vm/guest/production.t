@@ -29,7 +29,7 @@ chmod 0600 "$W/token"
 # the foreground (it dies of SIGTERM: 143)
 "$N" run --service-mode production --name svc --memory 64M --pids 64 --rootfs "$R" --user web \
   --secret "$W/token:/run/secrets/token" -- \
-  /bin/sh -c '(sleep 0.1 &); (sleep 0.1 &); (sleep 0.1 &); exec httpd -f -p 127.0.0.1:8080 -h /www' &
+  /bin/sh -c '(sleep 0.1 &); (sleep 0.1 &); (sleep 0.1 &); sleep 1; ps -o pid,stat,comm > /tmp/ps; ls /proc > /tmp/proc; exec httpd -f -p 127.0.0.1:8080 -h /www' &
 sup=$!
 up=1
 for _ in $(seq 200); do
@@ -38,11 +38,11 @@ for _ in $(seq 200); do
 done
 ok $up "the service starts and serves"
 is "$(cat "$W/page")" hello-from-production "  ... the page from the prepared root"
-sleep 1
-out=$("$N" exec svc ps -o pid,stat,comm)
+out=$("$N" exec svc cat /tmp/ps)
+like "$out" "sh" "the service saw its own processes"
 unlike "$out" " Z " "the init reaps the orphans (no zombie)"
 unlike "$out" "^ *1 " "hidepid: the init (root) is invisible to the workload user"
-is "$("$N" exec svc ls /proc | grep -c -v '^[0-9]*$' | tr -d ' ')" 2 "subset=pid: /proc holds only process entries (and self, thread-self)"
+is "$("$N" exec svc cat /tmp/proc | grep -c -v '^[0-9]*$' | tr -d ' ')" 2 "subset=pid: /proc holds only process entries (and self, thread-self)"
 is "$("$N" exec svc stat -c '%a %u' /run/secrets/token)" "400 1000" "the secret is 0400 and the workload user's"
 is "$("$N" exec svc cat /run/secrets/token)" api-key "  ... readable by the workload"
 out=$("$N" exec svc sh -c 'echo x > /etc/passwd' 2>&1)
