@@ -31,6 +31,7 @@ local VERBS = {
   kill = "Send a signal to containers",
   rm = "Remove containers (-f: running ones too)",
   stats = "Resource usage of running containers (cgroup v2)",
+  rootfs = "rootfs attest DIR: write DIR's manifest, print the SHA-256 to pin",
   exec = "Run a command in a running container",
   attach = "Run a shell (or -- CMD) in a running container",
 }
@@ -242,6 +243,16 @@ local function cmd_seccomp(argv)
   return 0
 end
 
+local function cmd_rootfs(argv)
+  if argv[1] ~= "attest" or #argv ~= 2 then
+    return usage_error("rootfs: expected 'attest DIR' (see 'nucleus --help')")
+  end
+  local pin, err = require("nucleus.attest").attest(argv[2])
+  if not pin then return usage_error("%s", err) end
+  io.stdout:write(pin, "\n")
+  return 0
+end
+
 function M.main(argv)
   local g, err = args.parse(GLOBAL, argv, 1, true)
   if not g then return usage_error("%s (see 'nucleus --help')", err) end
@@ -262,6 +273,7 @@ function M.main(argv)
   if SPECS[verb] then return cmd_manage(verb, rest, ctx) end
   if verb == "policy" then return cmd_policy(rest) end
   if verb == "seccomp" then return cmd_seccomp(rest) end
+  if verb == "rootfs" then return cmd_rootfs(rest) end
   return usage_error("unknown command '%s' (see 'nucleus --help')", verb)
 end
 

@@ -41,6 +41,42 @@ is "$(ls "$NUCLEUS_STATE_DIR/containers" 2>/dev/null | wc -l)" 1 "only the refus
 like "$(cat "$NUCLEUS_STATE_DIR"/containers/*/audit.jsonl 2>/dev/null)" '"event":"container_failed"' "its audit log says why"
 "$NUCLEUS" rm $(ls "$NUCLEUS_STATE_DIR/containers") >/dev/null 2>&1
 
+# --- rootfs attestation and kernel lockdown, checked on the host before start ---
+A=$T/attested
+mkdir -p "$A/bin" "$A/etc"
+printf 'x' > "$A/bin/tool"
+ln -s tool "$A/bin/link"
+pin=$("$NUCLEUS" rootfs attest "$A")
+like "$pin" "^[0-9a-f]{64}$" "rootfs attest prints the manifest's SHA-256"
+is "$(sha256sum "$A/.nucleus-rootfs-sha256" | cut -d' ' -f1)" "$pin" "  ... of the manifest it wrote at the top of the tree"
+AP=(run --service-mode production --memory 64M --rootfs "$A")
+printf 'y' > "$A/bin/tool"
+check "rootfs attestation $A: bin/tool: modified \(content\)" "a modified file is caught" -- "${AP[@]}" --verify-rootfs-attestation -- /bin/tool
+printf 'x' > "$A/bin/tool"
+printf 'new' > "$A/etc/added"
+check "etc/added: added" "an added file is caught" -- "${AP[@]}" --verify-rootfs-attestation -- /bin/tool
+rm "$A/etc/added"
+ln -sf /etc/shadow "$A/bin/link"
+check "bin/link: modified \(symlink target\)" "a swapped symlink is caught" -- "${AP[@]}" --verify-rootfs-attestation -- /bin/tool
+ln -sf tool "$A/bin/link"
+cp "$A/.nucleus-rootfs-sha256" "$T/manifest.bak"
+chmod u+w "$A/.nucleus-rootfs-sha256"
+echo "f 0644 $(printf 'z' | sha256sum | cut -d' ' -f1) bin/evil" >> "$A/.nucleus-rootfs-sha256"
+check "SHA-256 mismatch: pinned $pin, manifest has [0-9a-f]{64}" "a rewritten manifest is caught by the pin" \
+  -- "${AP[@]}" --rootfs-attestation-sha256 "$pin" -- /bin/tool
+check "rootfs attestation needs --rootfs" "attestation without a rootfs" -- run --verify-rootfs-attestation -- true
+if [ ! -e /sys/kernel/security/lockdown ]; then
+  check "kernel lockdown cannot be determined" "lockdown required where it cannot be read" -- run --require-kernel-lockdown integrity -- true
+else
+  lk=$(grep -o '\[[a-z]*\]' /sys/kernel/security/lockdown | tr -d '[]')
+  if [ "$lk" = none ]; then
+    check 'kernel lockdown is "none", integrity is required' "lockdown none refused" -- run --require-kernel-lockdown integrity -- true
+  else
+    skip "kernel lockdown is $lk here" 3
+  fi
+fi
+check "rootfs: expected 'attest DIR'" "rootfs without attest" -- rootfs frobnicate
+
 # --- the mount audit itself: a mount the plan asked read-only, covered by a
 # writable one, is caught after pivot_root -----------------------------------
 out=$(lua5.4 - "$ROOT" <<'LUA' 2>&1

@@ -246,6 +246,13 @@ function M.build(o, host)
 
   local prod = o.service_mode == "production"
   local abi = host.landlock_abi or core.landlock_abi()
+  if o.require_kernel_lockdown then
+    local ok, lerr = require("nucleus.attest").lockdown(o.require_kernel_lockdown)
+    if not ok then return nil, lerr end
+  end
+  if (o.verify_rootfs_attestation or o.rootfs_attestation_sha256) and not o.rootfs then
+    return nil, "rootfs attestation needs --rootfs"
+  end
   local rootfs_mounts, rootfs
   if prod then
     local production = require "nucleus.mode.production"
@@ -254,6 +261,11 @@ function M.build(o, host)
     local rerr
     rootfs_mounts, rerr, rootfs = production.rootfs_mounts(o.rootfs)
     if not rootfs_mounts then return nil, rerr end
+    if o.verify_rootfs_attestation or o.rootfs_attestation_sha256 then
+      -- on the host, before anything is mounted from it
+      local ok, aerr = require("nucleus.attest").verify(rootfs, o.rootfs_attestation_sha256)
+      if not ok then return nil, aerr end
+    end
     M.lookup_user = function(name) return production.lookup_user(rootfs, name) end
   elseif o.rootfs then
     return nil, "--rootfs is for --service-mode production"

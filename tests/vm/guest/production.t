@@ -25,9 +25,12 @@ echo hello-from-production > "$R/www/index.html"
 printf 'api-key' > "$W/token"
 chmod 0600 "$W/token"
 
+pin=$("$N" rootfs attest "$R")
+
 # the service: orphans that become zombies under the init, then httpd in
-# the foreground (it dies of SIGTERM: 143)
+# the foreground (it dies of SIGTERM: 143); its root attested and pinned
 "$N" run --service-mode production --name svc --memory 64M --pids 64 --rootfs "$R" --user web \
+  --rootfs-attestation-sha256 "$pin" \
   --secret "$W/token:/run/secrets/token" -- \
   /bin/sh -c '(sleep 0.1 &); (sleep 0.1 &); (sleep 0.1 &); sleep 1; ps -o pid,stat,comm > /tmp/ps; ls /proc > /tmp/proc; exec httpd -f -p 127.0.0.1:8080 -h /www' &
 sup=$!
