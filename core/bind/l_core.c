@@ -266,6 +266,26 @@ static size_t check_signals (lua_State *L, int idx, int *sigs, size_t max)
   return n;
 }
 
+/* io.paused: call the Lua function at the top of the stack with the pid;
+ * it returns true, or nil and a message that aborts the spawn. */
+static int paused_cb (void *ctx, pid_t pid, struct nc_err *err)
+{
+  lua_State *L = ctx;
+  lua_pushvalue (L, -2); /* the function, under the warnings table (l_spawn) */
+  lua_pushinteger (L, pid);
+  if (lua_pcall (L, 1, 2, 0) != LUA_OK)
+    {
+      nc_err_set (err, NC_STAGE_MOUNTS, EPERM, "%s", lua_tostring (L, -1));
+      lua_pop (L, 1);
+      return -1;
+    }
+  int ok = lua_toboolean (L, -2);
+  if (!ok)
+    nc_err_set (err, NC_STAGE_MOUNTS, 0, "%s", lua_tostring (L, -1) ? lua_tostring (L, -1) : "refused");
+  lua_pop (L, 2);
+  return ok ? 0 : -1;
+}
+
 /* core.spawn(plan [, {signals to hold for wait} [, io]]) -> proc, warnings
  *   | nil, msg, errno, stage, detail
  * io = { tty = bool, interactive = bool }: without interactive (and
@@ -275,7 +295,7 @@ static int l_spawn (lua_State *L)
   struct nc_plan *plan = check_plan (L, 1);
   int hold[64];
   size_t nhold = check_signals (L, 2, hold, 64);
-  struct nc_io io = { -1, 0, 1 };
+  struct nc_io io = { -1, 0, 1, NULL, NULL };
   if (!lua_isnoneornil (L, 3))
     {
       luaL_checktype (L, 3, LUA_TTABLE);
@@ -285,6 +305,7 @@ static int l_spawn (lua_State *L)
       io.interactive = lua_toboolean (L, -1);
       lua_pop (L, 2);
     }
+  int has_paused = 0;
   struct nc_proc *proc = lua_newuserdatauv (L, sizeof *proc, 1);
   memset (proc, 0, sizeof *proc);
   proc->pidfd = -1;
@@ -295,11 +316,33 @@ static int l_spawn (lua_State *L)
   lua_setiuservalue (L, -2, 1);
   lua_newtable (L); /* warnings */
   lua_checkstack (L, 8);
+  if (!lua_isnoneornil (L, 3))
+    {
+      lua_getfield (L, 3, "paused"); /* stays on top during nc_spawn */
+      if (lua_isfunction (L, -1))
+        {
+          has_paused = 1;
+          io.paused = paused_cb;
+          io.paused_ctx = L;
+        }
+      else
+        lua_pop (L, 1);
+    }
   struct nc_err err = { 0 };
   int devnull = -1;
   if (!io.tty && !io.interactive)
     io.stdin_fd = devnull = open ("/dev/null", O_RDONLY | O_CLOEXEC);
-  int r = nc_spawn (plan, proc, hold, nhold, &io, warn_cb, L, &err);
+  int r;
+  if (has_paused)
+    {
+      /* warn_cb appends to the table under the function */
+      lua_insert (L, -2); /* [fn, warnings] */
+      r = nc_spawn (plan, proc, hold, nhold, &io, warn_cb, L, &err);
+      lua_insert (L, -2); /* [warnings, fn] */
+      lua_pop (L, 1);
+    }
+  else
+    r = nc_spawn (plan, proc, hold, nhold, &io, warn_cb, L, &err);
   if (devnull >= 0)
     close (devnull);
   if (r < 0)

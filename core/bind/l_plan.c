@@ -808,7 +808,7 @@ static int read_plan (struct rd *r, int idx)
           "uid_map",  "gid_map", "setgroups_deny", "user",     "staging",  "root_options",
           "root_readonly", "chroot_fallback", "loopback", "mounts", "caps", "rlimits",
           "seccomp",  "seccomp_log", "seccomp_trace", "landlock", "degraded", "init",
-          "join_pid", "join_start", "cgroup", "audit_mounts", NULL };
+          "join_pid", "join_start", "cgroup", "audit_mounts", "pause_after_root", NULL };
   lua_State *L = r->L;
   struct nc_plan *p = r->plan;
   size_t n;
@@ -843,7 +843,8 @@ static int read_plan (struct rd *r, int idx)
       || get_bool (r, idx, "plan", "loopback", &p->net_loopback) < 0
       || get_bool (r, idx, "plan", "degraded", &p->degraded) < 0
       || get_bool (r, idx, "plan", "init", &p->mini_init) < 0
-      || get_bool (r, idx, "plan", "audit_mounts", &p->audit_mounts) < 0)
+      || get_bool (r, idx, "plan", "audit_mounts", &p->audit_mounts) < 0
+      || get_bool (r, idx, "plan", "pause_after_root", &p->pause_after_root) < 0)
     return -1;
   if (strchr (p->argv[0], '/'))
     p->path_search = NULL;

@@ -852,6 +852,18 @@ NC_CHILD _Noreturn void nc_child_run (const struct nc_plan *plan, int sync_fd, c
       if (plan->net_loopback)
         loopback_up (&c);
       setup_root (&c);
+      if (plan->pause_after_root)
+        {
+          /* sync 2c: the parent inspects the built root (/proc/PID/root)
+           * before anything of the workload's runs */
+          report2 (&c, NC_MSG_PAUSED, NC_STAGE_MOUNTS, 0, NULL, NULL);
+          char go2 = 0;
+          do
+            r = read (sync_fd, &go2, 1);
+          while (r < 0 && errno == EINTR);
+          if (r != 1 || go2 != NC_SYNC_GO)
+            _exit (NC_EXIT_SETUP);
+        }
     }
   if (want_tty)
     make_tty (&c);

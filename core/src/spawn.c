@@ -228,6 +228,21 @@ int nc_spawn (const struct nc_plan *plan, struct nc_proc *proc, const int *hold,
         }
       if (passed_fd >= 0)
         close (passed_fd);
+      if (m.type == NC_MSG_PAUSED)
+        {
+          if (io && io->paused && io->paused (io->paused_ctx, pid, err) != 0)
+            {
+              ret = -(err->code ? err->code : EPERM);
+              goto fail;
+            }
+          char go2 = NC_SYNC_GO;
+          if (send (parent_fd, &go2, 1, MSG_NOSIGNAL) != 1)
+            {
+              ret = nc_err_set (err, NC_STAGE_SYNC, errno, "send go");
+              goto fail;
+            }
+          continue;
+        }
       if (m.type == NC_MSG_LISTENER && proc->listener < 0)
         {
           proc->listener = take_listener (pidfd, m.err.code, err);

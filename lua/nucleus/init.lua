@@ -89,7 +89,7 @@ function M.run(opts, ctx)
   ctx = ctx or {}
   local o, err = options.normalize(opts)
   if not o then return nil, err, M.EXIT_SETUP end
-  local tbl, warnings, id = require("nucleus.mode.agent").build(o)
+  local tbl, warnings, id, context_check = require("nucleus.mode.agent").build(o)
   if not tbl then return nil, warnings, M.EXIT_SETUP end
   local cgroup = require "nucleus.cgroup"
   local limits, lerr = cgroup.limits(o)
@@ -173,11 +173,31 @@ function M.run(opts, ctx)
   end
   for _, w in ipairs(warnings) do log.warn("%s", w) end
 
-  local proc, warnings_or_msg, code, stage, detail =
-    core.spawn(plan, forward, { tty = o.tty, interactive = o.interactive })
+  local io_opts = { tty = o.tty, interactive = o.interactive }
+  local paused_error -- the hook's own message: nc_err would cut it
+  if context_check then
+    -- the copy (or bind) as the container sees it, before anything runs
+    io_opts.paused = function(pid)
+      local attest = require "nucleus.attest"
+      local h, herr = attest.tree_hash(("/proc/%d/root/context"):format(pid))
+      if not h then
+        paused_error = ("context integrity: %s"):format(herr)
+        return nil, paused_error
+      end
+      if h ~= context_check.hash then
+        paused_error = ("context %s: integrity mismatch: manifest %s before launch, %s in /context")
+          :format(context_check.dir, context_check.hash, h)
+        return nil, paused_error
+      end
+      audit("context_integrity_verified", { sha256 = h })
+      return true
+    end
+  end
+  local proc, warnings_or_msg, code, stage, detail = core.spawn(plan, forward, io_opts)
   if not proc then
     drop_cgroup()
     local _, msg, status = exec_failure(warnings_or_msg, code, stage, detail)
+    if paused_error then msg, status = paused_error, M.EXIT_SETUP end
     fail(msg)
     return nil, msg, status
   end

@@ -32,6 +32,8 @@ M.run = {
   { name = "group", kind = "string", meta = "GROUP", help = "Primary group (name or gid)" },
   { name = "additional_group", kind = "list", meta = "GROUP", help = "Supplementary group" },
   { name = "context", kind = "string", meta = "DIR", help = "Host directory exposed at /context" },
+  { name = "verify_context_integrity", kind = "flag",
+    help = "Hash the context before launch and check /context against it before the workload runs" },
   { name = "context_mode", kind = "choice", choices = { "copy", "bind" }, default = "copy",
     help = "copy: into the container's tmpfs; bind: read-only bind (context streaming)" },
   { name = "volume", short = "v", kind = "list", meta = "SRC:DST[:ro|rw]",

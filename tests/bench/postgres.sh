@@ -17,12 +17,13 @@
 # directory (same settings), and pgbench goes from one to the other in short
 # runs: ROUNDS rounds of (SELECT-only on each server, TPC-B on each server),
 # the order of the servers reversed every other round, so that the load of a
-# shared machine drifting during the benchmark does not favour one.  A third,
+# shared machine drifting during the benchmark does not favour one; the
+# servers are restarted every other round.  A third,
 # diagnostic server runs under nucleus with an allow-all seccomp profile
 # (--seccomp-profile), to tell the filter's cost from the rest (PG_DIAG=0
 # leaves it out).
 #
-#   tests/bench/postgres.sh   (SCALE=10 DURATION=10 ROUNDS=5 CLIENTS=4 THREADS=2;
+#   tests/bench/postgres.sh   (SCALE=10 DURATION=10 ROUNDS=6 CLIENTS=4 THREADS=2;
 #                              QUICK=1: SCALE=2 DURATION=3 ROUNDS=2)
 # Needs Debian's postgresql-15 (server, initdb, pgbench) and postgresql-client-15.
 set -euo pipefail
@@ -37,7 +38,7 @@ id postgres >/dev/null 2>&1 || die "no postgres user (apt-get install postgresql
 if [ "$QUICK" = 1 ]; then
   SCALE=${SCALE:-2} DURATION=${DURATION:-3} ROUNDS=${ROUNDS:-2} WARM=2
 else
-  SCALE=${SCALE:-10} DURATION=${DURATION:-10} ROUNDS=${ROUNDS:-5} WARM=5
+  SCALE=${SCALE:-10} DURATION=${DURATION:-10} ROUNDS=${ROUNDS:-6} WARM=5
 fi
 CLIENTS=${CLIENTS:-4} THREADS=${THREADS:-2}
 PORT0=${PG_BENCH_PORT:-54329}
@@ -124,12 +125,29 @@ stop_server bare
 for s in $SERVERS; do
   [ "$s" = bare ] || cp -a "$W/pgdata-bare" "$W/pgdata-$s"
 done
-for s in $SERVERS; do
-  start_server "$s"
-  pgb "$s" -c "$CLIENTS" -j "$THREADS" -T "$WARM" -S >/dev/null 2>&1
-done
+start_all() {
+  for s in $SERVERS; do
+    start_server "$s"
+    pgb "$s" -c "$CLIENTS" -j "$THREADS" -T "$WARM" -S >/dev/null 2>&1
+  done
+}
+stop_all() {
+  local s rc
+  for s in $SERVERS; do
+    rc=0; stop_server "$s" || rc=$?
+    [ $rc -eq 0 ] || die "$s server exited with status $rc (see $W/server-$s.log)"
+    [ "$s" = bare ] || grep -q 'database system is shut down' "$W/server-$s.log" ||
+      die "the $s server did not shut down cleanly"
+  done
+}
 note "servers: $SERVERS; $ROUNDS rounds of SELECT-only and TPC-B, $DURATION s per run"
 for r in $(seq 1 "$ROUNDS"); do
+  # fresh server processes every other round (a pair of rounds runs the
+  # servers in both orders), so that no one start-up's luck weighs on all
+  if [ $((r % 2)) -eq 1 ]; then
+    [ "$r" -eq 1 ] || stop_all
+    start_all
+  fi
   order=$SERVERS
   # shellcheck disable=SC2086
   [ $((r % 2)) -eq 1 ] || order=$(printf '%s\n' $SERVERS | tac | tr '\n' ' ')
@@ -137,12 +155,7 @@ for r in $(seq 1 "$ROUNDS"); do
     for s in $order; do bench "$r" "$s" "$t"; done
   done
 done
-for s in $SERVERS; do
-  rc=0; stop_server "$s" || rc=$?
-  [ $rc -eq 0 ] || die "$s server exited with status $rc (see $W/server-$s.log)"
-  [ "$s" = bare ] || grep -q 'database system is shut down' "$W/server-$s.log" ||
-    die "the $s server did not shut down cleanly"
-done
+stop_all
 
 # means over the rounds
 avg() { awk -F, -v s="$1" -v t="$2" -v c="$3" 'NR == 1 {for (i = 1; i <= NF; i++) h[$i] = i; next}
@@ -150,14 +163,17 @@ avg() { awk -F, -v s="$1" -v t="$2" -v c="$3" 'NR == 1 {for (i = 1; i <= NF; i++
 # TPS of SERVER / bare, per round (TEST SERVER)
 per_round() { awk -F, -v t="$1" -v s="$2" 'NR > 1 && $3 == t {v[$1 "," $2] = $4; if ($1 > m) m = $1}
   END {for (i = 1; i <= m; i++) printf "%s%.3f", (i > 1 ? ", " : ""), v[i "," s] / v[i ",bare"]}' "$DATA/postgres.csv"; }
+median_ratio() {  # TEST SERVER: the median of the per-round ratios
+  per_round "$1" "$2" | tr ',' '\n' | sort -n | awk '{a[NR] = $1} END {printf "%.3f", NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'
+}
 table() {
-  echo "| test | server | TPS | latency avg ms | latency stddev ms | TPS / bare | per round |"
-  echo "|---|---|---:|---:|---:|---:|---|"
+  echo "| test | server | TPS | latency avg ms | latency stddev ms | TPS / bare | median of the rounds' ratios | ratio to bare per round |"
+  echo "|---|---|---:|---:|---:|---:|---:|---|"
   for t in select tpcb; do
     local bare; bare=$(avg bare $t tps)
     for s in $SERVERS; do
       local tps; tps=$(avg $s $t tps)
-      echo "| $([ $t = select ] && echo 'SELECT-only (-S)' || echo 'TPC-B (default)') | $s | $(fmt "$tps" 1) | $(fmt "$(avg $s $t latency_avg_ms)" 3) | $(fmt "$(avg $s $t latency_stddev_ms)" 3) | $(fmt "$(lua5.4 -e "print($tps / $bare)")" 3) | $([ $s = bare ] || per_round $t $s) |"
+      echo "| $([ $t = select ] && echo 'SELECT-only (-S)' || echo 'TPC-B (default)') | $s | $(fmt "$tps" 1) | $(fmt "$(avg $s $t latency_avg_ms)" 3) | $(fmt "$(avg $s $t latency_stddev_ms)" 3) | $(fmt "$(lua5.4 -e "print($tps / $bare)")" 3) | $([ $s = bare ] || median_ratio $t $s) | $([ $s = bare ] || per_round $t $s) |"
     done
   done
 }
@@ -171,7 +187,7 @@ if [[ " $SERVERS " == *" nucleus-seccomp-allow "* ]]; then
 fi
 target "pgbench SELECT-only TPS under nucleus >= 0.98 x bare" "$(fmt "$RS" 3) x bare (TPC-B: $(fmt "$RT" 3) x)" \
   "$(lua5.4 -e "os.exit($RS >= 0.98 and 0 or 1)" && echo yes || echo no)" \
-  "ratio per round: $(per_round select nucleus)$DIAG; pgbench shares the 2 cores with the servers (and the machine with other work)"
+  "ratio per round: $(per_round select nucleus) (median $(median_ratio select nucleus))$DIAG; pgbench shares the 2 cores with the servers (and the machine with other work)"
 headline "pgbench SELECT-only TPS, nucleus / bare" "$(fmt "$RS" 3) ($(fmt "$(avg nucleus select tps)" 0) / $(fmt "$(avg bare select tps)" 0))"
 headline "pgbench TPC-B TPS, nucleus / bare" "$(fmt "$RT" 3) ($(fmt "$(avg nucleus tpcb tps)" 0) / $(fmt "$(avg bare tpcb tps)" 0))"
 
@@ -182,7 +198,8 @@ doc_cmd() { printf '%q ' "$@" | docpaths | sed -e 's/ $//'; echo; }
   echo "$(version_of postgres), $(version_of pgbench). Scale $SCALE, $CLIENTS clients, $THREADS threads. The servers"
   echo "run side by side, each on a copy of the same initialised data directory (initdb defaults, fsync on),"
   echo "each warmed up by $WARM s of SELECT-only; then $ROUNDS rounds of SELECT-only on each server and TPC-B"
-  echo "on each server, $DURATION s per run, the servers' order reversed every other round. pgbench runs on"
+  echo "on each server, $DURATION s per run, the servers' order reversed and the servers restarted every other"
+  echo "round. pgbench runs on"
   echo "the same 2 cores, over TCP to 127.0.0.1. The bare server runs in a session of its own (\`setsid\`), like"
   echo "a daemon and like the container: with \`kernel.sched_autogroup_enabled=$(cat /proc/sys/kernel/sched_autogroup_enabled 2>/dev/null || echo '?')\` a session is a scheduling"
   echo "group, and a server in pgbench's session would get another share of the cores. \`nucleus-seccomp-allow\` is a diagnostic: the nucleus"

@@ -77,6 +77,30 @@ else
 fi
 check "rootfs: expected 'attest DIR'" "rootfs without attest" -- rootfs frobnicate
 
+# --- context integrity ------------------------------------------------------------
+C=$T/ctxi
+mkdir -p "$C/sub"
+echo a > "$C/f"
+echo b > "$C/sub/g"
+echo secret > "$C/.env"
+out=$("$NUCLEUS" run --context "$C" --verify-context-integrity -- cat /context/f)
+is "$out" a "--verify-context-integrity: an unchanged context passes (copy)"
+out=$("$NUCLEUS" run --context "$C" --context-mode bind --verify-context-integrity -- cat /context/sub/g)
+is "$out" b "--verify-context-integrity: an unchanged context passes (bind)"
+# a context that changes while the container starts
+( while :; do echo x >> "$C/f"; done ) &
+writer=$!
+mismatch=1
+for _ in 1 2 3 4 5; do
+  out=$("$NUCLEUS" run --context "$C" --verify-context-integrity -- true 2>&1)
+  rc=$?
+  if [ $rc = 125 ]; then mismatch=0; break; fi
+done
+kill "$writer"; wait "$writer" 2>/dev/null
+ok $mismatch "a context changed between the hash and the copy is refused"
+like "$out" "context $C: integrity mismatch: manifest [0-9a-f]{64} before launch, [0-9a-f]{64} in /context" "  ... naming both hashes"
+check "--verify-context-integrity needs --context" "integrity without a context" -- run --verify-context-integrity -- true
+
 # --- the mount audit itself: a mount the plan asked read-only, covered by a
 # writable one, is caught after pivot_root -----------------------------------
 out=$(lua5.4 - "$ROOT" <<'LUA' 2>&1

@@ -36,6 +36,8 @@ enum nc_msg_type {
   NC_MSG_LISTENER = 3, /* trace mode: err.code is the fd number the seccomp
                           listener will have in the child */
   NC_MSG_PTY = 4,      /* -t: carries the terminal's master fd (SCM_RIGHTS) */
+  NC_MSG_PAUSED = 5,   /* plan->pause_after_root: the root is built; the child
+                          waits for NC_SYNC_GO (sync 2c) */
 };
 struct nc_sync_msg {
   uint32_t type;
@@ -80,6 +82,10 @@ struct nc_io {
   int tty;      /* give the workload a new pseudo-terminal as 0, 1, 2 and
                    controlling terminal; nc_proc_wait relays it */
   int interactive; /* with tty: relay our stdin to it */
+  /* plan->pause_after_root: called with the child's pid once its root is
+   * built (the child waits meanwhile); nonzero aborts the spawn, err set */
+  int (*paused) (void *ctx, pid_t pid, struct nc_err *err);
+  void *paused_ctx;
 };
 
 struct nc_status {

@@ -137,6 +137,7 @@ struct nc_plan {
   bool root_readonly;
   bool chroot_fallback;
   bool audit_mounts; /* compare /proc/self/mountinfo with the plan after pivot */
+  bool pause_after_root; /* stop after the root is built, until the parent's go */
   struct nc_mount *mounts;
   size_t nmounts;
   struct nc_copy *copies;

@@ -225,6 +225,7 @@ end
 -- getenv = function }; missing fields are looked up.
 function M.build(o, host)
   host = host or {}
+  M.context_check = nil
   local ids = core.ids()
   local euid = host.euid or ids.euid
   local egid = host.egid or ids.egid
@@ -508,6 +509,15 @@ function M.build(o, host)
     if not cst or cst.type ~= "dir" then
       return nil, ("context directory %q: not a directory"):format(o.context)
     end
+    if o.verify_context_integrity then
+      -- hashed here on the host; compared with /context once it is built
+      local attest = require "nucleus.attest"
+      local opts = o.context_mode == "copy" and attest.copy_options(M.CONTEXT_EXCLUDE) or nil
+      local h, herr = attest.tree_hash(real, opts)
+      if not h then return nil, ("context directory %q: %s"):format(o.context, herr) end
+      plan.pause_after_root = true
+      M.context_check = { dir = o.context, hash = h }
+    end
     if o.context_mode == "copy" then
       add { kind = "copy", source = real, target = "/context", exclude = M.CONTEXT_EXCLUDE }
       extra[#extra + 1] = { path = "/context", access = landlock.READ | landlock.WRITE }
@@ -551,7 +561,10 @@ function M.build(o, host)
     return nil, "Landlock is not available on this kernel (--allow-degraded-security runs without it)"
   end
 
-  return plan, warnings, id
+  if o.verify_context_integrity and not o.context then
+    return nil, "--verify-context-integrity needs --context"
+  end
+  return plan, warnings, id, M.context_check
 end
 
 --- The plan for `exec`: run argv inside a running container, with the
