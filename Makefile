@@ -90,7 +90,7 @@ $(B)/probe: tests/helpers/probe.c
 # --- dependencies -----------------------------------------------------------
 BUILD_DEPS := gcc make pkg-config libc6-dev liblua5.4-dev lua5.4 lua-cjson \
               libseccomp-dev libcap-dev libssl-dev
-TEST_DEPS := python3 git iproute2 util-linux procps perl
+TEST_DEPS := python3 git iproute2 util-linux procps perl spin
 FUZZ_DEPS := clang libclang-rt-dev llvm
 BENCH_DEPS := hyperfine bubblewrap crun runc busybox-static
 VM_DEPS = $(shell cat tests/vm/deps.txt 2>/dev/null)
@@ -127,7 +127,7 @@ $(B)/tests/%.t: tests/core/%.c $(B)/lib/libnucleus.a
 	$(CC) $(CFLAGS) -o $@ $< $(B)/lib/libnucleus.a -lseccomp -lcap -lcrypto
 
 TESTS_HOST = $(sort $(wildcard tests/unit/*.t tests/core/*.t tests/plan/*.t tests/integration/*.t \
-                              tests/fuzz/*.t)) $(CORE_TESTS)
+                              tests/fuzz/*.t tests/formal/*.t)) $(CORE_TESTS)
 TESTS_VM = $(sort $(wildcard tests/vm/*.t))
 TEST_BUILD := all $(B)/probe $(CORE_TESTS)
 

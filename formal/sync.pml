@@ -1,0 +1,164 @@
+/* sync.pml - the parent/child protocol of nc_spawn, checked with SPIN.
+ *
+ * Models: core/src/spawn.c (nc_spawn: clone3, GO, the record loop, EOF,
+ * kill-and-reap on failure) and core/src/child.c (nc_child_run: wait for
+ * GO, optional pause after the root is built (sync 2c), error records,
+ * the CLONE_VM|CLONE_VFORK workload whose execve closes its copy of the
+ * close-on-exec socket, the mini-init closing its copy), including the
+ * parent dying at any point (PR_SET_PDEATHSIG).
+ *
+ * The SEQPACKET socket is two channels; "EOF" is modelled by counting the
+ * child-side holders of the socket: the parent sees EOF once the child,
+ * the workload and the init have all dropped it.
+ *
+ * Checked properties (tests/formal/formal.t: safety without claims, then
+ * each LTL claim with `pan -a -f`):
+ *   - no invalid end state: nobody blocks forever (no deadlock);
+ *   - a parent that lives sees the spawn complete;
+ *   - spawn_ok implies the workload exec'd and no error was sent;
+ *   - a spawn that failed leaves no child process (it was killed and reaped);
+ *   - if the parent dies, every child-side process ends.
+ */
+
+mtype = { GO, ERROR, PAUSED, WARN };
+
+chan to_child = [1] of { mtype };
+chan to_parent = [4] of { mtype };
+
+byte holders = 1;      /* child-side copies of the socket (child, then init + workload) */
+bool parent_alive = true;
+bool child_alive = true;
+bool workload_execd = false;
+bool error_sent = false;
+bool spawn_ok = false;
+bool spawn_failed = false;
+bool reaped = false;
+bool workload_alive = false;
+bool pause_wanted;     /* plan->pause_after_root */
+bool may_die;          /* the parent is killed at some point of this run */
+bool hook_refuses;     /* the parent's paused hook says no */
+
+inline child_exit () {
+  atomic { child_alive = false; holders-- }
+}
+
+/* the container's process: PID 1 after the mini-init fork */
+proctype Child ()
+{
+  mtype m;
+  /* PR_SET_PDEATHSIG first, then wait for GO (EOF = parent gone) */
+  if
+  :: to_child ? m -> assert (m == GO)
+  :: !parent_alive -> child_exit (); goto done
+  fi;
+  /* setup steps: any of them may fail */
+  if
+  :: true -> to_parent ! WARN   /* a degraded step (--allow-degraded-security) */
+  :: true -> skip
+  fi;
+  if
+  :: true -> error_sent = true; to_parent ! ERROR; child_exit (); goto done
+  :: true -> skip
+  fi;
+  if
+  :: pause_wanted ->
+       to_parent ! PAUSED;
+       if
+       :: to_child ? m -> assert (m == GO)
+       :: !parent_alive -> child_exit (); goto done
+       :: spawn_failed -> child_exit (); goto done   /* the parent killed us */
+       fi
+  :: else -> skip
+  fi;
+  /* fork the workload: it shares the socket until execve or _exit */
+  atomic { holders++; workload_alive = true };
+  run Workload ();
+  /* the init closes every fd at once, then reaps until the workload ends */
+  atomic { holders-- };
+  if
+  :: !workload_alive -> skip
+  :: !parent_alive -> skip     /* PDEATHSIG: the namespace goes with us */
+  fi;
+  child_alive = false;
+done:
+  skip
+}
+
+proctype Workload ()
+{
+  if
+  :: true -> atomic { workload_execd = true; holders-- }   /* execve: CLOEXEC closes it */
+  :: true -> error_sent = true; to_parent ! ERROR; atomic { holders--; workload_alive = false }  /* exec failed */
+  fi;
+  /* the workload runs until it exits, or dies with its init */
+  if
+  :: true -> workload_alive = false
+  :: !parent_alive -> workload_alive = false
+  fi
+}
+
+proctype Parent ()
+{
+  mtype m;
+  bool failed = false;
+  /* clone3 happened: the child exists; maybe we die right here */
+  if
+  :: may_die -> parent_alive = false; goto gone
+  :: true -> skip
+  fi;
+  to_child ! GO;
+loop:
+  do
+  :: to_parent ? m ->
+       if
+       :: m == ERROR -> failed = true
+       :: m == WARN -> skip
+       :: m == PAUSED ->
+            if
+            :: hook_refuses -> failed = true; break
+            :: else -> to_child ! GO
+            fi
+       fi
+  :: empty (to_parent) && holders == 0 -> break   /* EOF */
+  :: may_die -> parent_alive = false; goto gone     /* killed at any time */
+  od;
+  if
+  :: failed ->
+       /* kill_and_reap: SIGKILL through the pidfd, then waitid */
+       atomic { spawn_failed = true };
+       (!child_alive);
+       reaped = true
+  :: else ->
+       spawn_ok = true
+  fi;
+gone:
+  skip
+}
+
+init {
+  if
+  :: pause_wanted = true
+  :: pause_wanted = false
+  fi;
+  if
+  :: hook_refuses = true
+  :: hook_refuses = false
+  fi;
+  if
+  :: may_die = true
+  :: may_die = false
+  fi;
+  atomic {
+    run Parent ();
+    run Child ()
+  }
+}
+
+/* success means exec happened and nobody reported an error */
+ltl ok_means_exec { [] (spawn_ok -> (workload_execd && !error_sent)) }
+/* a failed spawn ends with the child reaped */
+ltl failure_reaps { [] (spawn_failed -> <> reaped) }
+/* a parent that lives sees the spawn end, one way or the other */
+ltl completes { (<> may_die) || (<> (spawn_ok || spawn_failed)) }
+/* the parent's death takes every child-side process with it */
+ltl death_cleans { [] (!parent_alive -> <> (!child_alive && !workload_alive)) }
