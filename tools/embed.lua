@@ -66,10 +66,9 @@ elseif mode == "modules" then
   for i = 3, #arg do
     local name, path = arg[i]:match("^([^=]+)=(.+)$")
     local fn = assert(loadfile(path))
-    -- Our modules keep their debug info (line numbers in tracebacks);
-    -- third-party code and generated data are stripped: it loads faster.
-    local strip = not name:match("^nucleus") or name == "nucleus.policies"
-    local code = string.dump(fn, strip)
+    -- Stripped of debug info: loading is the largest part of the CLI's
+    -- start (NUCLEUS_LUA_DIR=lua runs the sources, line numbers included).
+    local code = string.dump(fn, true)
     local id = "m" .. (i - 2)
     local bytes = {}
     for j = 1, #code do

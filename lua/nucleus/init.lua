@@ -72,6 +72,20 @@ function M.write_trace(f, records)
   end
 end
 
+-- The options a record keeps for exec: only what differs from the
+-- defaults (normalize() fills those in again).
+local function set_options(o)
+  local out = {}
+  for _, spec in ipairs(options.run) do
+    local v = o[spec.name]
+    if v ~= nil and v ~= false and v ~= spec.default and not (type(v) == "table" and #v == 0) then
+      out[spec.name] = v
+    end
+  end
+  out.argv = o.argv
+  return out
+end
+
 local function record_for(o, tbl, id)
   local ids = core.ids()
   return {
@@ -79,7 +93,7 @@ local function record_for(o, tbl, id)
     runtime = "native", status = "created", created = state.now(),
     supervisor_pid = ids.pid, supervisor_start = core.proc_start(ids.pid),
     namespaces = tbl.namespaces, network = o.network, rootless = tbl.uid_map ~= nil,
-    user = { uid = tbl.user.uid, gid = tbl.user.gid }, workdir = tbl.cwd, options = o,
+    user = { uid = tbl.user.uid, gid = tbl.user.gid }, workdir = tbl.cwd, options = set_options(o),
   }
 end
 

@@ -76,7 +76,7 @@ end
 local function write_file(path, rec)
   local f, ferr = io.open(path, "w")
   if not f then return nil, ferr end
-  f:write(json.encode(rec, "  "), "\n")
+  f:write(json.encode(rec), "\n")
   f:close()
   return true
 end

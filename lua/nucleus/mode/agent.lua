@@ -11,7 +11,8 @@
 -- profile; a C mini-init as PID 1.
 local core = require "nucleus.core"
 local landlock = require "nucleus.landlock"
-local policy = require "nucleus.policy"
+-- policy files are the exception: loaded (with the TOML parser) only when used
+local function policy() return require "nucleus.policy" end
 local validate = require "nucleus.validate"
 
 local M = {}
@@ -180,9 +181,9 @@ function M.seccomp(o)
     if #o.seccomp_allow > 0 then
       return nil, "--seccomp-allow extends the built-in profile: with --seccomp-profile, allow the calls in that file"
     end
-    local data, err = policy.read_pinned(o.seccomp_profile, "seccomp profile", o.seccomp_profile_sha256)
+    local data, err = policy().read_pinned(o.seccomp_profile, "seccomp profile", o.seccomp_profile_sha256)
     if not data then return nil, err end
-    return policy.seccomp(data, o.seccomp_profile)
+    return policy().seccomp(data, o.seccomp_profile)
   elseif o.seccomp_profile_sha256 then
     return nil, "--seccomp-profile-sha256 given without --seccomp-profile"
   end
@@ -537,18 +538,18 @@ function M.build(o, host)
   end
   plan.seccomp_log = o.seccomp_log_denied or nil
   if o.caps_policy then
-    local data, derr = policy.read_pinned(o.caps_policy, "capability policy", o.caps_policy_sha256)
+    local data, derr = policy().read_pinned(o.caps_policy, "capability policy", o.caps_policy_sha256)
     if not data then return nil, derr end
-    plan.caps, err = policy.caps(data, o.caps_policy)
+    plan.caps, err = policy().caps(data, o.caps_policy)
     if not plan.caps then return nil, err end
   elseif o.caps_policy_sha256 then
     return nil, "--caps-policy-sha256 given without --caps-policy"
   end
   if o.landlock_policy then
-    local data, derr = policy.read_pinned(o.landlock_policy, "Landlock policy", o.landlock_policy_sha256)
+    local data, derr = policy().read_pinned(o.landlock_policy, "Landlock policy", o.landlock_policy_sha256)
     if not data then return nil, derr end
     local lwarn
-    plan.landlock, lwarn = policy.landlock(data, o.landlock_policy, abi)
+    plan.landlock, lwarn = policy().landlock(data, o.landlock_policy, abi)
     if not plan.landlock then return nil, lwarn end
     for _, w in ipairs(lwarn) do warnings[#warnings + 1] = w end
   elseif o.landlock_policy_sha256 then
@@ -573,7 +574,7 @@ end
 -- its namespaces instead of creating any.
 -- rec: its state record; x: { argv =, env = {...}, workdir = }.
 function M.build_exec(rec, x, host)
-  local o = rec.options
+  local o = assert(require("nucleus.options").normalize(rec.options))
   if o.seccomp_mode == "trace" then
     return nil, "exec into a container in seccomp trace mode is not supported"
   end
