@@ -185,11 +185,21 @@ end
 function M.audit(st, id, event, fields)
   local rec = { event = event, time = M.now(), container = id }
   for k, v in pairs(fields or {}) do rec[k] = v end
+  local line = json.encode(rec)
   local f = io.open(cdir(st, id) .. "/audit.jsonl", "a")
-  if not f then return nil end
-  f:write(json.encode(rec), "\n")
-  f:close()
-  return true
+  if f then
+    f:write(line, "\n")
+    f:close()
+  end
+  -- and the journal, when there is one
+  if core.lstat("/run/systemd/journal/socket") then
+    core.journal_send {
+      MESSAGE = ("nucleus %s %s"):format(event, id:sub(1, 12)), SYSLOG_IDENTIFIER = "nucleus",
+      PRIORITY = event:match("fail") and "3" or "6", NUCLEUS_EVENT = event, CONTAINER_ID = id,
+      NUCLEUS_JSON = line,
+    }
+  end
+  return f ~= nil
 end
 
 --- Remove every trace of a record.

@@ -12,11 +12,13 @@
 # ROUNDS (default 10) hyperfine invocations over all the commands, whose
 # per-run times are merged.  ROUNDS=1 is one hyperfine invocation.
 #
-# crun refuses hybrid cgroups: the whole benchmark runs in a private mount
-# namespace in which the cgroup2 mount is hidden (the host's mounts are not
-# touched), and crun runs with its cgroup manager disabled; runc gets a
-# relative cgroupsPath; runsc runs with --ignore-cgroups.  Bridge networking
-# does not exist in nucleus yet, so there is no case for it.
+# crun refuses hybrid cgroups: it runs in a private mount namespace in which
+# the cgroup2 mount is hidden (the host's mounts are not touched), with its
+# cgroup manager disabled, in a hyperfine invocation of its own in each round
+# (nucleus needs the real cgroup2 mount); runc gets a relative cgroupsPath;
+# runsc runs with --ignore-cgroups.  Diagnostic cases: nucleus --dry-run (the
+# launch plan only) and nucleus with its container records on a tmpfs.
+# Bridge networking does not exist in nucleus yet, so there is no case for it.
 set -euo pipefail
 BENCH_NAME=startup
 . "$(dirname "$0")/lib.sh"

@@ -25,6 +25,15 @@ echo hello-from-production > "$R/www/index.html"
 printf 'api-key' > "$W/token"
 chmod 0600 "$W/token"
 
+# a journal for the audit events (journald outside systemd, as in the VM)
+jd=
+if [ -x /lib/systemd/systemd-journald ]; then
+  mkdir -p /run/systemd/journal /run/log/journal
+  /lib/systemd/systemd-journald >/dev/null 2>&1 &
+  jd=$!
+  for _ in $(seq 100); do [ -S /run/systemd/journal/socket ] && break; sleep 0.1; done
+fi
+
 pin=$("$N" rootfs attest "$R")
 
 # the service: orphans that become zombies under the init, then httpd in
@@ -59,6 +68,16 @@ for ev in container_start security_applied mount_audit_passed container_stop; do
 done
 like "$log" '"exit_code":143' "audit log: the exit code"
 like "$log" '"landlock_rules":[1-9]' "audit log: the security steps applied"
+if [ -n "$jd" ] && [ -S /run/systemd/journal/socket ]; then
+  sleep 0.5
+  j=$(journalctl -t nucleus --no-pager -o cat 2>/dev/null)
+  like "$j" "nucleus container_start [0-9a-f]{12}" "the audit events reach the journal too"
+  like "$(journalctl -t nucleus --no-pager -o export 2>/dev/null | grep -a NUCLEUS_EVENT)" "NUCLEUS_EVENT=container_stop" \
+    "  ... with their fields"
+  kill "$jd"
+else
+  skip "no systemd-journald" 2
+fi
 "$N" rm svc >/dev/null
 
 rm -rf "$W" "$NUCLEUS_STATE_DIR"
