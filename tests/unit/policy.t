@@ -164,4 +164,17 @@ local _, lerr = build({ argv = { "sh" } }, { id = ("ab"):rep(16), landlock_abi =
 tap.like(lerr, "Landlock is not available", "no Landlock: refused")
 local p2, warnings = build({ argv = { "sh" }, allow_degraded_security = true }, { id = ("ab"):rep(16), landlock_abi = 0 })
 tap.ok(p2 and not p2.landlock and warnings[1]:find("without it"), "no Landlock + degraded: warning")
+-- production invariants (production.check is pure)
+local production = require "nucleus.mode.production"
+local po = assert(options.normalize { argv = { "x" }, service_mode = "production", memory = "64M", rootfs = "/srv/ctx" })
+tap.ok(production.check(po, 6), "production: a complete request passes")
+local _, perr = production.check(po, 2)
+tap.like(perr, "requires Landlock ABI 3 or newer, the kernel has ABI 2", "production: Landlock ABI 2 refused")
+_, perr = production.check(po, 0)
+tap.like(perr, "the kernel has no Landlock", "production: no Landlock refused")
+for flag, msg in pairs { allow_degraded_security = "%-%-allow%-degraded%-security", allow_chroot_fallback = "%-%-allow%-chroot%-fallback" } do
+  local bad = assert(options.normalize { argv = { "x" }, service_mode = "production", memory = "64M", rootfs = "/r", [flag] = true })
+  _, perr = production.check(bad, 6)
+  tap.like(perr, "forbids " .. msg, "production: " .. flag .. " refused")
+end
 tap.done()
