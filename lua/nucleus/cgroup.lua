@@ -184,26 +184,25 @@ function M.create_in(mount, parent, explicit, id, limits)
   local function undo()
     for i = #created, 1, -1 do os.remove(created[i]) end
   end
-  for comp in parent:gmatch("[^/]+") do
-    local enable = {}
-    for _, c in ipairs(limits.controllers) do enable[#enable + 1] = "+" .. c end
-    if #enable > 0 then
-      local sub = read(path .. "/cgroup.subtree_control") or ""
-      local todo = {}
-      for _, e in ipairs(enable) do
-        if not sub:find(e:sub(2), 1, true) then todo[#todo + 1] = e end
-      end
-      if #todo > 0 then
-        local ok, err = write(path .. "/cgroup.subtree_control", table.concat(todo, " "))
-        if not ok then
-          undo()
-          return nil, ("cgroup %s: cannot enable %s: %s"):format(path, table.concat(todo, " "), err)
-        end
-      end
+  -- +controller in path's subtree_control for those not there yet
+  local function enable(at)
+    local sub = read(at .. "/cgroup.subtree_control") or ""
+    local todo = {}
+    for _, c in ipairs(limits.controllers) do
+      if not sub:find(c, 1, true) then todo[#todo + 1] = "+" .. c end
     end
+    if #todo == 0 then return true end
+    local ok, err = write(at .. "/cgroup.subtree_control", table.concat(todo, " "))
+    if ok then return true end
+    undo()
+    return nil, ("cgroup %s: cannot enable %s: %s"):format(at, table.concat(todo, " "), err)
+  end
+  for comp in parent:gmatch("[^/]+") do
+    local ok, err = enable(path)
+    if not ok then return nil, err end
     path = path .. "/" .. comp
     if not core.lstat(path) then
-      local ok, err = core.mkdir(path, 493)
+      ok, err = core.mkdir(path, 493)
       if not ok then
         undo()
         return nil, ("cgroup %s"):format(err), not explicit and "unavailable" or nil
@@ -211,22 +210,8 @@ function M.create_in(mount, parent, explicit, id, limits)
       created[#created + 1] = path
     end
   end
-  if #limits.controllers > 0 then
-    local enable = {}
-    for _, c in ipairs(limits.controllers) do enable[#enable + 1] = "+" .. c end
-    local sub = read(path .. "/cgroup.subtree_control") or ""
-    local todo = {}
-    for _, e in ipairs(enable) do
-      if not sub:find(e:sub(2), 1, true) then todo[#todo + 1] = e end
-    end
-    if #todo > 0 then
-      local ok, err = write(path .. "/cgroup.subtree_control", table.concat(todo, " "))
-      if not ok then
-        undo()
-        return nil, ("cgroup %s: cannot enable %s: %s"):format(path, table.concat(todo, " "), err)
-      end
-    end
-  end
+  local eok, eerr = enable(path)
+  if not eok then return nil, eerr end
   local cg = path .. "/" .. id
   local ok, err = core.mkdir(cg, 493)
   if not ok then

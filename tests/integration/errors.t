@@ -7,16 +7,7 @@ set -u
 before=$(host_state)
 mkdir -p "$T/ctx"
 
-check() { # status regex description -- nucleus args...
-  local want=$1 re=$2 what=$3
-  shift 4
-  local out rc
-  out=$("$NUCLEUS" "$@" 2>&1 >/dev/null)
-  rc=$?
-  is "$rc" "$want" "$what: exit $want"
-  like "$out" "$re" "$what: message"
-  is "$(printf '%s\n' "$out" | wc -l)" 1 "$what: one line"
-}
+check() { check_fails "$@"; }
 
 check 125 "^nucleus: run: unknown option '--bogus'" "unknown flag" -- run --bogus -- true
 check 125 "^nucleus: run: option --name needs a value" "missing option value" -- run --name

@@ -173,15 +173,7 @@ for delay in 0 0.002 0.01 0.05 0.3; do
 done
 
 # --- bad input ------------------------------------------------------------------------
-check() { # status regex description -- args
-  local want=$1 re=$2 what=$3
-  shift 4
-  local out rc
-  out=$("$N" "$@" 2>&1 >/dev/null)
-  rc=$?
-  is "$rc" "$want" "$what: exit $want"
-  like "$out" "$re" "$what: message"
-}
+check() { check_fails "$@"; }
 check 1 "^nucleus: no such container: nope$" "unknown reference" -- inspect nope
 check 1 "no such container: nope" "stop of an unknown reference" -- stop nope
 check 125 "kill: invalid signal \"SIGFOO\"" "bad signal name" -- kill -s SIGFOO x

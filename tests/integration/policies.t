@@ -125,16 +125,7 @@ like "$out" "caps	$(sha256sum "$P/bind.caps.toml" | cut -d' ' -f1)	" "policy che
 like "$out" "landlock	[0-9a-f]{64}	" "policy check: landlock"
 
 # --- bad input ---------------------------------------------------------------------
-check() { # regex description -- nucleus args...
-  local re=$1 what=$2
-  shift 3
-  local out rc
-  out=$("$NUCLEUS" "$@" 2>&1 >/dev/null)
-  rc=$?
-  is "$rc" 125 "$what: exit 125"
-  like "$out" "$re" "$what: message"
-  is "$(printf '%s\n' "$out" | wc -l)" 1 "$what: one line"
-}
+check() { check_fails 125 "$@"; }
 printf '{\n  "defaultAction": "SCMP_ACT_ALLOW",\n  "syscalls": [ oops ]\n}\n' > "$P/bad.json"
 check "bad.json:3:17: invalid JSON" "malformed JSON, with its position" -- run --seccomp-profile "$P/bad.json" -- true
 printf '{"defaultAction": "SCMP_ACT_ALLOW", "syscall": []}' > "$P/key.json"

@@ -11,16 +11,7 @@ R=$T/rootfs
 mkdir -p "$R/bin"
 cp "$(command -v busybox 2>/dev/null || echo /bin/true)" "$R/bin/" 2>/dev/null
 
-check() { # regex description -- nucleus args...
-  local re=$1 what=$2
-  shift 3
-  local out rc
-  out=$("$NUCLEUS" "$@" 2>&1 >/dev/null)
-  rc=$?
-  is "$rc" 125 "$what: exit 125"
-  like "$out" "$re" "$what: message"
-  is "$(printf '%s\n' "$out" | wc -l)" 1 "$what: one line"
-}
+check() { check_fails 125 "$@"; }
 P=(run --service-mode production --memory 64M --rootfs "$R")
 check "forbids --allow-degraded-security" "degraded security" -- "${P[@]}" --allow-degraded-security -- true
 check "forbids --allow-chroot-fallback" "chroot fallback" -- "${P[@]}" --allow-chroot-fallback -- true

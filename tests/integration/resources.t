@@ -43,15 +43,7 @@ else
   skip "this host has the memory controller in cgroup v2" 4
 fi
 
-check() { # regex description -- nucleus args...
-  local re=$1 what=$2
-  shift 3
-  local out rc
-  out=$("$NUCLEUS" "$@" 2>&1 >/dev/null)
-  rc=$?
-  is "$rc" 125 "$what: exit 125"
-  like "$out" "$re" "$what: message"
-}
+check() { check_fails 125 "$@"; }
 check 'invalid --memory "12Q"' "unknown size suffix" -- run --memory 12Q -- true
 check 'invalid --memory "-5M"' "negative size" -- run --memory -5M -- true
 check 'invalid --memory "0".*above zero' "zero memory" -- run --memory 0 -- true

@@ -69,16 +69,7 @@ cmp -s "$W/sh.json" "$W/again.json"
 ok $? "the same trace gives the same bytes"
 
 # --- bad input ----------------------------------------------------------------------
-check() { # regex description -- nucleus args...
-  local re=$1 what=$2
-  shift 3
-  local out rc
-  out=$("$NUCLEUS" "$@" 2>&1 >/dev/null)
-  rc=$?
-  is "$rc" 125 "$what: exit 125"
-  like "$out" "$re" "$what: message"
-  is "$(printf '%s\n' "$out" | wc -l)" 1 "$what: one line"
-}
+check() { check_fails 125 "$@"; }
 printf '{"name":"read","nr":0,"arch":"SCMP_ARCH_X86_64","count":1,"first_pid":1}\nnot json\n' > "$W/bad.ndjson"
 check "bad.ndjson:2: not a trace record" "a trace that is not NDJSON" -- seccomp generate "$W/bad.ndjson"
 check "trace $W/none.ndjson: No such file" "missing trace" -- seccomp generate "$W/none.ndjson"

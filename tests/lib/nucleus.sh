@@ -46,3 +46,16 @@ host_state() {
 
 # value KEY <<< "$output": the value of key=value in the probe's output
 value() { grep -oE "(^| )$1=[^ ]*" | head -1 | sed "s/^ *$1=//"; }
+
+# check_fails STATUS REGEX DESCRIPTION -- nucleus args...: the command fails
+# with STATUS and one line on stderr matching REGEX (and prints nothing else)
+check_fails() {
+  local want=$1 re=$2 what=$3
+  shift 4
+  local out rc
+  out=$("$NUCLEUS" "$@" 2>&1 >/dev/null)
+  rc=$?
+  is "$rc" "$want" "$what: exit $want"
+  like "$out" "$re" "$what: message"
+  is "$(printf '%s\n' "$out" | wc -l)" 1 "$what: one line"
+}
