@@ -11,12 +11,25 @@ local validate = require "nucleus.validate"
 
 local M = {}
 
---- The cgroup2 mount point, or nil.
+--- The cgroup2 mount point, or nil.  The two usual places are tried
+-- first (pure v2, then hybrid's "unified"); the mount table only after.
+local mountpoint_cache
 function M.mountpoint()
+  if mountpoint_cache ~= nil then return mountpoint_cache or nil end
+  for _, mp in ipairs { "/sys/fs/cgroup", "/sys/fs/cgroup/unified" } do
+    if core.lstat(mp .. "/cgroup.subtree_control") then
+      mountpoint_cache = mp
+      return mp
+    end
+  end
   for line in io.lines("/proc/self/mountinfo") do
     local mp, fstype = line:match("^%S+ %S+ %S+ %S+ (%S+) .- %- (%S+) ")
-    if fstype == "cgroup2" then return (mp:gsub("\\040", " ")) end
+    if fstype == "cgroup2" then
+      mountpoint_cache = (mp:gsub("\\040", " "))
+      return mountpoint_cache
+    end
   end
+  mountpoint_cache = false
 end
 
 local function read(path)

@@ -227,10 +227,8 @@ function M.run(opts, ctx)
     audit("mount_audit_passed", { mounts = #d.mounts })
   end
   if rec then
-    rec.pid = proc:pid()
-    rec.pid_start = core.proc_start(rec.pid)
-    rec.status, rec.started = "running", state.now()
-    state.write(st, rec)
+    local pid = proc:pid()
+    state.set_running(st, rec, pid, core.proc_start(pid))
   end
 
   local status, sig_or_err = proc:wait(forward)

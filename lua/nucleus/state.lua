@@ -108,6 +108,17 @@ function M.write(st, rec)
   return os.rename(tmp, d .. "/state.json")
 end
 
+--- Mark a created record running: a small `pid` file next to it instead
+-- of rewriting the record (this is on every container's start path).
+function M.set_running(st, rec, pid, start)
+  rec.pid, rec.pid_start, rec.status, rec.started = pid, start, "running", M.now()
+  local f = io.open(cdir(st, rec.id) .. "/pid", "w")
+  if not f then return nil end
+  f:write(("%d %d %s\n"):format(pid, start or 0, rec.started))
+  f:close()
+  return true
+end
+
 function M.read(st, id)
   local f = io.open(cdir(st, id) .. "/state.json", "rb")
   if not f then return nil end
@@ -115,6 +126,16 @@ function M.read(st, id)
   f:close()
   local rec = json.decode(text)
   if type(rec) ~= "table" then return nil end
+  if rec.status == "created" then
+    local pf = io.open(cdir(st, id) .. "/pid")
+    local line = pf and pf:read("l")
+    if pf then pf:close() end
+    local pid, start, started = (line or ""):match("^(%d+) (%d+) (%S+)$")
+    if pid then
+      rec.pid, rec.pid_start, rec.started = tonumber(pid), tonumber(start), started
+      rec.status = "running"
+    end
+  end
   return rec
 end
 
