@@ -11,6 +11,7 @@
 #include "internal.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 
 static void to_hex (const unsigned char *md, char out[65])
 {
@@ -37,9 +38,17 @@ void nc_sha256_hex (const void *data, size_t len, char out[65])
  * O_NOFOLLOW so a symlink is never hashed through.  0 or -errno. */
 int nc_sha256_file_hex (int dirfd, const char *path, char out[65])
 {
-  int fd = openat (dirfd, path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  /* O_NONBLOCK: a file swapped for a fifo since the caller's lstat must
+   * not hang us; only regular files are hashed */
+  int fd = openat (dirfd, path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0)
     return -errno;
+  struct stat st;
+  if (fstat (fd, &st) < 0 || !S_ISREG (st.st_mode))
+    {
+      close (fd);
+      return -EINVAL;
+    }
   unsigned char md[SHA256_DIGEST_LENGTH];
   unsigned char buf[65536];
   SHA256_CTX c;
