@@ -149,7 +149,14 @@ function M.parent(o)
   if not mount then return nil, "no cgroup2 hierarchy is mounted" end
   local p = o.cgroup_parent or os.getenv("NUCLEUS_CGROUP_ROOT")
   if p and p ~= "" then
-    if p:sub(1, #mount + 1) == mount .. "/" then p = p:sub(#mount + 1) end
+    -- a path in the cgroup2 tree ("/nucleus"), or the same as a path of
+    -- the mount ("/sys/fs/cgroup/nucleus"); anything else under /sys is a
+    -- path outside the cgroup2 mount
+    if p:sub(1, #mount + 1) == mount .. "/" then
+      p = p:sub(#mount + 1)
+    elseif p:sub(1, 5) == "/sys/" or p == mount then
+      return nil, ("cgroup parent %q is outside the cgroup2 mount (%s)"):format(p, mount), "invalid"
+    end
     local clean, err = validate.container_path(p, "cgroup parent")
     if not clean then return nil, err, "invalid" end
     return mount, clean, true

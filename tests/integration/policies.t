@@ -76,6 +76,31 @@ out=$("$NUCLEUS" run --seccomp-log-denied --dry-run -- true | grep seccomp_flags
 like "$out" '"seccomp_flags": 2' "--seccomp-log-denied sets SECCOMP_FILTER_FLAG_LOG"
 out=$(probe_run --seccomp-log-denied -- syscall getpid)
 is "$(value getpid <<<"$out")" ok "--seccomp-log-denied loads"
+# the kernel logs a denied call (audit type=1326), read from /dev/kmsg from
+# its current end (never clearing the shared ring buffer)
+if [ -r /dev/kmsg ] && command -v python3 >/dev/null; then
+  out=$(python3 - "$NUCLEUS" "$PROBE_DIR" <<'PY'
+import os, subprocess, sys, time
+fd = os.open("/dev/kmsg", os.O_RDONLY | os.O_NONBLOCK)
+os.lseek(fd, 0, os.SEEK_END)
+subprocess.run([sys.argv[1], "run", "-v", sys.argv[2] + ":/opt/probe:ro", "--seccomp-log-denied",
+                "--", "/opt/probe/probe", "syscall", "acct"], stdout=subprocess.DEVNULL)
+time.sleep(0.3)
+lines = []
+while True:
+    try:
+        lines.append(os.read(fd, 8192).decode(errors="replace"))
+    except BlockingIOError:
+        break
+    except OSError:
+        continue
+print("".join(l for l in lines if "type=1326" in l and "probe" in l))
+PY
+)
+  like "$out" "type=1326.*syscall=163" "--seccomp-log-denied: the denied acct() reaches the kernel log"
+else
+  skip "/dev/kmsg is not readable here"
+fi
 
 # --- capability policies ----------------------------------------------------------
 cat > "$P/bind.caps.toml" <<'EOF'

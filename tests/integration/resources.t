@@ -63,6 +63,7 @@ check 'invalid --memlock "x"' "bad memlock" -- run --memlock x -- true
 out=$("$NUCLEUS" run --memlock 1M -v "$PROBE_DIR:/opt/probe:ro" -- /opt/probe/probe limits)
 is "$(value memlock <<<"$out")" 1048576,1048576 "--memlock sets RLIMIT_MEMLOCK"
 check "cgroup parent \"/a/../b\": must not contain" "cgroup parent with .." -- run --cgroup-parent /a/../b -- true
+check "cgroup parent \"/sys/fs/bpf/x\" is outside the cgroup2 mount" "cgroup parent outside the mount" -- run --cgroup-parent /sys/fs/bpf/x -- true
 out=$("$NUCLEUS" run --cgroup-parent /nucleus-test-parent -- true 2>&1)
 is "$?" 0 "an explicit cgroup parent inside the cgroup2 mount works"
 is "$(ls "$mount/nucleus-test-parent" | grep -cE '^[0-9a-f]{32}$')" 0 "  ... and its container's cgroup is gone after"
