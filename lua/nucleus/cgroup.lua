@@ -206,6 +206,7 @@ function M.create_in(mount, parent, explicit, id, limits)
   end
   -- +controller in path's subtree_control for those not there yet
   local function enable(at)
+    if #limits.controllers == 0 then return true end
     local sub = read(at .. "/cgroup.subtree_control") or ""
     local todo = {}
     for _, c in ipairs(limits.controllers) do

@@ -28,15 +28,19 @@ end
 --- Open (creating if needed) a state directory.  Returns st or nil, msg.
 function M.open(dir)
   dir = dir or M.default_dir()
-  local ok, err = core.mkdir(dir, 448)
-  if not ok then return nil, ("state directory %s"):format(err) end
+  local fresh = not core.lstat(dir .. "/tmp") -- else set up already
+  local ok, err
+  if fresh then
+    ok, err = core.mkdir(dir, 448)
+    if not ok then return nil, ("state directory %s"):format(err) end
+  end
   local st = core.lstat(dir)
   local euid = core.ids().euid
   if not st or st.type ~= "dir" then return nil, ("state directory %s: not a directory"):format(dir) end
   if st.uid ~= euid or st.mode & 18 ~= 0 then
     return nil, ("state directory %s: must be owned by uid %d and not writable by others"):format(dir, euid)
   end
-  for _, sub in ipairs { "/containers", "/names", "/tmp" } do
+  for _, sub in ipairs(fresh and { "/containers", "/names", "/tmp" } or {}) do
     ok, err = core.mkdir(dir .. sub, 448)
     if not ok then return nil, ("state directory %s"):format(err) end
   end
