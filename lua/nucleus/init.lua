@@ -247,9 +247,7 @@ function M.run(opts, ctx)
     if o.rm then
       state.remove(st, rec)
     else
-      rec.status, rec.finished, rec.exit_code = "exited", state.now(), status
-      rec.oom_killed = oom > 0 or nil
-      state.write(st, rec)
+      state.set_exited(st, rec, status or 255, oom > 0)
     end
   end
   if not status then return nil, sig_or_err, M.EXIT_SETUP end

@@ -123,6 +123,16 @@ function M.set_running(st, rec, pid, start)
   return true
 end
 
+--- Mark it exited: an `exit` file, as cheap as the pid file.
+function M.set_exited(st, rec, code, oom)
+  rec.status, rec.finished, rec.exit_code, rec.oom_killed = "exited", M.now(), code, oom or nil
+  local f = io.open(cdir(st, rec.id) .. "/exit", "w")
+  if not f then return nil end
+  f:write(("%d %s %s\n"):format(code, rec.finished, oom and "oom" or "-"))
+  f:close()
+  return true
+end
+
 function M.read(st, id)
   local f = io.open(cdir(st, id) .. "/state.json", "rb")
   if not f then return nil end
@@ -138,6 +148,14 @@ function M.read(st, id)
     if pid then
       rec.pid, rec.pid_start, rec.started = tonumber(pid), tonumber(start), started
       rec.status = "running"
+      local ef = io.open(cdir(st, id) .. "/exit")
+      local eline = ef and ef:read("l")
+      if ef then ef:close() end
+      local code, finished, oom = (eline or ""):match("^(%d+) (%S+) (%S+)$")
+      if code then
+        rec.status, rec.exit_code, rec.finished = "exited", tonumber(code), finished
+        rec.oom_killed = oom == "oom" or nil
+      end
     end
   end
   return rec
