@@ -8,6 +8,7 @@
  */
 #define _GNU_SOURCE
 #include <dirent.h>
+#include <sys/vfs.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
@@ -898,6 +899,16 @@ static int l_journal_send (lua_State *L)
   return 1;
 }
 
+/* core.is_cgroup2(path) -> bool: path is (the top of) a cgroup2 mount
+ * that nothing is mounted over */
+static int l_is_cgroup2 (lua_State *L)
+{
+  struct statfs sf;
+  lua_pushboolean (L, statfs (luaL_checkstring (L, 1), &sf) == 0
+                          && sf.f_type == 0x63677270 /* CGROUP2_SUPER_MAGIC */);
+  return 1;
+}
+
 static int l_strerror (lua_State *L)
 {
   lua_pushstring (L, strerror ((int) luaL_checkinteger (L, 1)));
@@ -946,6 +957,7 @@ static const luaL_Reg core_funcs[] = {
   { "cap_from_name", l_cap_from_name },
   { "last_cap", l_last_cap },
   { "strerror", l_strerror },
+  { "is_cgroup2", l_is_cgroup2 },
   { "journal_send", l_journal_send },
   { "sleep", l_sleep },
   { "monotonic", l_monotonic },

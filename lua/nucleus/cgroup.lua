@@ -16,8 +16,10 @@ local M = {}
 local mountpoint_cache
 function M.mountpoint()
   if mountpoint_cache ~= nil then return mountpoint_cache or nil end
+  -- statfs, not the mount table alone: a mount over the cgroup2 mount
+  -- point (a tmpfs hiding it, say) must not be taken for it
   for _, mp in ipairs { "/sys/fs/cgroup", "/sys/fs/cgroup/unified" } do
-    if core.lstat(mp .. "/cgroup.subtree_control") then
+    if core.is_cgroup2(mp) then
       mountpoint_cache = mp
       return mp
     end
@@ -25,8 +27,11 @@ function M.mountpoint()
   for line in io.lines("/proc/self/mountinfo") do
     local mp, fstype = line:match("^%S+ %S+ %S+ %S+ (%S+) .- %- (%S+) ")
     if fstype == "cgroup2" then
-      mountpoint_cache = (mp:gsub("\\040", " "))
-      return mountpoint_cache
+      mp = mp:gsub("\\040", " ")
+      if core.is_cgroup2(mp) then
+        mountpoint_cache = mp
+        return mp
+      end
     end
   end
   mountpoint_cache = false

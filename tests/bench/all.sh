@@ -9,6 +9,7 @@
 #   BENCHES="startup scale" tests/bench/all.sh
 #       runs only these; the document keeps the other benchmarks' latest
 #       results from docs/bench-data/ (the "Runs" table says when each ran)
+#   BENCHES=none tests/bench/all.sh         only rewrites the document and plots
 #
 # A benchmark that fails does not stop the others: the document says which
 # failed, and all.sh exits non-zero at the end.
@@ -23,11 +24,13 @@ ALL="startup supervisor context scale postgres"
 
 export BENCH_DATA=$DOCS/bench-data QUICK=${QUICK:-0}
 BENCH_NAME=all
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$BENCH/lib.sh"
 rm -f "$DATA/all.targets" "$DATA/all.headline"
 # every benchmark uses the snapshot of the build that lib.sh just took
 export NUCLEUS_BENCH_SNAP=$SNAP
 BENCHES=${BENCHES:-$ALL}
+[ "$BENCHES" != none ] || BENCHES=""
 for b in $BENCHES; do
   case " $ALL " in *" $b "*) ;; *) die "unknown benchmark $b (one of: $ALL)" ;; esac
 done
@@ -55,7 +58,7 @@ tools() {
   local t
   for t in nucleus hyperfine unshare bwrap crun runc runsc busybox lua5.4 postgres pgbench gnuplot; do
     if [ "$t" = nucleus ] || command -v "$t" >/dev/null 2>&1 || [ "$t" = postgres ] || [ "$t" = pgbench ]; then
-      echo "| $t | $(version_of "$t" 2>/dev/null | sed -n 1p) |"
+      echo "| $t | $(version_of "$t" 2>/dev/null | sed -n 1p)$([ "$t" = nucleus ] && echo " (build: see [Runs](#runs))") |"
     else
       echo "| $t | not installed |"
     fi

@@ -8,6 +8,7 @@
 #   tests/bench/context.sh          (QUICK=1: fewer runs; SIZES="100 10000" to choose)
 set -euo pipefail
 BENCH_NAME=context
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 need hyperfine unshare
 SIZES=${SIZES:-100 10000 100000}

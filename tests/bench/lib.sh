@@ -163,7 +163,7 @@ in_private_mntns() { "${PRIVATE_MNTNS[@]}" "$@"; }
 # The version line of each tool, for the document.
 version_of() {
   case $1 in
-    nucleus) echo "$("$NUCLEUS" --version 2>&1 | sed -n 1p) (git $(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo unknown))" ;;
+    nucleus) "$NUCLEUS" --version 2>&1 | sed -n 1p ;;
     hyperfine|crun|bwrap|runsc|runc|gnuplot) "$1" --version 2>&1 | sed -n 1p ;;
     lua5.4) lua5.4 -v 2>&1 | sed -n 1p ;;
     unshare) unshare --version | sed -n 1p ;;

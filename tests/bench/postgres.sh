@@ -28,6 +28,7 @@
 # Needs Debian's postgresql-15 (server, initdb, pgbench) and postgresql-client-15.
 set -euo pipefail
 BENCH_NAME=postgres
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 PG=/usr/lib/postgresql/15/bin
 for t in postgres initdb pgbench pg_isready; do
@@ -199,12 +200,14 @@ doc_cmd() { printf '%q ' "$@" | docpaths | sed -e 's/ $//'; echo; }
   echo "run side by side, each on a copy of the same initialised data directory (initdb defaults, fsync on),"
   echo "each warmed up by $WARM s of SELECT-only; then $ROUNDS rounds of SELECT-only on each server and TPC-B"
   echo "on each server, $DURATION s per run, the servers' order reversed and the servers restarted every other"
-  echo "round. pgbench runs on"
-  echo "the same 2 cores, over TCP to 127.0.0.1. The bare server runs in a session of its own (\`setsid\`), like"
-  echo "a daemon and like the container: with \`kernel.sched_autogroup_enabled=$(cat /proc/sys/kernel/sched_autogroup_enabled 2>/dev/null || echo '?')\` a session is a scheduling"
-  echo "group, and a server in pgbench's session would get another share of the cores. \`nucleus-seccomp-allow\` is a diagnostic: the nucleus"
-  echo "server with \`--seccomp-profile\` of an allow-all profile (\`{\"defaultAction\": \"SCMP_ACT_ALLOW\"}\`)"
-  echo "instead of the built-in one. Means over the rounds, and the ratio to bare in each round:"
+  echo "round. pgbench runs on the same 2 cores, over TCP to 127.0.0.1."
+  echo
+  echo "The bare server runs in a session of its own (\`setsid\`), like a daemon and like the container:"
+  echo "with \`kernel.sched_autogroup_enabled=$(cat /proc/sys/kernel/sched_autogroup_enabled 2>/dev/null || echo '?')\` a session is a scheduling group, and a server in"
+  echo "pgbench's session would get another share of the cores. \`nucleus-seccomp-allow\` is a diagnostic:"
+  echo "the nucleus server with \`--seccomp-profile\` of an allow-all profile"
+  echo "(\`{\"defaultAction\": \"SCMP_ACT_ALLOW\"}\`) instead of the built-in one. Means over the rounds, and"
+  echo "the ratio to bare in each round (on this shared machine a 10 s run varies by tens of per cent):"
   echo
   printf '%s\n' "$TABLE"
   echo

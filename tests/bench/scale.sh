@@ -17,6 +17,7 @@
 #   tests/bench/scale.sh           (QUICK=1: PAR=20, SEQ=100)
 set -euo pipefail
 BENCH_NAME=scale
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 need bwrap
 if [ "$QUICK" = 1 ]; then PAR=${PAR:-20}; SEQ=${SEQ:-100}; else PAR=${PAR:-100}; SEQ=${SEQ:-1000}; fi

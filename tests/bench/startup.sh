@@ -21,6 +21,7 @@
 # Bridge networking does not exist in nucleus yet, so there is no case for it.
 set -euo pipefail
 BENCH_NAME=startup
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 if [ "$QUICK" = 1 ]; then RUNS=${1:-30}; ROUNDS=${ROUNDS:-2}; WARMUP=3
 else RUNS=${1:-300}; ROUNDS=${ROUNDS:-10}; WARMUP=5; fi
@@ -76,7 +77,7 @@ SANITY=("${CMDS[@]}")
 SANITY[${#SANITY[@]}-1]="lua5.4 -e 'local c, e = require(\"nucleus\").run{argv={\"/bin/true\"}}; assert(c == 0, e)'"
 for i in "${!SANITY[@]}"; do
   c=${SANITY[$i]}
-  if [ "${NAMES[$i]}" = crun ]; then in_private_mntns sh -c "$c"; else sh -c "$c"; fi || die "failed: $c"
+  if [ "${NAMES[$i]}" = crun ]; then in_private_mntns sh -c "$c"; else sh -c "$c"; fi >/dev/null || die "failed: $c"
 done
 
 HF=(hyperfine -N --warmup "$WARMUP" --runs "$PER_ROUND" --style none)

@@ -7,6 +7,7 @@
 #   tests/bench/supervisor.sh        (WINDOW=10 s; QUICK=1: 3 s)
 set -euo pipefail
 BENCH_NAME=supervisor
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 need bwrap crun runc busybox unshare
 if [ "$QUICK" = 1 ]; then WINDOW=${WINDOW:-3}; else WINDOW=${WINDOW:-10}; fi

@@ -43,6 +43,11 @@ else
   skip "this host has the memory controller in cgroup v2" 4
 fi
 
+# a mount hiding the cgroup2 mount point is not taken for it
+out=$(unshare -m --propagation private sh -c "mount -t tmpfs -o size=4k none '$mount' && '$NUCLEUS' run --rm --memory 16M -- echo ran" 2>&1)
+like "$out" "no cgroup2 hierarchy is mounted: running without resource limits" "a hidden cgroup2 mount: warned"
+like "$out" "ran" "  ... and the container runs"
+
 check() { check_fails 125 "$@"; }
 check 'invalid --memory "12Q"' "unknown size suffix" -- run --memory 12Q -- true
 check 'invalid --memory "-5M"' "negative size" -- run --memory -5M -- true
