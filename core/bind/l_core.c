@@ -430,7 +430,8 @@ static int l_proc_wait (lua_State *L)
   nc_proc_release (proc);
   lua_pushinteger (L, st.code);
   lua_pushinteger (L, st.signal);
-  return 2;
+  lua_pushinteger (L, proc->last_forwarded);
+  return 3;
 }
 
 static int l_proc_signal (lua_State *L)
@@ -909,6 +910,31 @@ static int l_is_cgroup2 (lua_State *L)
   return 1;
 }
 
+/* core.ignored(sig) -> bool: the signal's disposition here is SIG_IGN */
+static int l_ignored (lua_State *L)
+{
+  struct sigaction sa;
+  int sig = (int) luaL_checkinteger (L, 1);
+  lua_pushboolean (L, sigaction (sig, NULL, &sa) == 0 && sa.sa_handler == SIG_IGN);
+  return 1;
+}
+
+/* core.die_of(sig): terminate this process by sig, as if it had killed us
+ * (a shell running us in a loop then stops at ^C, like with any program) */
+static int l_die_of (lua_State *L)
+{
+  int sig = (int) luaL_checkinteger (L, 1);
+  luaL_argcheck (L, sig > 0 && sig < NSIG, 1, "bad signal");
+  fflush (stdout);
+  signal (sig, SIG_DFL);
+  sigset_t set;
+  sigemptyset (&set);
+  sigaddset (&set, sig);
+  pthread_sigmask (SIG_UNBLOCK, &set, NULL);
+  raise (sig);
+  return 0; /* not reached for terminating signals */
+}
+
 static int l_strerror (lua_State *L)
 {
   lua_pushstring (L, strerror ((int) luaL_checkinteger (L, 1)));
@@ -957,6 +983,8 @@ static const luaL_Reg core_funcs[] = {
   { "cap_from_name", l_cap_from_name },
   { "last_cap", l_last_cap },
   { "strerror", l_strerror },
+  { "die_of", l_die_of },
+  { "ignored", l_ignored },
   { "is_cgroup2", l_is_cgroup2 },
   { "journal_send", l_journal_send },
   { "sleep", l_sleep },

@@ -99,6 +99,7 @@ int nc_spawn (const struct nc_plan *plan, struct nc_proc *proc, const int *hold,
   proc->held = 0;
   memset (&proc->trace, 0, sizeof proc->trace);
   proc->relay_stdin = io && io->tty && io->interactive;
+  proc->last_forwarded = 0;
 
   if (socketpair (AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
     return nc_err_set (err, NC_STAGE_SYNC, errno, "socketpair");
@@ -428,7 +429,10 @@ int nc_proc_wait (struct nc_proc *proc, const int *sigs, size_t nsigs, struct nc
                     ioctl (proc->pty_master, TIOCSWINSZ, &ws);
                 }
               else
-                nc_proc_signal (proc, (int) ssi.ssi_signo);
+                {
+                  nc_proc_signal (proc, (int) ssi.ssi_signo);
+                  proc->last_forwarded = (int) ssi.ssi_signo;
+                }
             }
         }
       if (pfd[P_PID].revents & (POLLIN | POLLHUP))

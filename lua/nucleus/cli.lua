@@ -142,6 +142,13 @@ local function cmd_run(argv, ctx)
     log.error("%s", rerr)
     return status
   end
+  -- ^C or ^\ from the terminal ended the workload: end the same way, so
+  -- that a calling shell loop stops too (the status a shell sees is the
+  -- same 128+N)
+  local core = require "nucleus.core"
+  if (status == core.signals.INT or status == core.signals.QUIT) and code == 128 + status then
+    core.die_of(status)
+  end
   return code
 end
 

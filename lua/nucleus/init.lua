@@ -19,8 +19,18 @@ M.EXIT_SETUP, M.EXIT_NOEXEC, M.EXIT_NOTFOUND = 125, 126, 127
 
 -- Signals the supervisor passes on to the container.
 local FORWARD = { "INT", "TERM", "HUP", "QUIT", "USR1", "USR2", "WINCH", "CONT", "TSTP" }
-local forward = {}
-for i, s in ipairs(FORWARD) do forward[i] = core.signals[s] end
+
+-- The signals to pass on, asked each time: one that our caller ignores
+-- (nohup, a shell's background job) is not passed on, and the workload
+-- inherits it ignored, as any program would.
+local function forward_list()
+  local out = {}
+  for _, s in ipairs(FORWARD) do
+    local n = core.signals[s]
+    if not core.ignored(n) then out[#out + 1] = n end
+  end
+  return out
+end
 
 --- The launch-plan table for opts, before compilation.
 -- Returns plan, warnings, id or nil, message.
@@ -55,6 +65,7 @@ end
 -- io (optional): { tty =, interactive = }; without it stdin is inherited.
 -- Returns code, signal, proc (whose :trace() holds a trace-mode record).
 function M.spawn_and_wait(plan, io)
+  local forward = forward_list()
   local proc, warnings_or_msg, code, stage, detail = core.spawn(plan, forward, io)
   if not proc then return exec_failure(warnings_or_msg, code, stage, detail) end
   for _, w in ipairs(warnings_or_msg) do log.warn("%s", w) end
@@ -207,6 +218,7 @@ function M.run(opts, ctx)
       return true
     end
   end
+  local forward = forward_list()
   local proc, warnings_or_msg, code, stage, detail = core.spawn(plan, forward, io_opts)
   if not proc then
     drop_cgroup()
@@ -231,7 +243,7 @@ function M.run(opts, ctx)
     state.set_running(st, rec, pid, core.proc_start(pid))
   end
 
-  local status, sig_or_err = proc:wait(forward)
+  local status, sig_or_err, forwarded = proc:wait(forward)
   if trace_out then
     if status then M.write_trace(trace_out, proc:trace()) end
     trace_out:close()
@@ -251,7 +263,7 @@ function M.run(opts, ctx)
     end
   end
   if not status then return nil, sig_or_err, M.EXIT_SETUP end
-  return status, sig_or_err
+  return status, sig_or_err, forwarded
 end
 
 --- Run argv inside a running container (nucleus exec / attach).

@@ -132,7 +132,9 @@ is "$(value nofile <<<"$out")" 256,512 "--ulimit nofile"
 
 # --- signals ----------------------------------------------------------------
 for sig in INT TERM HUP QUIT USR1 USR2; do
-  "$NUCLEUS" run -v "$PROBE_DIR:/opt/probe:ro" -- /opt/probe/probe signals > "$T/sig.out" 2>&1 &
+  # a background job of a script ignores SIGINT and SIGQUIT: start nucleus
+  # with default dispositions, as from a terminal
+  env --default-signal=INT,QUIT "$NUCLEUS" run -v "$PROBE_DIR:/opt/probe:ro" -- /opt/probe/probe signals > "$T/sig.out" 2>&1 &
   pid=$!
   for _ in $(seq 100); do grep -q ready "$T/sig.out" 2>/dev/null && break; sleep 0.02; done
   kill -"$sig" "$pid"
@@ -149,6 +151,30 @@ sleep 0.3
 kill -TERM "$pid"
 wait "$pid"
 is "$?" 143 "SIGTERM to nucleus stops a workload without a handler (143)"
+
+# ^C: the workload dies of SIGINT, and so does nucleus, so that a shell
+# loop around it stops as it would around any program
+out=$(python3 - "$NUCLEUS" <<'PY'
+import signal, subprocess, sys, time
+p = subprocess.Popen([sys.argv[1], "run", "--", "sleep", "30"],
+                     preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+time.sleep(0.4)
+p.send_signal(signal.SIGINT)
+print(p.wait())
+PY
+)
+is "$out" -2 "SIGINT: the workload dies of it, and nucleus dies of SIGINT too (a shell sees 130)"
+# a signal our caller ignores (nohup) is not passed on, and stays ignored inside
+out=$(python3 - "$NUCLEUS" "$PROBE_DIR" <<'PY'
+import signal, subprocess, sys, time
+p = subprocess.Popen([sys.argv[1], "run", "-v", sys.argv[2] + ":/opt/probe:ro", "--", "/opt/probe/probe", "sleep", "1"],
+                     preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN))
+time.sleep(0.4)
+p.send_signal(signal.SIGHUP)
+print(p.wait())
+PY
+)
+is "$out" 0 "nohup: an ignored SIGHUP is neither forwarded nor fatal"
 
 # the container dies with nucleus
 "$NUCLEUS" run -- sleep 3044 &

@@ -74,6 +74,7 @@ struct nc_proc {
   int held;              /* nc_spawn blocked the signals to forward */
   int pty_master;        /* -t: our side of the workload's terminal, else -1 */
   int relay_stdin;       /* -t -i: copy our stdin to the terminal */
+  int last_forwarded;    /* the last signal nc_proc_wait passed on, 0 if none */
 };
 
 /* The workload's standard input and terminal (per spawn, not per plan). */
