@@ -4,7 +4,7 @@
 #   make          build build/bin/nucleus, build/lib/nucleus/core.so, build/lib/libnucleus.a
 #   make demo     build and run a real agent sandbox
 #   make check    the whole test suite (TAP, gathered by prove), VM stage included
-#   make bench    start-up benchmark against the peers (not part of check)
+#   make bench    benchmarks against the peers (tests/bench/all.sh; not part of check)
 #   make install  PREFIX=/usr/local DESTDIR=
 
 PREFIX ?= /usr/local
@@ -92,7 +92,7 @@ BUILD_DEPS := gcc make pkg-config libc6-dev liblua5.4-dev lua5.4 lua-cjson \
               libseccomp-dev libcap-dev libssl-dev
 TEST_DEPS := python3 git iproute2 util-linux procps perl spin
 FUZZ_DEPS := clang libclang-rt-dev llvm
-BENCH_DEPS := hyperfine bubblewrap crun runc busybox-static
+BENCH_DEPS := hyperfine bubblewrap crun runc busybox-static gnuplot-nox postgresql-15 postgresql-client-15
 VM_DEPS = $(shell cat tests/vm/deps.txt 2>/dev/null)
 
 define apt_install
@@ -148,7 +148,7 @@ fuzz: fuzz-deps
 
 bench: bench-deps
 	$(MAKE) all
-	tests/bench/startup.sh
+	tests/bench/all.sh
 
 # --- install ----------------------------------------------------------------
 LUA_LMOD := $(PREFIX)/share/lua/5.4
