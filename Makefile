@@ -117,8 +117,8 @@ bench-deps:
 # --- running ----------------------------------------------------------------
 demo: deps
 	@$(MAKE) -s all
-	@echo '$$ nucleus run --context . -- sh -c "id; hostname; ls /context | head -3; cat /proc/1/comm"'
-	@$(B)/bin/nucleus run --context . -- sh -c 'id; hostname; ls /context | head -3; cat /proc/1/comm'
+	@echo '$$ nucleus run --rm --context lua -- sh -c "id; hostname; ls /context/nucleus | head -3; cat /proc/1/comm; grep Seccomp: /proc/self/status"'
+	@$(B)/bin/nucleus run --rm --context lua -- sh -c 'id; hostname; ls /context/nucleus | head -3; cat /proc/1/comm; grep Seccomp: /proc/self/status'
 
 # C unit tests: tests/core/test_*.c -> build/tests/test_*.t (TAP executables)
 CORE_TESTS := $(patsubst tests/core/%.c,$(B)/tests/%.t,$(wildcard tests/core/test_*.c))
