@@ -119,8 +119,8 @@ like "$out" "A=1 B=two=2 EMPTY= HOME=" "-e KEY=VALUE, split at the first ="
 like "$out" "PATH=/bin " "-e overrides a default"
 out=$(FROMHOST=yes "$NUCLEUS" run -e FROMHOST -e UNSET_XYZ -- /usr/bin/env | grep -E 'FROMHOST|UNSET' | tr '\n' ' ')
 is "$out" "FROMHOST=yes " "-e KEY copies from the caller; unset keys are skipped"
-out=$("$NUCLEUS" run -w /work/dir -- pwd)
-is "$out" /work/dir "--workdir is created and entered"
+out=$("$NUCLEUS" run -w /srv/job -- pwd)
+is "$out" /srv/job "--workdir is created and entered"
 out=$(probe_run -- fds)
 is "$(value fds <<<"$out")" 0,1,2 "only fds 0, 1, 2 reach the workload"
 exec 7>"$T/leak"
