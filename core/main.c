@@ -111,6 +111,11 @@ int main (int argc, char **argv)
           close (n);
       }
 
+  if (argc > 0)
+    {
+      char *end = argv[argc - 1] + strlen (argv[argc - 1]);
+      nc_set_argv_area (argv[0], (size_t) (end - argv[0]));
+    }
   lua_State *L = luaL_newstate ();
   if (!L)
     {

@@ -46,6 +46,15 @@
 /* Prefix under which the host's root is reachable during mount setup. */
 #define OLDROOT "/oldroot"
 
+static char *argv_area;
+static size_t argv_area_len;
+
+void nc_set_argv_area (char *start, size_t len)
+{
+  argv_area = start;
+  argv_area_len = len;
+}
+
 struct child {
   const struct nc_plan *plan;
   int sync_fd;
@@ -887,6 +896,14 @@ NC_CHILD _Noreturn void nc_child_run (const struct nc_plan *plan, int sync_fd, c
       if (pid < 0)
         fail (&c, NC_STAGE_INIT, "clone");
       syscall (SYS_close_range, 0, ~0U, 0);
+      /* our copy of the host's command line is not the container's
+       * business: /proc/1/cmdline reads "nucleus-init" */
+      if (argv_area && argv_area_len > 13)
+        {
+          memset (argv_area, 0, argv_area_len);
+          memcpy (argv_area, "nucleus-init", 12);
+        }
+      prctl (PR_SET_NAME, "nucleus-init", 0, 0, 0);
       mini_init (pid);
     }
   exec_workload (&c, mask);

@@ -24,7 +24,9 @@ is "$out" "/usr" "options stop at the first non-option word (no -- needed)"
 # --- namespaces ----------------------------------------------------------------
 out=$(probe_run -- pid)
 is "$(value pid <<<"$out")" 2 "workload is PID 2 under the mini-init"
-is "$("$NUCLEUS" run -- cat /proc/1/comm | head -c 7)" "nucleus" "PID 1 is the nucleus mini-init"
+is "$("$NUCLEUS" run -- cat /proc/1/comm)" "nucleus-init" "PID 1 is the nucleus mini-init"
+out=$("$NUCLEUS" run -e HOSTVALUE=do-not-leak -- sh -c 'tr "\0" " " < /proc/1/cmdline')
+unlike "$out" "do-not-leak|run|HOSTVALUE" "the host's command line does not show through /proc/1/cmdline"
 out=$("$NUCLEUS" run -- sh -c 'ls /proc | grep -cE "^[0-9]+$"')
 ok "$([ "$out" -le 4 ]; echo $?)" "host processes are invisible ($out pids visible)"
 out=$(probe_run --hostname box1 -- hostname)

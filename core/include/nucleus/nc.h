@@ -117,6 +117,12 @@ void nc_proc_release (struct nc_proc *proc);
 void nc_sha256_hex (const void *data, size_t len, char out[65]);
 int nc_sha256_file_hex (int dirfd, const char *path, char out[65]);
 
+/* The host program's argv area (argv[0] .. the end of the last argument).
+ * When set, the container's init overwrites its copy of it, so that
+ * /proc/1/cmdline inside does not show the host's command line (paths,
+ * -e values).  The CLI sets it; an embedding host may. */
+void nc_set_argv_area (char *start, size_t len);
+
 /* The post-fork sequence; never returns.  Exposed for tests only. */
 _Noreturn void nc_child_run (const struct nc_plan *plan, int sync_fd, const sigset_t *mask,
                              int stdin_fd, int want_tty);
