@@ -188,6 +188,8 @@ wait "$pid" 2>/dev/null
 for _ in $(seq 50); do [ -d "/proc/$child" ] || break; sleep 0.05; done
 ok "$([ ! -d "/proc/$child" ]; echo $?)" "SIGKILL of nucleus kills the container"
 ok "$(pgrep -f 'sleep 3044' >/dev/null; [ $? -ne 0 ]; echo $?)" "no workload process survives"
+# the killed supervisor could not clean up: rm does (record and cgroup)
+"$NUCLEUS" rm $("$NUCLEUS" ps -a -q) >/dev/null
 
 is "$(host_state)" "$before" "no mount or process left on the host"
 done_testing

@@ -14,7 +14,15 @@ NUCLEUS=$ROOT/build/bin/nucleus
 # World-traversable scratch space: the rootless tests run as another user.
 T=$(mktemp -d /tmp/nucleus-test.XXXXXX)
 chmod 0755 "$T"
-trap 'rm -rf "$T"' EXIT
+# whatever a test left (a supervisor it killed, say): rm -f removes the
+# records and their cgroups, then the scratch directory goes
+cleanup_containers() {
+  local ids
+  ids=$(ls "$T/state/containers" 2>/dev/null)
+  [ -n "$ids" ] && "$NUCLEUS" --root "$T/state" rm -f $ids >/dev/null 2>&1
+  rm -rf "$T"
+}
+trap cleanup_containers EXIT
 # container records of the tests stay in the test's own directory
 export NUCLEUS_STATE_DIR=$T/state
 PROBE_DIR=$T/probe
@@ -41,6 +49,13 @@ host_state() {
       { tr '\0' '\n' < "/proc/$p/environ"; } 2>/dev/null | grep -qx "NUCLEUS_STATE_DIR=$T/state" && n=$((n + 1))
     done
     echo "$n"
+    # cgroups of this test's containers still in the tree
+    local mount c=0 id
+    mount=$(awk '$9 == "cgroup2" { print $5; exit }' /proc/self/mountinfo)
+    for id in $(ls "$T/state/containers" 2>/dev/null); do
+      [ -d "$mount/nucleus/$id" ] && c=$((c + 1))
+    done
+    echo "cgroups:$c"
   } | tr '\n' ' '
 }
 
