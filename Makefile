@@ -152,7 +152,7 @@ bench: bench-deps
 
 # --- install ----------------------------------------------------------------
 LUA_LMOD := $(PREFIX)/share/lua/5.4
-LUA_CMOD := $(PREFIX)/lib/$(shell $(CC) -print-multiarch 2>/dev/null)/lua/5.4
+LUA_CMOD := $(PREFIX)/lib/lua/5.4
 
 install: all
 	install -D -m 0755 $(B)/bin/nucleus $(DESTDIR)$(PREFIX)/bin/nucleus
