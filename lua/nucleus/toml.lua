@@ -521,7 +521,11 @@ local function parse_number(tok, start)
     end
     ex = es .. gsub(ed, "_", "")
   end
-  return tonumber(sign .. ipc .. "." .. fp .. "e" .. ex)
+  local v = tonumber(sign .. ipc .. "." .. fp .. "e" .. ex)
+  if v == math.huge or v == -math.huge then
+    fail(start, "float %s is out of range (must fit in a 64-bit double; write inf for infinity)", tok)
+  end
+  return v
 end
 
 local function parse_bare_value()

@@ -364,6 +364,10 @@ expect_error("error: hex integer overflow",
   "n = 0x8000000000000000", "^1:5: integer .* out of range")
 expect_error("error: binary integer overflow",
   "n = 0b" .. string.rep("1", 64), "^1:5: integer .* out of range")
+expect_error("error: float overflow",
+  "x = 1\nf = 1e400\n", "^2:5: float 1e400 is out of range")
+expect_error("error: negative float overflow",
+  "f = -1.5e3_08_0", "^1:5: float .* out of range")
 expect_error("error: invalid UTF-8 position",
   "a = 1\nb = \"x\255\"\n", "^2:7: invalid UTF%-8$")
 expect_error("error: bare CR",
