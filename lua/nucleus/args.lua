@@ -66,6 +66,17 @@ function M.parse(spec, args, first, stop_at_operand)
     end
   end
 
+  -- Stores an option's value, taking the next argument when none was
+  -- attached ("--name=value", "-nvalue").
+  local function take(o, value, name)
+    if value == nil then
+      i = i + 1
+      value = args[i]
+      if value == nil then return ("option %s needs a value"):format(name) end
+    end
+    return store(o, value, name)
+  end
+
   while i <= #args do
     local a = args[i]
     if a == "--" then
@@ -76,12 +87,8 @@ function M.parse(spec, args, first, stop_at_operand)
       name = name or a
       local o = by[name]
       if not o then return nil, ("unknown option '%s'%s"):format(name, suggest(by, name)) end
-      if o.kind ~= "flag" and value == nil then
-        i = i + 1
-        value = args[i]
-        if value == nil then return nil, ("option %s needs a value"):format(name) end
-      end
-      local err = store(o, value, name)
+      local err
+      if o.kind == "flag" then err = store(o, value, name) else err = take(o, value, name) end
       if err then return nil, err end
     elseif a:sub(1, 1) == "-" and #a > 1 then
       -- short options, possibly bundled; a value may be attached
@@ -95,12 +102,7 @@ function M.parse(spec, args, first, stop_at_operand)
           j = j + 1
         else
           local value = a:sub(j + 1)
-          if value == "" then
-            i = i + 1
-            value = args[i]
-            if value == nil then return nil, ("option %s needs a value"):format(name) end
-          end
-          local err = store(o, value, name)
+          local err = take(o, value ~= "" and value or nil, name)
           if err then return nil, err end
           break
         end
