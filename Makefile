@@ -15,17 +15,18 @@ PKG_CONFIG ?= pkg-config
 
 B := build
 LUA_CFLAGS = $(shell $(PKG_CONFIG) --cflags lua5.4 2>/dev/null)
+NL_CFLAGS = $(shell $(PKG_CONFIG) --cflags libnl-route-3.0 2>/dev/null)
 CFLAGS ?= -O2 -g
 CFLAGS += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -fPIC -D_FORTIFY_SOURCE=2 \
-          -Icore/include $(LUA_CFLAGS)
+          -Icore/include $(LUA_CFLAGS) $(NL_CFLAGS)
 # Lua is linked statically into the CLI and its symbols exported (-E) for C
 # modules that `require` may load; core.so links no liblua at all.
-CLI_LIBS := -Wl,-E -Wl,-Bstatic -llua5.4 -lseccomp -lcap -lcrypto -Wl,-Bdynamic -lm -ldl
-SO_LIBS := -lseccomp -lcap -lcrypto
+CLI_LIBS := -Wl,-E -Wl,-Bstatic -llua5.4 -lseccomp -lcap -lcrypto -lnl-route-3 -lnl-3 -Wl,-Bdynamic -lm -ldl
+SO_LIBS := -lseccomp -lcap -lcrypto -lnl-route-3 -lnl-3
 
 CORE_SRC := core/src/err.c core/src/plan.c core/src/seccomp.c core/src/landlock.c \
             core/src/hash.c core/src/trace.c core/src/spawn.c core/src/child.c
-BIND_SRC := core/bind/l_core.c core/bind/l_plan.c
+BIND_SRC := core/bind/l_core.c core/bind/l_plan.c core/bind/l_net.c
 CORE_OBJ := $(CORE_SRC:%.c=$(B)/obj/%.o)
 BIND_OBJ := $(BIND_SRC:%.c=$(B)/obj/%.o)
 HEADERS := $(wildcard core/include/nucleus/*.h core/src/*.h core/bind/*.h)
@@ -89,8 +90,8 @@ $(B)/probe: tests/helpers/probe.c
 
 # --- dependencies -----------------------------------------------------------
 BUILD_DEPS := gcc make pkg-config libc6-dev liblua5.4-dev lua5.4 lua-cjson \
-              libseccomp-dev libcap-dev libssl-dev
-TEST_DEPS := python3 git iproute2 util-linux procps perl spin
+              libseccomp-dev libcap-dev libssl-dev libnl-3-dev libnl-route-3-dev
+TEST_DEPS := python3 git iproute2 util-linux procps perl spin iptables slirp4netns
 FUZZ_DEPS := clang libclang-rt-dev llvm
 BENCH_DEPS := hyperfine bubblewrap crun runc busybox-static gnuplot-nox postgresql-15 postgresql-client-15
 VM_DEPS = $(shell cat tests/vm/deps.txt 2>/dev/null)

@@ -1025,6 +1025,7 @@ int luaopen_nucleus_core (lua_State *L)
   new_meta (L, NC_MT_PLAN, plan_methods, l_plan_gc, l_plan_tostring);
   new_meta (L, NC_MT_PROC, proc_methods, l_proc_gc, NULL);
   luaL_newlib (L, core_funcs);
+  nc_l_net_open (L);
   lua_createtable (L, 0, (int) (sizeof signals / sizeof signals[0]));
   for (size_t i = 0; i < sizeof signals / sizeof signals[0]; i++)
     {

@@ -13,5 +13,6 @@ int nc_l_last_cap (void);
 #include <sys/types.h>
 long long nc_l_proc_start (pid_t pid);
 int nc_l_seccomp_export (lua_State *L);
+void nc_l_net_open (lua_State *L);
 
 #endif

@@ -32,6 +32,7 @@ local VERBS = {
   rm = "Remove containers (-f: running ones too)",
   stats = "Resource usage of running containers (cgroup v2)",
   rootfs = "rootfs attest DIR: write DIR's manifest, print the SHA-256 to pin",
+  network = "network prune: remove bridge rules, veths and leases of containers that are gone",
   exec = "Run a command in a running container",
   attach = "Run a shell (or -- CMD) in a running container",
 }
@@ -250,6 +251,18 @@ local function cmd_seccomp(argv)
   return 0
 end
 
+-- nucleus network prune: what killed supervisors left of their networks
+local function cmd_network(argv)
+  if argv[1] ~= "prune" or #argv > 1 then
+    return usage_error("network: expected 'prune' (see 'nucleus --help')")
+  end
+  if require("nucleus.core").ids().euid ~= 0 then
+    return usage_error("network prune: needs root (bridge networks are root's)")
+  end
+  for _, what in ipairs(require("nucleus.net").prune()) do io.stdout:write(what, "\n") end
+  return 0
+end
+
 local function cmd_rootfs(argv)
   if argv[1] ~= "attest" or #argv ~= 2 then
     return usage_error("rootfs: expected 'attest DIR' (see 'nucleus --help')")
@@ -281,6 +294,7 @@ function M.main(argv)
   if verb == "policy" then return cmd_policy(rest) end
   if verb == "seccomp" then return cmd_seccomp(rest) end
   if verb == "rootfs" then return cmd_rootfs(rest) end
+  if verb == "network" then return cmd_network(rest) end
   return usage_error("unknown command '%s' (see 'nucleus --help')", verb)
 end
 

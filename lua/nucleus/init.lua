@@ -114,7 +114,7 @@ function M.run(opts, ctx)
   ctx = ctx or {}
   local o, err = options.normalize(opts)
   if not o then return nil, err, M.EXIT_SETUP end
-  local tbl, warnings, id, context_check = require("nucleus.mode.agent").build(o)
+  local tbl, warnings, id, context_check, netcfg = require("nucleus.mode.agent").build(o)
   if not tbl then return nil, warnings, M.EXIT_SETUP end
   local cgroup = require "nucleus.cgroup"
   local limits, lerr = cgroup.limits(o)
@@ -191,8 +191,27 @@ function M.run(opts, ctx)
     if cg then cgroup.remove(cg.path, cg.auto_parent) end
   end
 
+  -- the network's address and host ports, before anything starts
+  local net = netcfg and require "nucleus.net"
+  if netcfg then
+    local ok, nerr = net.prepare(netcfg, id)
+    if not ok then
+      drop_cgroup()
+      return fail(nerr)
+    end
+    if netcfg.hosts_mount then netcfg.hosts_mount.content = net.hosts(netcfg, netcfg.hostname) end
+    if rec then
+      rec.net = net.record(netcfg)
+      state.write(st, rec)
+    end
+  end
+  local function drop_net()
+    if netcfg then net.teardown(netcfg) end
+  end
+
   local plan, perr = core.plan_compile(tbl)
   if not plan then
+    drop_net()
     drop_cgroup()
     return fail(perr)
   end
@@ -200,27 +219,47 @@ function M.run(opts, ctx)
 
   local io_opts = { tty = o.tty, interactive = o.interactive }
   local paused_error -- the hook's own message: nc_err would cut it
-  if context_check then
-    -- the copy (or bind) as the container sees it, before anything runs
+  local function check_context(pid)
+    local attest = require "nucleus.attest"
+    local h, herr = attest.tree_hash(("/proc/%d/root/context"):format(pid))
+    if not h then
+      paused_error = ("context integrity: %s"):format(herr)
+      return nil, paused_error
+    end
+    if h ~= context_check.hash then
+      paused_error = ("context %s: integrity mismatch: manifest %s before launch, %s in /context")
+        :format(context_check.dir, context_check.hash, h)
+      return nil, paused_error
+    end
+    audit("context_integrity_verified", { sha256 = h })
+    return true
+  end
+  if context_check or netcfg then
+    -- the copy (or bind) as the container sees it, then its network,
+    -- before anything of the workload runs
     io_opts.paused = function(pid)
-      local attest = require "nucleus.attest"
-      local h, herr = attest.tree_hash(("/proc/%d/root/context"):format(pid))
-      if not h then
-        paused_error = ("context integrity: %s"):format(herr)
-        return nil, paused_error
+      if context_check then
+        local ok, cerr = check_context(pid)
+        if not ok then return nil, cerr end
       end
-      if h ~= context_check.hash then
-        paused_error = ("context %s: integrity mismatch: manifest %s before launch, %s in /context")
-          :format(context_check.dir, context_check.hash, h)
-        return nil, paused_error
+      if netcfg then
+        local ok, nerr = net.attach(netcfg, { pid = pid, userns = tbl.uid_map ~= nil,
+                                              state_dir = st and st.dir or "/tmp" })
+        if not ok then
+          paused_error = nerr
+          return nil, nerr
+        end
+        audit("network_attached", { backend = netcfg.backend, address = netcfg.ip and net.ntoa(netcfg.ip),
+                                    egress = netcfg.egress and (#netcfg.egress.allow + #netcfg.egress.tcp
+                                      + #netcfg.egress.udp > 0 and "allow-list" or "deny-all") or "none" })
       end
-      audit("context_integrity_verified", { sha256 = h })
       return true
     end
   end
   local forward = forward_list()
   local proc, warnings_or_msg, code, stage, detail = core.spawn(plan, forward, io_opts)
   if not proc then
+    drop_net()
     drop_cgroup()
     local _, msg, status = exec_failure(warnings_or_msg, code, stage, detail)
     if paused_error then msg, status = paused_error, M.EXIT_SETUP end
@@ -248,6 +287,7 @@ function M.run(opts, ctx)
     if status then M.write_trace(trace_out, proc:trace()) end
     trace_out:close()
   end
+  drop_net()
   local oom = cg and cgroup.oom_kills(cg.path) or 0
   if oom > 0 then
     log.error("the container ran out of memory (--memory %s): %d process%s OOM-killed",

@@ -174,6 +174,7 @@ function M.rm(a, ctx)
       stop_one(rec, nil)
     end
     if rec.cgroup then require("nucleus.cgroup").remove(rec.cgroup, rec.cgroup_auto_parent) end
+    if rec.net then require("nucleus.net").cleanup_record(rec.id, rec.net) end
     state.remove(st, rec)
     io.stdout:write(ref, "\n")
     return true

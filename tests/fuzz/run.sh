@@ -44,20 +44,20 @@ pkg-config --exists lua5.4 2>/dev/null || skip_all "liblua5.4-dev not installed 
 
 LUA_CFLAGS=$(pkg-config --cflags lua5.4)
 CFLAGS="-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -g -O1 -fno-omit-frame-pointer
-        -std=gnu11 -Wall -Wno-unused-parameter -Icore/include $LUA_CFLAGS"
+        -std=gnu11 -Wall -Wno-unused-parameter -Icore/include $LUA_CFLAGS $(pkg-config --cflags libnl-route-3.0)"
 # Lua statically, its API exported (-E) for lua-cjson's cjson.so
 LUA_LIBS="-Wl,-E -Wl,-Bstatic -llua5.4 -Wl,-Bdynamic -lm -ldl"
 
 sources_of() {
   case $1 in
     toml) echo tests/fuzz/fuzz_toml.c ;;
-    seccomp) echo tests/fuzz/fuzz_seccomp.c core/src/*.c core/bind/l_core.c core/bind/l_plan.c ;;
+    seccomp) echo tests/fuzz/fuzz_seccomp.c core/src/*.c core/bind/l_core.c core/bind/l_plan.c core/bind/l_net.c ;;
   esac
 }
 libs_of() {
   case $1 in
     toml) echo "$LUA_LIBS" ;;
-    seccomp) echo "$LUA_LIBS -lseccomp -lcap -lcrypto" ;;
+    seccomp) echo "$LUA_LIBS -lseccomp -lcap -lcrypto -lnl-route-3 -lnl-3" ;;
   esac
 }
 

@@ -222,11 +222,23 @@ function M.seccomp(o)
   return prof
 end
 
+local NET_OPTIONS = { "publish", "dns", "egress_allow", "egress_tcp_port", "egress_udp_port",
+                      "subnet", "bridge", "allow_host_loopback" }
+
+local function has_net_options(o)
+  if o.nat_backend and o.nat_backend ~= "auto" then return true end
+  for _, k in ipairs(NET_OPTIONS) do
+    local v = o[k]
+    if v and not (type(v) == "table" and #v == 0) then return true end
+  end
+  return false
+end
+
 --- Build the plan table.  host = { euid =, egid =, landlock_abi =,
 -- getenv = function }; missing fields are looked up.
 function M.build(o, host)
   host = host or {}
-  M.context_check = nil
+  M.context_check, M.net = nil, nil
   local ids = core.ids()
   local euid = host.euid or ids.euid
   local egid = host.egid or ids.egid
@@ -299,6 +311,19 @@ function M.build(o, host)
       return nil, "--network host shares the host's network stack: add --allow-host-network"
     end
   end
+  local net
+  if o.network == "bridge" or has_net_options(o) then
+    local nerr
+    net, nerr = require("nucleus.net").config(o, { prod = prod, euid = euid })
+    if net == false then return nil, nerr end
+    if net then
+      ns[#ns + 1] = "net"
+      plan.loopback = true
+      plan.pause_after_root = true -- wired while paused, before the workload
+      if net.warning then warnings[#warnings + 1] = net.warning end
+    end
+  end
+  M.net = net
   if not o.disable_cgroup_namespace then ns[#ns + 1] = "cgroup" end
   if o.time_namespace then ns[#ns + 1] = "time" end
   if userns then
@@ -390,9 +415,17 @@ function M.build(o, host)
   add { kind = "file", target = "/etc/passwd", content = passwd, mode = 420 }
   add { kind = "file", target = "/etc/group", content = group, mode = 420 }
   add { kind = "file", target = "/etc/hostname", content = hostname .. "\n", mode = 420 }
-  add { kind = "file", target = "/etc/hosts", mode = 420, content =
-    ("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t%s\n"):format(hostname) }
-  if o.network == "host" then
+  add { kind = "file", target = "/etc/hosts", mode = 420, content = net and net.ip
+    and require("nucleus.net").hosts(net, hostname)
+    or ("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t%s\n"):format(hostname) }
+  if net and net.backend == "kernel" then
+    net.hosts_mount = m[#m] -- its address is leased later, before the start
+    net.hostname = hostname
+  end
+  if net then
+    local resolv = require("nucleus.net").resolv_conf(net)
+    if resolv then add { kind = "file", target = "/etc/resolv.conf", content = resolv, mode = 420 } end
+  elseif o.network == "host" then
     local resolv = read_file("/etc/resolv.conf")
     if resolv then add { kind = "file", target = "/etc/resolv.conf", content = resolv, mode = 420 } end
   end
@@ -565,7 +598,7 @@ function M.build(o, host)
   if o.verify_context_integrity and not o.context then
     return nil, "--verify-context-integrity needs --context"
   end
-  return plan, warnings, id, M.context_check
+  return plan, warnings, id, M.context_check, M.net
 end
 
 --- The plan for `exec`: run argv inside a running container, with the
@@ -589,7 +622,7 @@ function M.build_exec(rec, x, host)
   copy.hostname = rec.hostname
   local plan, warnings = M.build(copy, host)
   if not plan then return nil, warnings end
-  plan.mounts, plan.hostname, plan.loopback = nil, nil, nil
+  plan.mounts, plan.hostname, plan.loopback, plan.pause_after_root = nil, nil, nil, nil
   plan.uid_map, plan.gid_map, plan.setgroups_deny = nil, nil, nil
   plan.staging, plan.root_options, plan.chroot_fallback = nil, nil, nil
   plan.namespaces = rec.namespaces
