@@ -194,10 +194,11 @@ static int l_net_bridge (lua_State *L)
   const char *kind = rtnl_link_get_type (link);
   if (!kind || strcmp (kind, "bridge") != 0)
     {
+      lua_pushstring (L, kind ? kind : "non-bridge"); /* before the link goes */
       nl_addr_put (addr);
       rtnl_link_put (link);
       nl_socket_free (sk);
-      return fail_msg (L, EEXIST, "bridge %s: a %s link of that name exists", name, kind ? kind : "non-bridge");
+      return fail_msg (L, EEXIST, "bridge %s: a %s link of that name exists", name, lua_tostring (L, -1));
     }
   int ifindex = rtnl_link_get_ifindex (link);
   char have[64];
@@ -452,6 +453,7 @@ static char **check_argv (lua_State *L, int idx)
  *                  userns = true, its user namespace, as root there)
  *   input = str    written to its stdin (otherwise /dev/null)
  *   keep = {fd..}  descriptors it inherits
+ *   log = path     detached: its stdout and stderr go to this new file
  *   detach = true  return its pid at once; otherwise wait and return the
  *                  exit code (128+N for a signal) and stdout+stderr */
 static int l_helper (lua_State *L)
@@ -474,6 +476,8 @@ static int l_helper (lua_State *L)
   lua_getfield (L, o, "input");
   size_t inlen = 0;
   const char *input = lua_isnil (L, -1) ? NULL : luaL_checklstring (L, -1, &inlen);
+  lua_getfield (L, o, "log");
+  const char *logpath = luaL_optstring (L, -1, NULL);
   lua_getfield (L, o, "keep");
   int keep[8], nkeep = 0;
   if (!lua_isnil (L, -1))
@@ -521,9 +525,12 @@ static int l_helper (lua_State *L)
             child_fail (errfd, "become root in the container's user namespace");
         }
       int null = open ("/dev/null", O_RDWR | O_CLOEXEC);
+      int sink = out[1] >= 0 ? out[1] : null;
+      if (logpath && out[1] < 0)
+        sink = open (logpath, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
       if (dup2 (input ? in[0] : null, 0) < 0)
         child_fail (errfd, "stdin");
-      if (dup2 (out[1] >= 0 ? out[1] : null, 1) < 0 || dup2 (out[1] >= 0 ? out[1] : null, 2) < 0)
+      if (dup2 (sink, 1) < 0 || dup2 (sink, 2) < 0)
         child_fail (errfd, "stdout");
       for (int i = 0; i < nkeep; i++)
         {
@@ -745,10 +752,10 @@ static int l_unix_request (lua_State *L)
 }
 
 /* core.reserve_port(proto, ip, port) -> fd | nil, msg, errno
- * Holds a host port for a published container port: a bound socket (not
- * listening; no SO_REUSEADDR), so no other program can bind it while the
- * container runs, and a port already taken is found before anything is
- * set up. */
+ * Holds a host port for a published container port, so that no other
+ * program can bind it while the container runs, and a port already taken
+ * is found before anything is set up.  Traffic to it is DNATed before it
+ * could reach this socket. */
 static int l_reserve_port (lua_State *L)
 {
   const char *proto = luaL_checkstring (L, 1);
@@ -760,7 +767,13 @@ static int l_reserve_port (lua_State *L)
   struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons ((uint16_t) port) };
   luaL_argcheck (L, inet_pton (AF_INET, ip, &sa.sin_addr) == 1, 2, "not an IPv4 address");
   int fd = socket (AF_INET, (udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_CLOEXEC, 0);
-  if (fd < 0 || bind (fd, (struct sockaddr *) &sa, sizeof sa) < 0)
+  /* TCP: a listening socket holds the port against every later bind, and
+   * SO_REUSEADDR lets it be taken despite connections in TIME_WAIT; UDP
+   * has no such state, and SO_REUSEADDR would let others share the port */
+  int one = 1;
+  if (fd >= 0 && !udp)
+    setsockopt (fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (fd < 0 || bind (fd, (struct sockaddr *) &sa, sizeof sa) < 0 || (!udp && listen (fd, 0) < 0))
     {
       int e = errno;
       if (fd >= 0)

@@ -368,6 +368,17 @@ NC_CHILD static void do_mount (const struct child *c, const struct nc_mount *m)
     }
 }
 
+/* Ports below 1024 of the container's own network namespace are its
+ * workload's to bind (docker's default for bridged containers): nothing of
+ * the host's lives there.  /proc/sys/net is the caller's namespace's. */
+NC_CHILD static void low_ports (const struct child *c)
+{
+  int fd = open ("/proc/sys/net/ipv4/ip_unprivileged_port_start", O_WRONLY | O_CLOEXEC);
+  if (fd < 0 || write (fd, "0", 1) != 1)
+    fail (c, NC_STAGE_NETWORK, "ip_unprivileged_port_start");
+  close (fd);
+}
+
 NC_CHILD static void loopback_up (const struct child *c)
 {
   int s = socket (AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
@@ -860,6 +871,8 @@ NC_CHILD _Noreturn void nc_child_run (const struct nc_plan *plan, int sync_fd, c
         fail (&c, NC_STAGE_HOSTNAME, plan->hostname);
       if (plan->net_loopback)
         loopback_up (&c);
+      if (plan->net_low_ports)
+        low_ports (&c);
       setup_root (&c);
       if (plan->pause_after_root)
         {

@@ -181,6 +181,12 @@ function M.config(o, ctx)
     c.ip = s.base + 100
     c.builtin_dns = s.base + 3
     c.host_loopback = o.allow_host_loopback
+    for _, spec in ipairs(o.publish or {}) do
+      if spec:match("/udp$") and not c.host_loopback then
+        return false, ("--publish %q: slirp4netns drops the container's UDP replies to a published port "
+          .. "unless it may reach the host (add --allow-host-loopback)"):format(spec)
+      end
+    end
   end
   for _, spec in ipairs(o.publish or {}) do
     local p, err = M.publish(spec)
@@ -506,6 +512,13 @@ end
 local function slirp_start(c, pid, userns, state_dir)
   local path, err = M.find_helper("slirp4netns")
   if not path then return nil, err end
+  -- it opens the tap device inside the container's namespaces, as the
+  -- container's root: that is the caller, for the device's permissions
+  if not core.access("/dev/net/tun", "rw") then
+    local st = core.lstat("/dev/net/tun")
+    return nil, ("slirp4netns needs read-write access to /dev/net/tun%s"):format(
+      st and (" (its mode is %04o; distributions make it 0666)"):format(st.mode & 4095) or " (missing)")
+  end
   local sock = ("%s/slirp-%s.sock"):format(state_dir, c.id)
   os.remove(sock)
   local ready_r, ready_w = core.pipe()
@@ -521,7 +534,8 @@ local function slirp_start(c, pid, userns, state_dir)
   if userns then argv[#argv + 1] = ("--userns-path=/proc/%d/ns/user"):format(pid) end
   argv[#argv + 1] = tostring(pid)
   argv[#argv + 1] = "tap0"
-  local spid, serr = core.helper(path, argv, { detach = true, keep = { ready_w, exit_r } })
+  local logpath = sock:gsub("%.sock$", ".log")
+  local spid, serr = core.helper(path, argv, { detach = true, keep = { ready_w, exit_r }, log = logpath })
   core.close(ready_w)
   core.close(exit_r)
   if not spid then
@@ -534,17 +548,26 @@ local function slirp_start(c, pid, userns, state_dir)
   if b ~= "1" then
     local code = core.reap(spid, 1000)
     c.slirp.pid = nil
-    return nil, ("slirp4netns %s before it was ready"):format(
-      code and ("exited with " .. code) or "did not answer")
+    local f = io.open(logpath)
+    local why = f and f:read("a"):gsub("WARNING: [^\n]*\n", ""):gsub("%s+$", ""):match("([^\n]*)$") or ""
+    if f then f:close() end
+    os.remove(logpath)
+    return nil, ("slirp4netns %s before it was ready%s"):format(
+      code and ("exited with " .. code) or "did not answer", why ~= "" and (": " .. why) or "")
   end
+  os.remove(logpath) -- it logs nothing more of use; its file is unlinked
   for _, p in ipairs(c.publish) do
+    -- slirp4netns says only "failed" when the port is taken: look first
+    local fd, perr = core.reserve_port(p.proto, p.host_ip or "0.0.0.0", p.host_port)
+    if not fd then return nil, ("--publish %q: %s"):format(p.spec, perr) end
+    core.close(fd)
     local req = ('{"execute":"add_hostfwd","arguments":{"proto":"%s","host_addr":"%s","host_port":%d,"guest_port":%d}}')
       :format(p.proto, p.host_ip or "0.0.0.0", p.host_port, p.port)
     local reply, rerr = core.unix_request(sock, req)
     if not reply then return nil, ("--publish %q: slirp4netns: %s"):format(p.spec, rerr) end
     local e = reply:match('"error"%s*:%s*{.-"desc"%s*:%s*"([^"]*)"') or (reply:match('"error"') and reply)
     if e then
-      if e:match("bind") or e:match("in use") then e = "the host port is already in use (" .. e .. ")" end
+      if e:match("hostfwd failed") then e = "slirp4netns could not bind the host port (" .. e .. ")" end
       return nil, ("--publish %q: %s"):format(p.spec, e)
     end
   end

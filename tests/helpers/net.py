@@ -42,10 +42,18 @@ def connect(addr, port, proto, secs):
             s = socket.create_connection((addr, port), timeout=secs)
             data = s.recv(512)
         else:
+            # three tries, as a UDP client would (slirp4netns drops the
+            # datagram that makes it look up the container's MAC address)
             s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            s.settimeout(secs)
-            s.sendto(b"hi", (addr, port))
-            data, _ = s.recvfrom(512)
+            s.settimeout(secs / 3)
+            for attempt in range(3):
+                s.sendto(b"hi", (addr, port))
+                try:
+                    data, _ = s.recvfrom(512)
+                    break
+                except socket.timeout:
+                    if attempt == 2:
+                        raise
     except socket.timeout:
         print("error: TIMEOUT")
         return 1
