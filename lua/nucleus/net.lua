@@ -274,7 +274,8 @@ function M.egress_rules(c)
       r[#r + 1] = ("-A OUTPUT -d %s/32 -p tcp -m tcp --dport 53 -j ACCEPT"):format(d)
     end
   end
-  local dests = #e.allow > 0 and e.allow or { false }
+  -- nothing allowed at all (production's deny-all): no accept rule
+  local dests = #e.allow > 0 and e.allow or (#e.tcp + #e.udp > 0 and { false } or {})
   for _, d in ipairs(dests) do
     local dst = d and (" -d " .. d) or ""
     if #e.tcp == 0 and #e.udp == 0 then

@@ -37,6 +37,9 @@
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/resource.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -1367,6 +1370,47 @@ static int cmd_limits (int argc, char **argv)
 static int cmd_help (int argc, char **argv);
 
 /* ------------------------------------------------------------------ */
+/* udp ADDR PORT: send one datagram, print the answer (2 s, three tries)
+ * as udp=ANSWER, or udp=ERRNO / udp=TIMEOUT */
+static int cmd_udp (int argc, char **argv)
+{
+  (void) argc;
+  struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons ((uint16_t) atoi (argv[1])) };
+  if (inet_pton (AF_INET, argv[0], &sa.sin_addr) != 1)
+    return EXIT_PROBE_USAGE;
+  int fd = socket (AF_INET, SOCK_DGRAM, 0);
+  if (fd < 0)
+    {
+      print_errno ("udp", errno);
+      return EXIT_PROBE_OK;
+    }
+  for (int i = 0; i < 3; i++)
+    {
+      if (sendto (fd, "x", 1, 0, (struct sockaddr *) &sa, sizeof sa) < 0)
+        {
+          print_errno ("udp", errno);
+          return EXIT_PROBE_OK;
+        }
+      struct pollfd p = { fd, POLLIN, 0 };
+      if (poll (&p, 1, 700) == 1)
+        {
+          char buf[256];
+          ssize_t n = recv (fd, buf, sizeof buf - 1, 0);
+          if (n < 0)
+            {
+              print_errno ("udp", errno);
+              return EXIT_PROBE_OK;
+            }
+          buf[n] = '\0';
+          buf[strcspn (buf, "\n")] = '\0';
+          printf ("udp=%s\n", buf);
+          return EXIT_PROBE_OK;
+        }
+    }
+  printf ("udp=TIMEOUT\n");
+  return EXIT_PROBE_OK;
+}
+
 /* dispatch                                                            */
 
 struct command
@@ -1401,6 +1445,7 @@ static const struct command commands[] = {
   { "landlock", 0, 0, cmd_landlock, "landlock_abi=N|ERRNO" },
   { "tty", 0, 0, cmd_tty, "isatty0=0|1 isatty1=0|1 isatty2=0|1 ctty=yes|no" },
   { "limits", 0, 0, cmd_limits, "nofile=SOFT,HARD nproc= memlock= core= ... (inf = unlimited)" },
+  { "udp", 2, 2, cmd_udp, "ADDR PORT: udp=ANSWER|ERRNO|TIMEOUT (one datagram, three tries)" },
   { "help", 0, 0, cmd_help, "this list" },
 };
 
