@@ -23,6 +23,8 @@ KMSG_SYSCTL=/proc/sys/net/netfilter/nf_log_all_netns
 KMSG_SAVED=
 cleanup_net() {
   jobs -p | xargs -r kill 2>/dev/null
+  rm -rf "/etc/netns/$H"
+  [ -n "${NETNS_ETC_MADE:-}" ] && rmdir /etc/netns 2>/dev/null
   ip netns del "$H" 2>/dev/null
   ip netns del "$P" 2>/dev/null
   ip netns del "$Q" 2>/dev/null
@@ -77,6 +79,21 @@ ip=$(sed -n 's/.*inet \(10\.42\.[0-9.]*\)\/16.*/\1/p' <<<"$out")
 like "$out" "$ip	web1" "/etc/hosts maps the container's own name to its address"
 like "$(inh ip -d link show nucleus0)" 'bridge' "the host bridge nucleus0 exists"
 like "$(inh ip -4 addr show nucleus0)" 'inet 10\.42\.0\.1/16' "the bridge carries the gateway address"
+
+# without --dns: the test host's resolvers, less loopback ones (ip netns exec
+# binds /etc/netns/NAME/resolv.conf over /etc/resolv.conf for its command)
+[ -d /etc/netns ] || NETNS_ETC_MADE=1
+mkdir -p "/etc/netns/$H"
+printf 'nameserver 127.0.0.53\nnameserver 198.51.100.54\n' > "/etc/netns/$H/resolv.conf"
+out=$(nrun --network bridge -- cat /etc/resolv.conf 2>&1)
+is "$out" "nameserver 198.51.100.54" "no --dns: the host's resolvers, without its loopback stub"
+printf 'nameserver 127.0.0.53\n' > "/etc/netns/$H/resolv.conf"
+out=$(nrun --network bridge -- sh -c 'cat /etc/resolv.conf 2>&1 || echo none' 2>&1)
+like "$out" "^nucleus: warn: no --dns and the host's resolv.conf names no resolver the container can reach" \
+  "only a loopback resolver on the host: a warning says the container has no DNS"
+like "$out" "none$" "  ... and it has no resolv.conf"
+rm -r "/etc/netns/$H"
+[ -n "${NETNS_ETC_MADE:-}" ] && rmdir /etc/netns
 
 # --- NAT to the outside, and between containers -------------------------------------
 out=$(nrun --network bridge -- python3 /t/net.py connect 198.51.100.2 8000 tcp 2>&1)
