@@ -381,7 +381,13 @@ local function take_lease(dir, ip, body)
   local path = dir .. "/" .. M.ntoa(ip)
   local tmp = ("%s/.%s.%d"):format(dir, M.ntoa(ip), core.ids().pid)
   local f = io.open(tmp, "w")
-  if not f then return nil, ("lease directory %s: cannot write"):format(dir) end
+  if not f then
+    -- the last container of the bridge may have just removed the empty
+    -- directory: make it again, once
+    core.mkdir(dir, 448)
+    f = io.open(tmp, "w")
+    if not f then return nil end
+  end
   f:write(body)
   f:close()
   for _ = 1, 2 do

@@ -2,7 +2,8 @@
 # Start-up benchmark: `nucleus run -- /bin/true` (network none) side by side
 # with plain exec, unshare with the same namespaces, bubblewrap, crun, runc
 # and runsc (when installed and working), plus nucleus with a 1 000-file
-# context (copied and bound) and through the Lua API from a stock lua5.4.
+# context (copied and bound), with bridge networking, and through the Lua API
+# from a stock lua5.4.
 # Prints medians and ratios.
 #
 #   tests/bench/startup.sh [RUNS]      (default 300 runs per command; QUICK=1: 30)
@@ -18,7 +19,6 @@
 # (nucleus needs the real cgroup2 mount); runc gets a relative cgroupsPath;
 # runsc runs with --ignore-cgroups.  Diagnostic cases: nucleus --dry-run (the
 # launch plan only) and nucleus with its container records on a tmpfs.
-# Bridge networking does not exist in nucleus yet, so there is no case for it.
 set -euo pipefail
 BENCH_NAME=startup
 # shellcheck source-path=SCRIPTDIR source=lib.sh
@@ -59,15 +59,27 @@ SHM_STATE=$(mktemp -d /dev/shm/nucleus-bench-state.XXXXXX)
 on_exit 'rm -rf "$SHM_STATE"'
 # and one only compiles the launch plan (options, policies, seccomp, Landlock,
 # JSON output) without starting anything: the share of the start before clone3
-NAMES+=(nucleus-dry-run nucleus-state-tmpfs nucleus-ctx-copy nucleus-ctx-bind nucleus-lua)
+# Bridge networking in a network namespace of the benchmark's own (its
+# bridge, rules and leases never touch the host's); nsenter alone, with
+# network none, is the baseline to subtract.
+NETNS=nb-net-$$
+ip netns add "$NETNS" || die "cannot create a network namespace"
+on_exit "ip netns del $NETNS"
+ip -n "$NETNS" link set lo up
+export NUCLEUS_NET_DIR=$W/net
+IN_NETNS="nsenter --net=/run/netns/$NETNS"
+NAMES+=(nucleus-dry-run nucleus-state-tmpfs nucleus-ctx-copy nucleus-ctx-bind nucleus-netns-none nucleus-bridge
+        nucleus-bridge-slirp nucleus-lua)
 CMDS+=(
   "$NUCLEUS run --dry-run -- /bin/true"
   "$NUCLEUS --root $SHM_STATE/state run -- /bin/true"
   "$NUCLEUS run --context $W/ctx1000 -- /bin/true"
   "$NUCLEUS run --context $W/ctx1000 --context-mode bind -- /bin/true"
+  "$IN_NETNS $NUCLEUS run -- /bin/true"
+  "$IN_NETNS $NUCLEUS run --network bridge --dns 192.0.2.53 -- /bin/true"
+  "$IN_NETNS $NUCLEUS run --network bridge --nat-backend userspace -- /bin/true"
   "lua5.4 -e 'os.exit(require(\"nucleus\").run{argv={\"/bin/true\"}})'"
 )
-note "skipped: nucleus with bridge networking (not implemented in nucleus yet)"
 
 # Each command must work before it is timed (the Lua one reports errors here,
 # since os.exit(nil) would succeed).  crun runs in the private mount
@@ -127,6 +139,8 @@ for p in bubblewrap crun runc runsc; do
 done
 headline "… nucleus with a 1 000-file context, copied / bound" "$(fmt "$C1") ms / $(fmt "$B1") ms"
 headline "… nucleus through the Lua API (stock lua5.4)" "$(fmt "$L1") ms"
+NN=$(med nucleus-netns-none) NB=$(med nucleus-bridge) NS=$(med nucleus-bridge-slirp)
+headline "… nucleus --network bridge, kernel / slirp4netns" "$(fmt "$NB") ms / $(fmt "$NS") ms (none, same nsenter: $(fmt "$NN") ms)"
 
 {
   echo "## Start-up"
@@ -145,7 +159,10 @@ headline "… nucleus through the Lua API (stock lua5.4)" "$(fmt "$L1") ms"
   echo "  on the root file system (where /run is here): $(fmt "$NT") ms."
   echo "- CPU per start: nucleus $(cpu nucleus), bubblewrap $(cpu bubblewrap), crun $(cpu crun), runc $(cpu runc)."
   echo "- $RUNSC_NOTE."
-  echo "- bridge networking: skipped, nucleus has no bridge networking yet."
+  echo "- \`--network bridge\` (run through \`nsenter\` into a network namespace of the benchmark's own, where the"
+  echo "  bridge, its rules and the leases live): kernel backend $(fmt "$NB") ms, slirp4netns $(fmt "$NS") ms, against"
+  echo "  $(fmt "$NN") ms for network none through the same \`nsenter\`: a bridged start costs $(fmt "$(calc "$NB - $NN")") ms more"
+  echo "  (netlink, two \`iptables-restore\` batches, the lease), a slirp4netns one $(fmt "$(calc "$NS - $NN")") ms."
   echo
   echo "Commands (\`\$W\` is the benchmark's scratch directory, \`\$SHM\` one in /dev/shm, \`<repo>\` the repository; the Lua"
   echo "command runs with \`LUA_PATH=\"<repo>/lua/?.lua;<repo>/lua/?/init.lua;<repo>/build/lua/?.lua;;\"\`"
