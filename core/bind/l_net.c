@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
@@ -785,6 +786,25 @@ static int l_reserve_port (lua_State *L)
   return 1;
 }
 
+/* core.flock(path) -> fd | nil, msg, errno: an exclusive lock on path
+ * (created 0600), held until core.close(fd) */
+static int l_flock (lua_State *L)
+{
+  const char *path = luaL_checkstring (L, 1);
+  int fd = open (path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0)
+    return fail_msg (L, errno, "%s: %s", path, strerror (errno));
+  while (flock (fd, LOCK_EX) < 0)
+    if (errno != EINTR)
+      {
+        int e = errno;
+        close (fd);
+        return fail_msg (L, e, "%s: %s", path, strerror (e));
+      }
+  lua_pushinteger (L, fd);
+  return 1;
+}
+
 /* core.link(old, new) -> true | nil, msg, errno (hard link: fails if new exists) */
 static int l_link (lua_State *L)
 {
@@ -798,6 +818,7 @@ static int l_link (lua_State *L)
 
 static const luaL_Reg net_funcs[] = {
   { "link", l_link },
+  { "flock", l_flock },
   { "net_bridge", l_net_bridge },
   { "net_veth", l_net_veth },
   { "net_configure", l_net_configure },

@@ -408,6 +408,7 @@ end
 --- Take the container's address.  Returns true or nil, msg.
 function M.lease(c, id)
   local dir, base = M.lease_dir(c)
+  c.lease_dir = dir
   for _, d in ipairs { base:match("^(.*)/[^/]+$"), base, dir } do
     if d ~= "" then core.mkdir(d, 448) end
   end
@@ -432,16 +433,34 @@ end
 
 -- --- kernel backend: host rules ------------------------------------------------------
 
--- The host rules of one container, each tagged with its id.  op is "A" to
--- add ("I" in FORWARD, ahead of a host firewall's DROP) or "D" to delete.
+-- Rules come in two kinds, each tagged so that it can be found again:
+--   the bridge's ("nucleus-bridge:<name>"): MASQUERADE of its subnet and
+--     FORWARD accepts, added once when the bridge first serves (a marker
+--     file next to its leases says they are there) and removed with it by
+--     network prune; a container without published ports costs no
+--     iptables run at all;
+--   a container's ("nucleus:<id>"): its published ports' DNAT, hairpin
+--     MASQUERADE and FORWARD accepts, one batch in, one batch out.
+-- "A" adds ("I" in FORWARD, ahead of a host firewall's DROP), "D" deletes.
+function M.bridge_rules(c, op)
+  local tag = ("-m comment --comment nucleus-bridge:%s"):format(c.bridge)
+  local fwd = op == "A" and "I" or op
+  return table.concat({
+    "*nat",
+    ("-%s POSTROUTING -s %s ! -o %s %s -j MASQUERADE"):format(op, c.subnet.text, c.bridge, tag),
+    "COMMIT", "*filter",
+    ("-%s FORWARD -i %s %s -j ACCEPT"):format(fwd, c.bridge, tag),
+    ("-%s FORWARD -o %s -m conntrack --ctstate RELATED,ESTABLISHED %s -j ACCEPT"):format(fwd, c.bridge, tag),
+    "COMMIT" }, "\n") .. "\n"
+end
+
+--- The rules of one container's published ports, or nil when it has none.
 function M.host_rules(c, id, op)
+  if #c.publish == 0 then return nil end
   local tag = ("-m comment --comment nucleus:%s"):format(id)
   local ip, br = M.ntoa(c.ip), c.bridge
   local fwd = op == "A" and "I" or op
-  local nat = { "*nat", ("-%s POSTROUTING -s %s/32 ! -o %s %s -j MASQUERADE"):format(op, ip, br, tag) }
-  local filter = { "*filter",
-    ("-%s FORWARD -s %s/32 -i %s %s -j ACCEPT"):format(fwd, ip, br, tag),
-    ("-%s FORWARD -d %s/32 -o %s -m conntrack --ctstate RELATED,ESTABLISHED %s -j ACCEPT"):format(fwd, ip, br, tag) }
+  local nat, filter = { "*nat" }, { "*filter" }
   for _, p in ipairs(c.publish) do
     local d = p.host_ip and (" -d " .. p.host_ip .. "/32") or ""
     local m = ("-p %s -m %s --dport %d"):format(p.proto, p.proto, p.host_port)
@@ -459,21 +478,22 @@ function M.host_rules(c, id, op)
   return table.concat(nat, "\n") .. "\n" .. table.concat(filter, "\n") .. "\n"
 end
 
---- Every rule tagged for id (or for any id when id is nil), as a deletion
--- batch, from iptables-save.  Returns batch, { id = true } or nil, msg.
-function M.tagged_rules(id)
+--- Every rule whose tag matches pattern (a Lua pattern capturing the tag's
+-- value), as a deletion batch, from iptables-save.  Returns batch,
+-- { value = true } or nil, msg.
+function M.tagged_rules(pattern, want)
   local path, err = M.find_helper("iptables-save")
   if not path then return nil, err end
   local code, out = core.helper(path, { "iptables-save", "-t", "nat" }, {})
   local code2, out2 = core.helper(path, { "iptables-save", "-t", "filter" }, {})
   if code ~= 0 or code2 ~= 0 then return nil, "iptables-save failed: " .. tostring(code ~= 0 and out or out2) end
-  local ids, batch = {}, {}
+  local found, batch = {}, {}
   for _, tbl in ipairs { { "nat", out }, { "filter", out2 } } do
     local lines = {}
     for line in tbl[2]:gmatch("[^\n]+") do
-      local tid = line:match('%-%-comment "?nucleus:(%x+)"?')
-      if line:match("^%-A ") and tid and (id == nil or tid == id) then
-        ids[tid] = true
+      local v = line:match('%-%-comment "?' .. pattern .. '"?')
+      if line:match("^%-A ") and v and (want == nil or v == want) then
+        found[v] = true
         lines[#lines + 1] = "-D " .. line:sub(4)
       end
     end
@@ -483,14 +503,42 @@ function M.tagged_rules(id)
       batch[#batch + 1] = "COMMIT"
     end
   end
-  return #batch > 0 and (table.concat(batch, "\n") .. "\n") or "", ids
+  return #batch > 0 and (table.concat(batch, "\n") .. "\n") or "", found
 end
 
-local function remove_tagged(id)
-  local batch, err = M.tagged_rules(id)
+local CONTAINER_TAG, BRIDGE_TAG = "nucleus:(%x+)", "nucleus%-bridge:([%w_.-]+)"
+
+local function remove_tagged(pattern, want)
+  local batch, err = M.tagged_rules(pattern, want)
   if not batch then return nil, err end
   if batch == "" then return true end
   return restore(batch, { noflush = true }, "remove rules")
+end
+
+-- The bridge, its address and its rules, under the lock of its lease
+-- directory (two first starts must not both add the rules, and prune must
+-- not remove a bridge that a start is about to use).
+local function ensure_bridge(c)
+  local lock, err = core.flock(c.lease_dir .. "/.lock")
+  if not lock then return nil, err end
+  local created
+  created, err = core.net_bridge(c.bridge, ("%s/%d"):format(M.ntoa(c.gateway), c.subnet.prefix))
+  local ok = created ~= nil
+  if created then
+    local f = io.open(c.lease_dir .. "/.created", "w")
+    if f then f:close() end
+  end
+  local marker = c.lease_dir .. "/.rules"
+  if ok and not core.lstat(marker) then
+    ok, err = restore(M.bridge_rules(c, "A"), { noflush = true }, "bridge rules")
+    if ok then
+      local f = io.open(marker, "w")
+      if f then f:write(c.subnet.text, "\n"); f:close() end
+    end
+  end
+  core.close(lock)
+  if not ok then return nil, err end
+  return true
 end
 
 -- --- lifecycle ------------------------------------------------------------------------------
@@ -589,9 +637,8 @@ function M.attach(c, ctx)
   if c.backend == "kernel" then
     local ok, err = write_sysctl("/proc/sys/net/ipv4/ip_forward", "1")
     if not ok then return nil, err end
-    local created
-    created, err = core.net_bridge(c.bridge, ("%s/%d"):format(M.ntoa(c.gateway), c.subnet.prefix))
-    if created == nil then return nil, err end
+    ok, err = ensure_bridge(c)
+    if not ok then return nil, err end
     if #c.publish > 0 then
       -- published to 127.0.0.1: the host's loopback traffic may leave
       -- through the bridge (and is masqueraded)
@@ -603,9 +650,12 @@ function M.attach(c, ctx)
     c.veth_made = true
     ok, err = core.net_configure(pid, "eth0", ("%s/%d"):format(M.ntoa(c.ip), c.subnet.prefix), M.ntoa(c.gateway))
     if not ok then return nil, err end
-    c.rules_added = true
-    ok, err = restore(M.host_rules(c, c.id, "A"), { noflush = true }, "host NAT rules")
-    if not ok then return nil, err end
+    local rules = M.host_rules(c, c.id, "A")
+    if rules then
+      c.rules_added = true
+      ok, err = restore(rules, { noflush = true }, "published ports")
+      if not ok then return nil, err end
+    end
   else
     local ok, err = slirp_start(c, pid, ctx.userns, ctx.state_dir)
     if not ok then return nil, err end
@@ -636,7 +686,7 @@ function M.teardown(c)
   if c.rules_added then
     local ok = restore(M.host_rules(c, c.id, "D"), { noflush = true }, "remove rules")
     if not ok then
-      local ok2, err = remove_tagged(c.id)
+      local ok2, err = remove_tagged(CONTAINER_TAG, c.id)
       if not ok2 then log.warn("network teardown: %s", err) end
     end
     c.rules_added = false
@@ -664,21 +714,26 @@ end
 -- and lease (rm, network prune).
 function M.cleanup_record(id, r)
   if not r or r.backend ~= "kernel" then return true end
-  local ok, err = remove_tagged(id)
+  local ok, err = true, nil
+  if r.publish then ok, err = remove_tagged(CONTAINER_TAG, id) end
   if r.veth then core.net_link_del(r.veth) end
   if r.lease and lease_live(r.lease) == false then os.remove(r.lease) end
   return ok, err
 end
 
---- nucleus network prune: every tagged rule, veth and lease in this
--- network namespace whose container is gone.  A container is alive while
--- its lease's supervisor is (whatever state directory records it).
--- Returns a list of what was removed.
+--- nucleus network prune: what containers that are gone left in this
+-- network namespace: their leases, published-port rules and veths; and
+-- each bridge no container uses any more, with its rules.  A container is
+-- alive while its lease's supervisor is (whatever state directory records
+-- it).  Returns a list of what was removed.
 function M.prune()
   local removed, alive = {}, {}
   local base = net_base()
+  local here = core.readlink("/proc/self/ns/net"):match("%[(%d+)%]") .. "-"
+  local idle = {} -- bridges of this namespace without a live lease
   for _, d in ipairs(core.listdir(base) or {}) do
     local dir = base .. "/" .. d
+    local users = 0
     for _, f in ipairs(core.listdir(dir) or {}) do
       local p = dir .. "/" .. f
       if f:sub(1, 1) == "." then
@@ -686,6 +741,7 @@ function M.prune()
         local pid = f:match("%.(%d+)$")
         if pid and not core.proc_start(tonumber(pid)) then os.remove(p) end
       elseif lease_live(p) then
+        users = users + 1
         local fh = io.open(p)
         local id = fh and fh:read("a"):match('"id":"(%x+)"')
         if fh then fh:close() end
@@ -695,6 +751,7 @@ function M.prune()
         removed[#removed + 1] = "lease " .. f
       end
     end
+    if users == 0 and d:sub(1, #here) == here then idle[#idle + 1] = { dir = dir, bridge = d:sub(#here + 1) } end
     os.remove(dir) -- only when empty
   end
   local function live(id)
@@ -703,10 +760,10 @@ function M.prune()
     end
     return false
   end
-  local _, ids = M.tagged_rules(nil)
+  local _, ids = M.tagged_rules(CONTAINER_TAG)
   for id in pairs(ids or {}) do
     if not live(id) then
-      local ok, err = remove_tagged(id)
+      local ok, err = remove_tagged(CONTAINER_TAG, id)
       if ok then removed[#removed + 1] = "rules of " .. id else log.warn("%s", err) end
     end
   end
@@ -715,6 +772,36 @@ function M.prune()
     if short and kind == "veth" and not live(short) then
       if core.net_link_del(name) then removed[#removed + 1] = "veth " .. name end
     end
+  end
+  for _, b in ipairs(idle) do
+    -- under the lock: a start may have leased an address since, and then
+    -- it keeps the bridge (the lock file itself stays, for the next start)
+    local lock = core.flock(b.dir .. "/.lock")
+    local users = 0
+    for _, f in ipairs(core.listdir(b.dir) or {}) do
+      if f:sub(1, 1) ~= "." then users = users + 1 end
+    end
+    if lock and users == 0 then
+      local ok, err = true, nil
+      if core.lstat(b.dir .. "/.rules") then
+        ok, err = remove_tagged(BRIDGE_TAG, b.bridge)
+        if ok then
+          os.remove(b.dir .. "/.rules")
+          removed[#removed + 1] = "rules of bridge " .. b.bridge
+        else
+          log.warn("%s", err)
+        end
+      end
+      -- only a bridge nucleus made: one the host had before is not ours
+      if ok and core.lstat(b.dir .. "/.created") then
+        local links = core.net_links() or {}
+        if links[b.bridge] == "bridge" and core.net_link_del(b.bridge) then
+          removed[#removed + 1] = "bridge " .. b.bridge
+        end
+        os.remove(b.dir .. "/.created")
+      end
+    end
+    if lock then core.close(lock) end
   end
   table.sort(removed)
   return removed

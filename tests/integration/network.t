@@ -61,11 +61,11 @@ serve "$Q" 203.0.113.2 8000 tcp
 # what the test host holds: links, rules, leases
 net_state() {
   inh ip -o link show | awk -F': ' '{print $2}' | sed 's/@.*//' | grep -v '^nucleus0$' | sort | tr '\n' ' '
-  echo "| rules: $(inh iptables-save | grep -c 'nucleus:')"
-  echo "| leases: $(find "$NUCLEUS_NET_DIR" -type f 2>/dev/null | wc -l)"
+  echo "| rules: $(inh iptables-save | grep -cE 'nucleus(-bridge)?:')"
+  echo "| leases: $(find "$NUCLEUS_NET_DIR" -type f ! -name '.*' 2>/dev/null | wc -l)"
 }
 nrun() { inh "$NUCLEUS" run --rm -v "$T:/t:ro" "$@"; }
-before=$(net_state)
+pristine=$(net_state; inh iptables-save | grep -c '^-')
 host_before=$(host_state)
 
 # --- the kernel backend: addresses, routes, files ----------------------------------
@@ -79,6 +79,10 @@ ip=$(sed -n 's/.*inet \(10\.42\.[0-9.]*\)\/16.*/\1/p' <<<"$out")
 like "$out" "$ip	web1" "/etc/hosts maps the container's own name to its address"
 like "$(inh ip -d link show nucleus0)" 'bridge' "the host bridge nucleus0 exists"
 like "$(inh ip -4 addr show nucleus0)" 'inet 10\.42\.0\.1/16' "the bridge carries the gateway address"
+# the bridge and its rules stay for the next container (docker's model):
+# from here on, nothing else may remain after a container
+before=$(net_state)
+like "$before" 'rules: 3$' "the bridge's three rules (MASQUERADE, two FORWARD) stay; the container left none"
 
 # without --dns: the test host's resolvers, less loopback ones (ip netns exec
 # binds /etc/netns/NAME/resolv.conf over /etc/resolv.conf for its command)
@@ -189,27 +193,36 @@ is "$(sort -u <<<"$addrs" | wc -l)" 20 "...and no two the same, all running at o
 is "$(net_state)" "$before" "after they exit: no veth, rule or lease remains"
 
 # --- a killed supervisor: rm and network prune clean up -------------------------------
-inh "$NUCLEUS" run --name orphan --network bridge -p 8090:80 -- sleep 60 > /dev/null 2>&1 &
-orphan=$!
-for _ in $(seq 100); do inh "$NUCLEUS" ps -q | grep -q . && break; sleep 0.05; done
+# bg_container NAME [OPTS]: a bridged container running sleep, waited for
+bg_container() {
+  local name=$1
+  shift
+  inh "$NUCLEUS" run --name "$name" --network bridge "$@" -- sleep 60 > /dev/null 2>&1 &
+  bg=$!
+  for _ in $(seq 100); do inh "$NUCLEUS" ps -q | grep -q . && break; sleep 0.05; done
+  sleep 0.3
+}
+bg_container orphan -p 8090:80
+like "$(net_state)" 'rules: ([4-9]|[1-9][0-9])' "a running container with a published port has rules of its own"
+pkill -KILL -f "nucleus run --name orphan " ; wait "$bg" 2>/dev/null
 sleep 0.3
-like "$(net_state)" 'rules: [1-9]' "a running bridged container has its rules"
-pkill -KILL -f "nucleus run --name orphan " ; wait "$orphan" 2>/dev/null
-sleep 0.3
-like "$(net_state)" 'rules: [1-9]' "a killed supervisor leaves its rules"
+like "$(net_state)" 'rules: ([4-9]|[1-9][0-9])' "a killed supervisor leaves them"
 out=$(inh "$NUCLEUS" network prune)
-like "$out" "rules of [0-9a-f]+" "network prune names what it removed"
-is "$(net_state)" "$before" "network prune removes the rules and the lease"
+like "$out" "rules of [0-9a-f]+" "network prune names what it removed: the container's rules"
+like "$out" "lease 10\.42\." "  ... its lease"
+like "$out" "bridge nucleus0" "  ... and the bridge nobody uses any more"
+is "$(net_state; inh iptables-save | grep -c '^-')" "$pristine" "network prune leaves the test host as it was before the first container"
 inh "$NUCLEUS" rm orphan > /dev/null
-inh "$NUCLEUS" run --name orphan2 --network bridge -- sleep 60 > /dev/null 2>&1 &
-orphan=$!
-for _ in $(seq 100); do inh "$NUCLEUS" ps -q | grep -q . && break; sleep 0.05; done
-sleep 0.3
-pkill -KILL -f "nucleus run --name orphan2" ; wait "$orphan" 2>/dev/null
+bg_container orphan2 -p 8091:80
+pkill -KILL -f "nucleus run --name orphan2" ; wait "$bg" 2>/dev/null
 sleep 0.3
 inh "$NUCLEUS" rm orphan2 > /dev/null
 is "$(net_state)" "$before" "rm of a container whose supervisor was killed removes its rules and lease"
-is "$(inh "$NUCLEUS" network prune)" "" "network prune with nothing to do prints nothing"
+bg_container keeper
+is "$(inh "$NUCLEUS" network prune)" "" "network prune leaves a bridge in use alone"
+inh "$NUCLEUS" stop -t 1 keeper > /dev/null
+wait "$bg"
+inh "$NUCLEUS" rm keeper > /dev/null
 
 # --- the userspace backend: slirp4netns ---------------------------------------------------
 # slirp_tests LABEL RUNNER...: the same checks as root and rootless
@@ -319,6 +332,11 @@ like "$out" 'publish "8097:80": .*already in use' "a host port held by another c
 inh "$NUCLEUS" stop -t 1 holder > /dev/null
 wait "$holder"
 is "$(net_state)" "$before" "after every bad input and failure: no veth, rule or lease"
+out=$(inh "$NUCLEUS" network prune)
+like "$out" "bridge nucleus0" "network prune removes the bridge nobody uses..."
+like "$out" "rules of bridge nucleus0" "  ... and its rules"
+is "$(net_state; inh iptables-save | grep -c '^-')" "$pristine" "the test host is as it was before the first container"
+is "$(inh "$NUCLEUS" network prune)" "" "network prune with nothing to do prints nothing"
 inh "$NUCLEUS" rm -f $(inh "$NUCLEUS" ps -aq) > /dev/null 2>&1
 is "$(host_state)" "$host_before" "no mount, process or cgroup left"
 

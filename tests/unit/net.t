@@ -92,7 +92,7 @@ tap.like(port_only, "%-A OUTPUT %-p tcp %-m tcp %-%-dport 443 %-j ACCEPT", "a po
 tap.like(select(2, cfg { egress_tcp_port = { "0" } }), '%-%-egress%-tcp%-port "0": expected a port number from 1 to 65535', "port 0")
 tap.like(select(2, cfg { egress_allow = { "10.0.0.1/8" } }), "host bits set", "allow-list entry with host bits")
 
--- host rules: every rule tagged, adds and deletes mirror each other
+-- host rules: every container rule tagged, adds and deletes mirror each other
 local h = assert(cfg { dns = { "198.51.100.53" }, publish = { "127.0.0.1:8080:80", "5353:53/udp" } })
 h.ip = net.ipv4("10.42.0.7")
 local id = ("ab"):rep(16)
@@ -107,8 +107,15 @@ end
 for line in del:gmatch("[^\n]+") do if line:match("^%-D ") then n_del = n_del + 1 end end
 tap.is(untagged, 0, "every host rule carries the container's tag")
 tap.is(n_add, n_del, "teardown deletes exactly what setup added")
-tap.like(add, "%-A POSTROUTING %-s 10%.42%.0%.7/32 ! %-o nucleus0 .* %-j MASQUERADE", "MASQUERADE for the container's address only")
-tap.like(add, "%-I FORWARD %-s 10%.42%.0%.7/32 %-i nucleus0 .* %-j ACCEPT", "FORWARD accept, inserted ahead of a host firewall")
+tap.like(add, "%-A POSTROUTING %-d 10%.42%.0%.7/32 %-o nucleus0 %-p tcp %-m tcp %-%-dport 80 %-m addrtype %-%-src%-type LOCAL .* %-j MASQUERADE",
+  "hairpin MASQUERADE for the host's own clients")
+tap.like(add, "%-I FORWARD %-d 10%.42%.0%.7/32 %-o nucleus0 %-p udp %-m udp %-%-dport 53 .* %-j ACCEPT", "FORWARD accept of a published port, inserted ahead of a host firewall")
+tap.is(net.host_rules(k, id, "A"), nil, "a container without published ports has no rules of its own")
+local br = net.bridge_rules(k, "A")
+tap.like(br, "%-A POSTROUTING %-s 10%.42%.0%.0/16 ! %-o nucleus0 %-m comment %-%-comment nucleus%-bridge:nucleus0 %-j MASQUERADE", "the bridge's MASQUERADE, tagged with its name")
+tap.like(br, "%-I FORWARD %-i nucleus0 %-m comment %-%-comment nucleus%-bridge:nucleus0 %-j ACCEPT", "FORWARD from the bridge, inserted first")
+tap.like(br, "%-I FORWARD %-o nucleus0 %-m conntrack %-%-ctstate RELATED,ESTABLISHED .* %-j ACCEPT", "FORWARD of replies to the bridge")
+tap.is(select(2, net.bridge_rules(k, "D"):gsub("\n%-D ", "")), 3, "the bridge's rules delete as they were added")
 tap.like(add, "%-A PREROUTING %-d 127%.0%.0%.1/32 %-p tcp %-m tcp %-%-dport 8080 .* %-j DNAT %-%-to%-destination 10%.42%.0%.7:80", "DNAT from the published address")
 tap.like(add, "%-A OUTPUT %-p udp %-m udp %-%-dport 5353 .* %-j DNAT %-%-to%-destination 10%.42%.0%.7:53", "DNAT for the host's own clients (udp)")
 tap.done()
