@@ -691,11 +691,11 @@ function M.teardown(c)
     end
     c.rules_added = false
   end
-  if c.veth_made then
-    local ok, err = core.net_link_del(c.veth)
-    if ok == nil then log.warn("network teardown: %s", err) end
-    c.veth_made = false
-  end
+  -- the veth pair goes with the container's network namespace, which the
+  -- kernel tears down in the background once the container is gone: a
+  -- synchronous RTM_DELLINK here would wait tens of milliseconds for RCU
+  -- grace periods on the critical path, for the same result
+  c.veth_made = false
   if c.lease then
     os.remove(c.lease)
     os.remove((c.lease:match("^(.*)/[^/]+$"))) -- the bridge's directory, once empty

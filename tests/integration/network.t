@@ -58,8 +58,12 @@ serve "$P" 198.51.100.2 8001 tcp
 serve "$P" 198.51.100.2 8053 udp
 serve "$Q" 203.0.113.2 8000 tcp
 
-# what the test host holds: links, rules, leases
-net_state() {
+# what the test host holds: links, rules, leases.  A container's veth pair
+# goes with its network namespace, which the kernel removes in the
+# background once the container is gone: give that a moment.
+net_state() {  # [running]: containers still run, no veth to wait for
+  [ "${1:-}" = running ] ||
+    for _ in $(seq 50); do inh ip -o link show | grep -q ': nv[0-9a-f]*@' || break; sleep 0.1; done
   inh ip -o link show | awk -F': ' '{print $2}' | sed 's/@.*//' | grep -v '^nucleus0$' | sort | tr '\n' ' '
   echo "| rules: $(inh iptables-save | grep -cE 'nucleus(-bridge)?:')"
   echo "| leases: $(find "$NUCLEUS_NET_DIR" -type f ! -name '.*' 2>/dev/null | wc -l)"
@@ -203,7 +207,7 @@ bg_container() {
   sleep 0.3
 }
 bg_container orphan -p 8090:80
-like "$(net_state)" 'rules: ([4-9]|[1-9][0-9])' "a running container with a published port has rules of its own"
+like "$(net_state running)" 'rules: ([4-9]|[1-9][0-9])' "a running container with a published port has rules of its own"
 pkill -KILL -f "nucleus run --name orphan " ; wait "$bg" 2>/dev/null
 sleep 0.3
 like "$(net_state)" 'rules: ([4-9]|[1-9][0-9])' "a killed supervisor leaves them"
