@@ -663,28 +663,31 @@ static int l_read_byte (lua_State *L)
   return 1;
 }
 
-/* core.reap(pid [, timeout_ms]) -> code (128+N for a signal) | false (still running) | nil, msg */
+/* core.reap(pid [, timeout_ms]) -> code (128+N for a signal) | false (still running) | nil, msg
+ * Waits for our child pid (its pidfd wakes us as soon as it exits). */
 static int l_reap (lua_State *L)
 {
   pid_t pid = (pid_t) luaL_checkinteger (L, 1);
   int timeout = (int) luaL_optinteger (L, 2, 0);
-  int st;
-  for (int waited = 0;; waited += 10)
+  int pfd = (int) syscall (SYS_pidfd_open, pid, 0);
+  if (pfd >= 0 && timeout > 0)
     {
-      pid_t r = waitpid (pid, &st, WNOHANG);
-      if (r < 0 && errno == EINTR)
-        continue;
-      if (r < 0)
-        return fail_msg (L, errno, "wait %d: %s", (int) pid, strerror (errno));
-      if (r == pid)
-        break;
-      if (waited >= timeout)
-        {
-          lua_pushboolean (L, 0);
-          return 1;
-        }
-      struct timespec ts = { 0, 10 * 1000 * 1000 };
-      nanosleep (&ts, NULL);
+      struct pollfd p = { pfd, POLLIN, 0 };
+      while (poll (&p, 1, timeout) < 0 && errno == EINTR)
+        ;
+    }
+  if (pfd >= 0)
+    close (pfd);
+  int st;
+  pid_t r;
+  while ((r = waitpid (pid, &st, WNOHANG)) < 0 && errno == EINTR)
+    ;
+  if (r < 0)
+    return fail_msg (L, errno, "wait %d: %s", (int) pid, strerror (errno));
+  if (r == 0)
+    {
+      lua_pushboolean (L, 0);
+      return 1;
     }
   lua_pushinteger (L, WIFEXITED (st) ? WEXITSTATUS (st) : 128 + WTERMSIG (st));
   return 1;
