@@ -806,7 +806,7 @@ static int read_plan (struct rd *r, int idx)
   static const char *const keys[]
       = { "argv",     "env",    "path",       "cwd",          "hostname", "namespaces",
           "uid_map",  "gid_map", "setgroups_deny", "user",     "staging",  "root_options",
-          "root_readonly", "chroot_fallback", "loopback", "low_ports", "mounts", "caps", "rlimits",
+          "root_readonly", "chroot_fallback", "loopback", "bridged", "mounts", "caps", "rlimits",
           "seccomp",  "seccomp_log", "seccomp_trace", "landlock", "degraded", "init",
           "join_pid", "join_start", "cgroup", "audit_mounts", "pause_after_root", NULL };
   lua_State *L = r->L;
@@ -841,7 +841,7 @@ static int read_plan (struct rd *r, int idx)
       || get_bool (r, idx, "plan", "root_readonly", &p->root_readonly) < 0
       || get_bool (r, idx, "plan", "chroot_fallback", &p->chroot_fallback) < 0
       || get_bool (r, idx, "plan", "loopback", &p->net_loopback) < 0
-      || get_bool (r, idx, "plan", "low_ports", &p->net_low_ports) < 0
+      || get_bool (r, idx, "plan", "bridged", &p->net_bridged) < 0
       || get_bool (r, idx, "plan", "degraded", &p->degraded) < 0
       || get_bool (r, idx, "plan", "init", &p->mini_init) < 0
       || get_bool (r, idx, "plan", "audit_mounts", &p->audit_mounts) < 0
@@ -911,8 +911,8 @@ static int read_plan (struct rd *r, int idx)
     return bad (r, "hostname: needs the uts namespace");
   if (p->net_loopback && !(p->clone_flags & CLONE_NEWNET))
     return bad (r, "loopback: needs the net namespace");
-  if (p->net_low_ports && !(p->clone_flags & CLONE_NEWNET))
-    return bad (r, "low_ports: needs the net namespace");
+  if (p->net_bridged && !(p->clone_flags & CLONE_NEWNET))
+    return bad (r, "bridged: needs the net namespace");
 
   p->last_cap = (unsigned) nc_l_last_cap ();
   int t = field (r, idx, "caps");

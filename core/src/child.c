@@ -368,15 +368,26 @@ NC_CHILD static void do_mount (const struct child *c, const struct nc_mount *m)
     }
 }
 
-/* Ports below 1024 of the container's own network namespace are its
- * workload's to bind (docker's default for bridged containers): nothing of
- * the host's lives there.  /proc/sys/net is the caller's namespace's. */
-NC_CHILD static void low_ports (const struct child *c)
+/* A bridged container's own network namespace, before any link reaches
+ * it: its ports below 1024 are its workload's to bind (docker's default:
+ * nothing of the host's lives there), and links that arrive later (eth0,
+ * tap0) get no IPv6, which the bridge does not route and egress rules do
+ * not cover (link-local addresses would reach the host's bridge).
+ * /proc/sys/net is the caller's namespace's. */
+NC_CHILD static void write_sysctl (const struct child *c, const char *path, const char *v, int optional)
 {
-  int fd = open ("/proc/sys/net/ipv4/ip_unprivileged_port_start", O_WRONLY | O_CLOEXEC);
-  if (fd < 0 || write (fd, "0", 1) != 1)
-    fail (c, NC_STAGE_NETWORK, "ip_unprivileged_port_start");
+  int fd = open (path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0 && optional && errno == ENOENT)
+    return; /* a kernel without IPv6 */
+  if (fd < 0 || write (fd, v, 1) != 1)
+    fail (c, NC_STAGE_NETWORK, path);
   close (fd);
+}
+
+NC_CHILD static void bridged_netns (const struct child *c)
+{
+  write_sysctl (c, "/proc/sys/net/ipv4/ip_unprivileged_port_start", "0", 0);
+  write_sysctl (c, "/proc/sys/net/ipv6/conf/default/disable_ipv6", "1", 1);
 }
 
 NC_CHILD static void loopback_up (const struct child *c)
@@ -871,8 +882,8 @@ NC_CHILD _Noreturn void nc_child_run (const struct nc_plan *plan, int sync_fd, c
         fail (&c, NC_STAGE_HOSTNAME, plan->hostname);
       if (plan->net_loopback)
         loopback_up (&c);
-      if (plan->net_low_ports)
-        low_ports (&c);
+      if (plan->net_bridged)
+        bridged_netns (&c);
       setup_root (&c);
       if (plan->pause_after_root)
         {

@@ -66,6 +66,8 @@ net_state() {  # [running]: containers still run, no veth to wait for
     for _ in $(seq 50); do inh ip -o link show | grep -q ': nv[0-9a-f]*@' || break; sleep 0.1; done
   inh ip -o link show | awk -F': ' '{print $2}' | sed 's/@.*//' | grep -v '^nucleus0$' | sort | tr '\n' ' '
   echo "| rules: $(inh iptables-save | grep -cE 'nucleus(-bridge)?:')"
+  # every rule of every table (before the first rule, there are no tables)
+  echo "| iptables-save: $(inh iptables-save | grep '^-' | md5sum | cut -c1-12)"
   echo "| leases: $(find "$NUCLEUS_NET_DIR" -type f ! -name '.*' 2>/dev/null | wc -l)"
 }
 nrun() { inh "$NUCLEUS" run --rm -v "$T:/t:ro" "$@"; }
@@ -74,13 +76,14 @@ host_before=$(host_state)
 
 # --- the kernel backend: addresses, routes, files ----------------------------------
 out=$(nrun --network bridge --name web1 --dns 198.51.100.53 -- sh -c \
-  'ip -4 -o addr show eth0; ip route; cat /etc/resolv.conf /etc/hosts; cat /proc/sys/net/ipv4/ip_forward' 2>&1)
+  'ip -4 -o addr show eth0; ip route; cat /etc/resolv.conf /etc/hosts; echo "v6=$(ip -6 -o addr show eth0 | wc -l)"' 2>&1)
 like "$out" 'eth0 +inet 10\.42\.[0-9]+\.[0-9]+/16' "bridge: eth0 has an address in 10.42.0.0/16"
 like "$out" 'default via 10\.42\.0\.1 dev eth0' "bridge: default route through the gateway"
 like "$out" 'nameserver 198\.51\.100\.53' "--dns is the container's resolver"
 is "$(grep -c nameserver <<<"$out")" 1 "resolv.conf holds only the given resolver"
 ip=$(sed -n 's/.*inet \(10\.42\.[0-9.]*\)\/16.*/\1/p' <<<"$out")
 like "$out" "$ip	web1" "/etc/hosts maps the container's own name to its address"
+like "$out" "v6=0" "eth0 has no IPv6 address (the bridge routes none, egress rules cover none)"
 like "$(inh ip -d link show nucleus0)" 'bridge' "the host bridge nucleus0 exists"
 like "$(inh ip -4 addr show nucleus0)" 'inet 10\.42\.0\.1/16' "the bridge carries the gateway address"
 # the bridge and its rules stay for the next container (docker's model):
@@ -115,6 +118,7 @@ srv_pid=$!
 for _ in $(seq 100); do grep -q ready "$T/srv.log" && break; sleep 0.05; done
 srv_ip=$(inh "$NUCLEUS" inspect srv | sed -n 's/.*"ip": *"\([0-9.]*\)".*/\1/p')
 like "$srv_ip" '^10\.42\.' "inspect shows the container's address"
+like "$(inh "$NUCLEUS" exec srv cat /etc/hosts)" "$srv_ip	srv" "exec into a bridged container: its network, its hosts file"
 out=$(nrun --network bridge -- python3 /t/net.py connect "$srv_ip" 9000 tcp 2>&1)
 like "$out" "^hello 10\.42\." "two containers on the bridge reach each other"
 wait "$srv_pid"

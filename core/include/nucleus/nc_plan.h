@@ -144,7 +144,7 @@ struct nc_plan {
   size_t ncopies;
 
   bool net_loopback; /* bring lo up (new network namespace) */
-  bool net_low_ports; /* its ports below 1024 open to the workload (bridge) */
+  bool net_bridged; /* a bridged namespace: low ports open, no IPv6 on new links */
 
   /* security */
   struct nc_caps caps;

@@ -319,7 +319,7 @@ function M.build(o, host)
     if net then
       ns[#ns + 1] = "net"
       plan.loopback = true
-      plan.low_ports = true
+      plan.bridged = true
       plan.pause_after_root = true -- wired while paused, before the workload
       if net.warning then warnings[#warnings + 1] = net.warning end
     end
@@ -624,7 +624,7 @@ function M.build_exec(rec, x, host)
   local plan, warnings = M.build(copy, host)
   if not plan then return nil, warnings end
   plan.mounts, plan.hostname, plan.loopback, plan.pause_after_root = nil, nil, nil, nil
-  plan.low_ports = nil
+  plan.bridged = nil
   plan.uid_map, plan.gid_map, plan.setgroups_deny = nil, nil, nil
   plan.staging, plan.root_options, plan.chroot_fallback = nil, nil, nil
   plan.namespaces = rec.namespaces
