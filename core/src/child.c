@@ -22,6 +22,7 @@
 #include <linux/capability.h>
 #include <linux/seccomp.h>
 #include <net/if.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
@@ -903,6 +904,15 @@ NC_CHILD _Noreturn void nc_child_run (const struct nc_plan *plan, int sync_fd, c
   if (setsid () < 0)
     fail (&c, NC_STAGE_IDENTITY, "setsid");
   drop_privileges (&c);
+  /* Any change of credentials (the workload's user, root of a user
+   * namespace) cleared the parent-death signal: arm it again, then make
+   * sure the parent did not die in between (its end of the sync socket
+   * stays open until we exec). */
+  if (prctl (PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
+    fail (&c, NC_STAGE_IDENTITY, "pdeathsig");
+  struct pollfd parent = { sync_fd, POLLRDHUP, 0 };
+  if (poll (&parent, 1, 0) > 0 && (parent.revents & (POLLRDHUP | POLLHUP)))
+    _exit (NC_EXIT_SETUP);
   enter_workdir (&c);
   apply_landlock (&c);
   apply_seccomp (&c);

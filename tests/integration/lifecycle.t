@@ -151,14 +151,18 @@ like "$("$N" ps -a)" "reuse +Exited" "a record whose PID now belongs to another 
 is "$("$N" ps -q)" "" "... and not listed as running"
 "$N" rm reuse >/dev/null
 
-for delay in 0 0.002 0.01 0.05 0.3; do
-  "$N" run --name victim -- sleep 3043 &
+# as root and as another user: a change of credentials clears the
+# parent-death signal, which the child arms again
+for case in 0 0.002 0.01 0.05 0.3 u0.01 u0.3; do
+  delay=${case#u} user=()
+  [ "$case" = "$delay" ] || user=(--user 1000)
+  "$N" run --name victim "${user[@]}" -- sleep 3043 &
   sup=$!
   sleep "$delay"
   kill -KILL "$sup"
   wait "$sup" 2>/dev/null
   for _ in $(seq 100); do pgrep -f 'sleep 3043' >/dev/null || break; sleep 0.02; done
-  ok "$(pgrep -f 'sleep 3043' >/dev/null; [ $? -ne 0 ]; echo $?)" "supervisor killed after ${delay}s: the container died with it"
+  ok "$(pgrep -f 'sleep 3043' >/dev/null; [ $? -ne 0 ]; echo $?)" "supervisor killed after ${delay}s${user:+ (--user 1000)}: the container died with it"
   st=$("$N" ps -a 2>&1)
   if echo "$st" | grep -q victim; then
     like "$st" "victim +(Exited|Created)" "  ... ps shows it exited"
