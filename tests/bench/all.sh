@@ -162,7 +162,6 @@ OUTDOC=$DOCS/benchmarks.md
   for b in $SHOWN; do section "$b"; done
   echo "## Not measured"
   echo
-  echo "- PostgreSQL through \`--network bridge\` (a published port): not yet; the server runs with \`--network host\`."
   command -v runsc >/dev/null || echo "- runsc (gVisor): not installed (\`apt-get install runsc\`)."
 } > "$OUTDOC"
 sed -i -e "s|$ROOT|<repo>|g" "$OUTDOC"
