@@ -60,6 +60,9 @@ like "$out" 'udp=hello 198\.51\.100\.1' "  ... DNS to the configured resolver pa
 
 out=$(prod --network bridge -- true 2>&1)
 like "$out" 'production mode with --network bridge requires --dns' "production bridge without --dns is refused"
-is "$(ip netns exec $H iptables-save | grep -c 'nucleus:')" 0 "no rule left on the test host"
-is "$(find "$NUCLEUS_NET_DIR" -type f 2>/dev/null | wc -l)" 0 "no lease left"
+is "$(ip netns exec $H iptables-save | grep -c 'nucleus:')" 0 "no container's rule left on the test host"
+nsenter --net=/run/netns/$H "$N" network prune > /dev/null
+is "$(ip netns exec $H iptables-save | grep -cE 'nucleus(-bridge)?:')" 0 "network prune: the bridge's rules gone too"
+is "$(ip -n $H -o link show nucleus0 2>/dev/null | wc -l)" 0 "  ... and the bridge"
+is "$(find "$NUCLEUS_NET_DIR" -type f ! -name '.*' 2>/dev/null | wc -l)" 0 "no lease left (the bridge's lock and markers stay with it)"
 done_testing
