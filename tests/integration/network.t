@@ -339,6 +339,14 @@ out=$(inh "$NUCLEUS" run --network bridge -p 8097:80 -- true 2>&1)
 like "$out" 'publish "8097:80": .*already in use' "a host port held by another container is refused"
 inh "$NUCLEUS" stop -t 1 holder > /dev/null
 wait "$holder"
+out=$(inh "$NUCLEUS" network 2>&1)
+is "$?" 125 "nucleus network without a subcommand: exit 125"
+like "$out" "^nucleus: network: expected 'prune'" "  ... says what it expects"
+out=$(inh "$NUCLEUS" network prune now 2>&1)
+is "$?" 125 "nucleus network prune with an operand: exit 125"
+out=$(as_nobody "$NUCLEUS" network prune 2>&1)
+is "$?" 125 "nucleus network prune as a user: exit 125"
+like "$out" "needs root" "  ... it needs root"
 is "$(net_state)" "$before" "after every bad input and failure: no veth, rule or lease"
 out=$(inh "$NUCLEUS" network prune)
 like "$out" "bridge nucleus0" "network prune removes the bridge nobody uses..."
