@@ -58,8 +58,74 @@ static int export_bpf (struct nc_plan *plan, scmp_filter_ctx ctx, struct nc_err 
   return 0;
 }
 
+static int same_cmp (const struct nc_sc_arg *a, const struct nc_sc_arg *b)
+{
+  return a->index == b->index && a->op == b->op && a->value == b->value
+         && a->value_two == b->value_two;
+}
+
+static void sorted_args (const struct nc_sc_rule *r, struct nc_sc_arg out[6])
+{
+  for (size_t i = 0; i < r->nargs; i++)
+    {
+      size_t j = i;
+      for (; j > 0 && out[j - 1].index > r->args[i].index; j--)
+        out[j] = out[j - 1];
+      out[j] = r->args[i];
+    }
+}
+
+static int shares_name (const struct nc_sc_rule *a, const struct nc_sc_rule *b, const char **name)
+{
+  for (size_t i = 0; i < a->nnames; i++)
+    for (size_t j = 0; j < b->nnames; j++)
+      if (strcmp (a->names[i], b->names[j]) == 0)
+        {
+          *name = a->names[i];
+          return 1;
+        }
+  return 0;
+}
+
+/* libseccomp 2.5 never returns from seccomp_rule_add when two rules of one
+ * syscall begin with the same comparison, an ordering one (NE, LT, LE, GT,
+ * GE) among them, and go on to compare different arguments (found by
+ * fuzz_seccomp: two four-line rules hang it).  Refuse such a pair with
+ * what to do instead, rather than hang. */
+static int check_libseccomp_hang (const struct nc_sc_spec *spec, struct nc_err *err)
+{
+  for (size_t i = 0; i < spec->nrules; i++)
+    for (size_t j = i + 1; j < spec->nrules; j++)
+      {
+        const struct nc_sc_rule *a = &spec->rules[i], *b = &spec->rules[j];
+        const char *name;
+        if (a->nargs == 0 || b->nargs == 0 || a->nargs > 6 || b->nargs > 6 || !shares_name (a, b, &name))
+          continue;
+        struct nc_sc_arg x[6], y[6];
+        sorted_args (a, x);
+        sorted_args (b, y);
+        size_t k = 0;
+        int ordering = 0;
+        while (k < a->nargs && k < b->nargs && same_cmp (&x[k], &y[k]))
+          {
+            if (x[k].op != SCMP_CMP_EQ && x[k].op != SCMP_CMP_MASKED_EQ)
+              ordering = 1;
+            k++;
+          }
+        if (ordering && k < a->nargs && k < b->nargs && x[k].index != y[k].index)
+          return nc_err_set (err, NC_STAGE_SECCOMP, EINVAL,
+                             "%s, %s: \"%s\" rules sharing a non-EQ comparison, then comparing "
+                             "other arguments, hang libseccomp: merge them",
+                             a->where, b->where, name);
+      }
+  return 0;
+}
+
 int nc_seccomp_compile (struct nc_plan *plan, const struct nc_sc_spec *spec, struct nc_err *err)
 {
+  int hang = check_libseccomp_hang (spec, err);
+  if (hang < 0)
+    return hang;
   plan->seccomp_flags = (spec->log ? SECCOMP_FILTER_FLAG_LOG : 0)
                         | (spec->spec_allow ? SECCOMP_FILTER_FLAG_SPEC_ALLOW : 0);
   scmp_filter_ctx ctx = seccomp_init (spec->default_action);
