@@ -41,6 +41,11 @@ _run_exit() {
   trap - EXIT INT TERM
   if [ -n "$_BG" ]; then kill -TERM -- "-$_BG" 2>/dev/null && sleep 1; kill -KILL -- "-$_BG" 2>/dev/null; fi
   for c in "${_ON_EXIT[@]}"; do eval "$c" >/dev/null 2>&1 || true; done
+  # containers whose supervisor a failed or interrupted run killed: rm
+  # removes their cgroups, which would otherwise stay behind
+  if [ -d "$W/state/containers" ] && [ -n "$(ls "$W/state/containers")" ]; then
+    "${NUCLEUS:-nucleus}" --root "$W/state" rm -f $(ls "$W/state/containers") >/dev/null 2>&1 || true
+  fi
   rm -rf "$W"
   exit "$rc"
 }
