@@ -72,12 +72,19 @@ function M.ps(a, ctx)
   elseif a.format == "json" then
     io.stdout:write(json.encode(rows, "  "), "\n")
   else
-    local fmt = "%-12s   %-20s %-30s %-8s %-30s %s\n"
-    io.stdout:write(fmt:format("CONTAINER ID", "NAME", "STATUS", "PID", "COMMAND", "CREATED"))
+    local fmt = "%-12s   %-20s %-30s %-8s %-30s %-16s %s\n"
+    io.stdout:write(fmt:format("CONTAINER ID", "NAME", "STATUS", "PID", "COMMAND", "CREATED", "PORTS"))
     for _, rec in ipairs(rows) do
-      io.stdout:write(fmt:format(rec.id:sub(1, 12), trunc(rec.name or "", 20),
+      -- published ports as docker shows them: 0.0.0.0:8080->80/tcp
+      local ports = {}
+      for _, p in ipairs(rec.net and rec.net.publish or {}) do
+        ports[#ports + 1] = ("%s:%d->%d/%s"):format(p.host_ip or "0.0.0.0", p.host_port, p.port, p.proto)
+      end
+      local line = fmt:format(rec.id:sub(1, 12), trunc(rec.name or "", 20),
         status_text(rec, rec.status), rec.status == "running" and tostring(rec.pid) or "-",
-        trunc(table.concat(rec.command or {}, " "), 30), ago(rec.created) .. " ago"))
+        trunc(table.concat(rec.command or {}, " "), 30), ago(rec.created) .. " ago",
+        table.concat(ports, ", "))
+      io.stdout:write((line:gsub(" +\n$", "\n")))
     end
   end
   return 0

@@ -349,6 +349,9 @@ holder=$!
 for _ in $(seq 100); do inh "$NUCLEUS" ps -q | grep -q . && break; sleep 0.05; done
 out=$(inh "$NUCLEUS" run --network bridge -p 8097:80 -- true 2>&1)
 like "$out" 'publish "8097:80": .*already in use' "a host port held by another container is refused"
+out=$(inh "$NUCLEUS" ps)
+like "$out" 'holder .* ago +0\.0\.0\.0:8097->80/tcp$' "ps shows the published port, as docker does"
+is "$(wc -l <<<"$out")" 2 "  ... a header and one line"
 inh "$NUCLEUS" stop -t 1 holder > /dev/null
 wait "$holder"
 out=$(inh "$NUCLEUS" network 2>&1)
