@@ -529,6 +529,13 @@ local function ensure_bridge(c)
     if f then f:close() end
   end
   local marker = c.lease_dir .. "/.rules"
+  -- a bridge made just now while the marker says its rules are there: the
+  -- host rebooted (with a /run that survived) or someone deleted the
+  -- bridge; whatever is left of the old rules goes, and they are added anew
+  if ok and created and core.lstat(marker) then
+    ok, err = remove_tagged(BRIDGE_TAG, c.bridge)
+    if ok then os.remove(marker) end
+  end
   if ok and not core.lstat(marker) then
     ok, err = restore(M.bridge_rules(c, "A"), { noflush = true }, "bridge rules")
     if ok then

@@ -106,6 +106,21 @@ like "$out" "none$" "  ... and it has no resolv.conf"
 rm -r "/etc/netns/$H"
 [ -n "${NETNS_ETC_MADE:-}" ] && rmdir /etc/netns
 
+# the bridge gone and its rules with it (a reboot where the lease directory
+# survived, or an administrator): the next container makes both again
+inh ip link del nucleus0
+for table in nat filter; do
+  echo "*$table"
+  inh iptables-save -t $table | grep 'nucleus-bridge:' | sed -n 's/^-A /-D /p'
+  echo COMMIT
+done | inh iptables-restore --noflush
+is "$(inh iptables-save | grep -c 'nucleus-bridge:')" 0 "(the bridge's rules deleted by hand)"
+out=$(nrun --network bridge -- python3 /t/net.py connect 198.51.100.2 8000 tcp 2>&1)
+is "$out" "hello 198.51.100.1" "after the bridge and its rules were deleted behind nucleus's back, NAT works again"
+is "$(net_state)" "$before" "  ... with the bridge's rules once, as before"
+out=$(nrun --network bridge -- true 2>&1)
+is "$(net_state)" "$before" "  ... and not added twice by the next container"
+
 # --- NAT to the outside, and between containers -------------------------------------
 out=$(nrun --network bridge -- python3 /t/net.py connect 198.51.100.2 8000 tcp 2>&1)
 is "$out" "hello 198.51.100.1" "a bridged container reaches the peer host through NAT (source masqueraded)"
