@@ -121,26 +121,13 @@ end
 
 -- --- configuration -------------------------------------------------------------
 
-local BRIDGE_ONLY = {
-  { "publish", "--publish" }, { "dns", "--dns" }, { "egress_allow", "--egress-allow" },
-  { "egress_tcp_port", "--egress-tcp-port" }, { "egress_udp_port", "--egress-udp-port" },
-  { "subnet", "--subnet" }, { "bridge", "--bridge" }, { "allow_host_loopback", "--allow-host-loopback" },
-}
-
 --- The network of a run, checked whole.  ctx = { prod =, userns =, euid = }.
 -- Returns nil for no networking beyond the namespace (none, host), a
 -- config table for bridge, or false, msg.
 function M.config(o, ctx)
   if o.network ~= "bridge" then
-    for _, f in ipairs(BRIDGE_ONLY) do
-      local v = o[f[1]]
-      if v and v ~= false and not (type(v) == "table" and #v == 0) then
-        return false, ("%s needs --network bridge (the network is %s)"):format(f[2], o.network)
-      end
-    end
-    if o.nat_backend and o.nat_backend ~= "auto" then
-      return false, ("--nat-backend needs --network bridge (the network is %s)"):format(o.network)
-    end
+    local flag = require("nucleus.options").bridge_option(o)
+    if flag then return false, ("%s needs --network bridge (the network is %s)"):format(flag, o.network) end
     return nil
   end
   local c = { publish = {}, dns = {}, egress = nil }
@@ -296,7 +283,10 @@ local TRUSTED = { "/usr/sbin", "/sbin", "/usr/bin", "/bin", "/run/current-system
 
 --- A helper program: from the trusted directories (then $PATH when not
 -- root), owned by root or us and writable by nobody else.
+local helpers = {} -- found once per process
+
 function M.find_helper(name)
+  if helpers[name] then return helpers[name] end
   local dirs = { table.unpack(TRUSTED) }
   if core.ids().euid ~= 0 then
     for d in (os.getenv("PATH") or ""):gmatch("[^:]+") do
@@ -309,6 +299,7 @@ function M.find_helper(name)
     local st = p and core.lstat(p)
     if st and st.type == "file" and st.mode & 73 ~= 0 and st.mode & 18 == 0
         and (st.uid == 0 or st.uid == euid) then
+      helpers[name] = p
       return p
     end
   end
@@ -484,25 +475,25 @@ end
 function M.tagged_rules(pattern, want)
   local path, err = M.find_helper("iptables-save")
   if not path then return nil, err end
-  local code, out = core.helper(path, { "iptables-save", "-t", "nat" }, {})
-  local code2, out2 = core.helper(path, { "iptables-save", "-t", "filter" }, {})
-  if code ~= 0 or code2 ~= 0 then return nil, "iptables-save failed: " .. tostring(code ~= 0 and out or out2) end
-  local found, batch = {}, {}
-  for _, tbl in ipairs { { "nat", out }, { "filter", out2 } } do
-    local lines = {}
-    for line in tbl[2]:gmatch("[^\n]+") do
-      local v = line:match('%-%-comment "?' .. pattern .. '"?')
-      if line:match("^%-A ") and v and (want == nil or v == want) then
-        found[v] = true
-        lines[#lines + 1] = "-D " .. line:sub(4)
+  local code, out = core.helper(path, { "iptables-save" }, {})
+  if code ~= 0 then return nil, "iptables-save failed: " .. tostring(out) end
+  -- one deletion per tagged rule, under its table's header
+  local found, batch, table_of, table_done = {}, {}, nil, nil
+  for line in out:gmatch("[^\n]+") do
+    local t = line:match("^%*(%S+)")
+    if t then table_of = t end
+    local v = line:match("^%-A ") and line:match('%-%-comment "?' .. pattern .. '"?')
+    if v and (want == nil or v == want) then
+      found[v] = true
+      if table_done ~= table_of then
+        if table_done then batch[#batch + 1] = "COMMIT" end
+        batch[#batch + 1] = "*" .. table_of
+        table_done = table_of
       end
-    end
-    if #lines > 0 then
-      batch[#batch + 1] = "*" .. tbl[1]
-      for _, l in ipairs(lines) do batch[#batch + 1] = l end
-      batch[#batch + 1] = "COMMIT"
+      batch[#batch + 1] = "-D " .. line:sub(4)
     end
   end
+  if table_done then batch[#batch + 1] = "COMMIT" end
   return #batch > 0 and (table.concat(batch, "\n") .. "\n") or "", found
 end
 

@@ -5,7 +5,7 @@ local M = {}
 
 -- kind: "string" (one value), "list" (repeatable), "flag" (boolean),
 -- "choice" (one of choices).  Names are the Lua keys; the CLI flag is the
--- name with "_" -> "-".
+-- name with "_" -> "-".  bridge = true: meaningful with --network bridge only.
 M.run = {
   { name = "service_mode", kind = "choice", choices = { "agent", "production" }, default = "agent",
     help = "agent: ephemeral sandbox; production: strict, every security failure fatal" },
@@ -41,18 +41,18 @@ M.run = {
   { name = "network", kind = "choice", choices = { "none", "host", "bridge" }, default = "none",
     help = "none: own network namespace with lo only; host: the host's; bridge: NAT to the outside" },
   { name = "allow_host_network", kind = "flag", help = "Required with --network host" },
-  { name = "nat_backend", kind = "choice", choices = { "auto", "kernel", "userspace" }, default = "auto",
+  { name = "nat_backend", bridge = true, kind = "choice", choices = { "auto", "kernel", "userspace" }, default = "auto",
     help = "bridge: kernel (bridge + veth + iptables, root) or userspace (slirp4netns); auto picks by privilege" },
-  { name = "publish", short = "p", kind = "list", meta = "[IP:]HOST:CONTAINER[/tcp|udp]",
+  { name = "publish", bridge = true, short = "p", kind = "list", meta = "[IP:]HOST:CONTAINER[/tcp|udp]",
     help = "Publish a container port on the host (bridge)" },
-  { name = "dns", kind = "list", meta = "IP", help = "Resolver for the container's resolv.conf (bridge)" },
-  { name = "subnet", kind = "string", meta = "CIDR", help = "Bridge subnet (default 10.42.0.0/16; slirp 10.0.2.0/24)" },
-  { name = "bridge", kind = "string", meta = "NAME", help = "Host bridge (kernel backend; default nucleus0)" },
-  { name = "allow_host_loopback", kind = "flag",
+  { name = "dns", bridge = true, kind = "list", meta = "IP", help = "Resolver for the container's resolv.conf (bridge)" },
+  { name = "subnet", bridge = true, kind = "string", meta = "CIDR", help = "Bridge subnet (default 10.42.0.0/16; slirp 10.0.2.0/24)" },
+  { name = "bridge", bridge = true, kind = "string", meta = "NAME", help = "Host bridge (kernel backend; default nucleus0)" },
+  { name = "allow_host_loopback", bridge = true, kind = "flag",
     help = "userspace backend: let the container reach the host's 127.0.0.1 through the gateway" },
-  { name = "egress_allow", kind = "list", meta = "CIDR", help = "Allow outbound traffic to this network (others dropped)" },
-  { name = "egress_tcp_port", kind = "list", meta = "PORT", help = "Allow outbound TCP to this port" },
-  { name = "egress_udp_port", kind = "list", meta = "PORT", help = "Allow outbound UDP to this port" },
+  { name = "egress_allow", bridge = true, kind = "list", meta = "CIDR", help = "Allow outbound traffic to this network (others dropped)" },
+  { name = "egress_tcp_port", bridge = true, kind = "list", meta = "PORT", help = "Allow outbound TCP to this port" },
+  { name = "egress_udp_port", bridge = true, kind = "list", meta = "PORT", help = "Allow outbound UDP to this port" },
   { name = "rootless", kind = "flag",
     help = "Use a user namespace (automatic when not run as root)" },
   { name = "time_namespace", kind = "flag", help = "Give the container its own time namespace" },
@@ -90,6 +90,18 @@ M.run = {
   { name = "rm", kind = "flag", help = "Remove the container's record when it exits" },
   { name = "dry_run", kind = "flag", help = "Print the compiled launch plan and exit" },
 }
+
+--- The flag of the first option for --network bridge only that o sets
+-- (anything but its default), or nil.
+function M.bridge_option(o)
+  for _, spec in ipairs(M.run) do
+    local v = spec.bridge and o[spec.name]
+    if v and v ~= spec.default and not (type(v) == "table" and #v == 0) then
+      return "--" .. (spec.name:gsub("_", "-"))
+    end
+  end
+  return nil
+end
 
 M.by_name = {}
 for _, o in ipairs(M.run) do M.by_name[o.name] = o end

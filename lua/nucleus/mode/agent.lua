@@ -222,18 +222,6 @@ function M.seccomp(o)
   return prof
 end
 
-local NET_OPTIONS = { "publish", "dns", "egress_allow", "egress_tcp_port", "egress_udp_port",
-                      "subnet", "bridge", "allow_host_loopback" }
-
-local function has_net_options(o)
-  if o.nat_backend and o.nat_backend ~= "auto" then return true end
-  for _, k in ipairs(NET_OPTIONS) do
-    local v = o[k]
-    if v and not (type(v) == "table" and #v == 0) then return true end
-  end
-  return false
-end
-
 --- Build the plan table.  host = { euid =, egid =, landlock_abi =,
 -- getenv = function }; missing fields are looked up.
 function M.build(o, host)
@@ -312,7 +300,7 @@ function M.build(o, host)
     end
   end
   local net
-  if o.network == "bridge" or has_net_options(o) then
+  if o.network == "bridge" or require("nucleus.options").bridge_option(o) then
     local nerr
     net, nerr = require("nucleus.net").config(o, { prod = prod, euid = euid })
     if net == false then return nil, nerr end

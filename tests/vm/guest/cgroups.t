@@ -3,14 +3,9 @@
 # real: OOM kill reported, a fork bomb held at --pids, --cpus throttling,
 # io.max on a virtio disk, stats against the cgroup files, and the cgroup
 # removed after the run and after rm -f.
-set -u
-REPO=$(cd "$(dirname "$0")/../../.." && pwd)
-. "$REPO/tests/lib/tap.sh"
-if [[ ${NUCLEUS_VM:-} != 1 ]]; then
-  skip_all "runs inside the test VM only: tests/vm/run --disk 64 -- tests/vm/guest/cgroups.t"
-fi
-N=$REPO/build/bin/nucleus
-[ -x "$N" ] || skip_all "build/bin/nucleus not built"
+GUEST_RUN_OPTS="--disk 64"
+# shellcheck source=../../lib/guest.sh
+. "$(dirname "$0")/../../lib/guest.sh"
 export NUCLEUS_STATE_DIR=/run/nucleus-vm-test
 BIN=$REPO/build/vm/bin
 CG=/sys/fs/cgroup

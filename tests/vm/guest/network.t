@@ -4,14 +4,8 @@
 # own resolver included; with --egress-allow it reaches exactly what is
 # allowed.  The test host H and its peer P are network namespaces made
 # here; nothing leaves them.
-set -u
-REPO=$(cd "$(dirname "$0")/../../.." && pwd)
-. "$REPO/tests/lib/tap.sh"
-if [[ ${NUCLEUS_VM:-} != 1 ]]; then
-  skip_all "runs inside the test VM only: tests/vm/run -- tests/vm/guest/network.t"
-fi
-N=$REPO/build/bin/nucleus
-[ -x "$N" ] || skip_all "build/bin/nucleus not built"
+# shellcheck source=../../lib/guest.sh
+. "$(dirname "$0")/../../lib/guest.sh"
 [ -x "$REPO/build/probe" ] || skip_all "build/probe not built"
 for c in busybox ip iptables-restore python3; do
   command -v "$c" >/dev/null || skip_all "$c is needed"

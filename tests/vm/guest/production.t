@@ -4,14 +4,8 @@
 # reaped by the init, receives SIGTERM through it and stops with its exit
 # code; the mount audit passes; the secret is the workload user's alone;
 # hidepid hides every other process; the audit log tells the story.
-set -u
-REPO=$(cd "$(dirname "$0")/../../.." && pwd)
-. "$REPO/tests/lib/tap.sh"
-if [[ ${NUCLEUS_VM:-} != 1 ]]; then
-  skip_all "runs inside the test VM only: tests/vm/run -- tests/vm/guest/production.t"
-fi
-N=$REPO/build/bin/nucleus
-[ -x "$N" ] || skip_all "build/bin/nucleus not built"
+# shellcheck source=../../lib/guest.sh
+. "$(dirname "$0")/../../lib/guest.sh"
 command -v busybox >/dev/null || skip_all "busybox is needed for the prepared root"
 export NUCLEUS_STATE_DIR=/run/nucleus-prod-test
 W=$(mktemp -d)
