@@ -1,8 +1,10 @@
 /* sync.pml - the parent/child protocol of nc_spawn, checked with SPIN.
  *
- * Models: core/src/spawn.c (nc_spawn: clone3, GO, the record loop, EOF,
- * kill-and-reap on failure) and core/src/child.c (nc_child_run: wait for
- * GO, optional pause after the root is built (sync 2c), error records,
+ * Models: core/src/spawn.c (nc_spawn: clone3, GO, the caller's started
+ * hook while the child sets up, the record loop, EOF, kill-and-reap on
+ * failure) and core/src/child.c (nc_child_run: wait for GO, optional pause
+ * after the root is built (sync 2c), the gate before the workload when the
+ * parent has a started hook (sync 2d), error records,
  * the CLONE_VM|CLONE_VFORK workload whose execve closes its copy of the
  * close-on-exec socket, the mini-init closing its copy), including the
  * parent dying at any point (PR_SET_PDEATHSIG).
@@ -17,10 +19,12 @@
  *   - a parent that lives sees the spawn complete;
  *   - spawn_ok implies the workload exec'd and no error was sent;
  *   - a spawn that failed leaves no child process (it was killed and reaped);
- *   - if the parent dies, every child-side process ends.
+ *   - if the parent dies, every child-side process ends;
+ *   - with a started hook, the workload never runs before the hook
+ *     succeeded (the container's record exists before its workload runs).
  */
 
-mtype = { GO, ERROR, PAUSED, WARN };
+mtype = { GO, ERROR, PAUSED, WARN, READY };
 
 chan to_child = [1] of { mtype };
 chan to_parent = [4] of { mtype };
@@ -37,6 +41,9 @@ bool workload_alive = false;
 bool pause_wanted;     /* plan->pause_after_root */
 bool may_die;          /* the parent is killed at some point of this run */
 bool hook_refuses;     /* the parent's paused hook says no */
+bool gate_wanted;      /* io->started: GO is NC_SYNC_GO_GATED */
+bool started_refuses;  /* the started hook says no (the record cannot be written) */
+bool started_done;     /* the started hook returned success */
 
 inline child_exit () {
   atomic { child_alive = false; holders-- }
@@ -67,6 +74,17 @@ proctype Child ()
        :: to_child ? m -> assert (m == GO)
        :: !parent_alive -> child_exit (); goto done
        :: spawn_failed -> child_exit (); goto done   /* the parent killed us */
+       fi
+  :: else -> skip
+  fi;
+  /* sync 2d: after Landlock, before seccomp and the workload */
+  if
+  :: gate_wanted ->
+       to_parent ! READY;
+       if
+       :: to_child ? m -> assert (m == GO)
+       :: !parent_alive -> child_exit (); goto done
+       :: spawn_failed -> child_exit (); goto done
        fi
   :: else -> skip
   fi;
@@ -107,6 +125,16 @@ proctype Parent ()
   :: true -> skip
   fi;
   to_child ! GO;
+  /* the started hook runs while the child sets up */
+  if
+  :: gate_wanted && started_refuses -> failed = true; goto check
+  :: gate_wanted && !started_refuses -> started_done = true
+  :: !gate_wanted -> skip
+  fi;
+  if
+  :: may_die -> parent_alive = false; goto gone
+  :: true -> skip
+  fi;
 loop:
   do
   :: to_parent ? m ->
@@ -118,10 +146,12 @@ loop:
             :: hook_refuses -> failed = true; break
             :: else -> to_child ! GO
             fi
+       :: m == READY -> to_child ! GO
        fi
   :: empty (to_parent) && holders == 0 -> break   /* EOF */
   :: may_die -> parent_alive = false; goto gone     /* killed at any time */
   od;
+check:
   if
   :: failed ->
        /* kill_and_reap: SIGKILL through the pidfd, then waitid */
@@ -148,6 +178,14 @@ init {
   :: may_die = true
   :: may_die = false
   fi;
+  if
+  :: gate_wanted = true
+  :: gate_wanted = false
+  fi;
+  if
+  :: started_refuses = true
+  :: started_refuses = false
+  fi;
   atomic {
     run Parent ();
     run Child ()
@@ -160,5 +198,7 @@ ltl ok_means_exec { [] (spawn_ok -> (workload_execd && !error_sent)) }
 ltl failure_reaps { [] (spawn_failed -> <> reaped) }
 /* a parent that lives sees the spawn end, one way or the other */
 ltl completes { (<> may_die) || (<> (spawn_ok || spawn_failed)) }
+/* the gate: no workload before the started hook succeeded */
+ltl gate_holds { [] (workload_execd -> (!gate_wanted || started_done)) }
 /* the parent's death takes every child-side process with it */
 ltl death_cleans { [] (!parent_alive -> <> (!child_alive && !workload_alive)) }

@@ -8,6 +8,7 @@
  */
 #define _GNU_SOURCE
 #include <dirent.h>
+#include <sys/random.h>
 #include <sys/vfs.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -241,13 +242,21 @@ static struct nc_proc *check_proc (lua_State *L, int idx)
   return luaL_checkudata (L, idx, NC_MT_PROC);
 }
 
+/* The Lua side of one core.spawn: the warnings table and the hooks sit at
+ * fixed stack slots for as long as nc_spawn runs. */
+struct spawn_ctx {
+  lua_State *L;
+  int warnings, paused, started; /* absolute stack indices */
+};
+
 static void warn_cb (void *ctx, const struct nc_err *w)
 {
-  lua_State *L = ctx;
+  struct spawn_ctx *sc = ctx;
+  lua_State *L = sc->L;
   char buf[512];
   nc_err_format (w, buf, sizeof buf);
   lua_pushstring (L, buf);
-  lua_rawseti (L, -2, (lua_Integer) luaL_len (L, -2) + 1);
+  lua_rawseti (L, sc->warnings, (lua_Integer) luaL_len (L, sc->warnings) + 1);
 }
 
 static size_t check_signals (lua_State *L, int idx, int *sigs, size_t max)
@@ -269,24 +278,35 @@ static size_t check_signals (lua_State *L, int idx, int *sigs, size_t max)
   return n;
 }
 
-/* io.paused: call the Lua function at the top of the stack with the pid;
- * it returns true, or nil and a message that aborts the spawn. */
-static int paused_cb (void *ctx, pid_t pid, struct nc_err *err)
+/* io.paused, io.started: call the Lua function at stack slot fn with the
+ * pid; it returns true, or nil and a message that aborts the spawn. */
+static int call_hook (lua_State *L, int fn, pid_t pid, unsigned stage, struct nc_err *err)
 {
-  lua_State *L = ctx;
-  lua_pushvalue (L, -2); /* the function, under the warnings table (l_spawn) */
+  lua_pushvalue (L, fn);
   lua_pushinteger (L, pid);
   if (lua_pcall (L, 1, 2, 0) != LUA_OK)
     {
-      nc_err_set (err, NC_STAGE_MOUNTS, EPERM, "%s", lua_tostring (L, -1));
+      nc_err_set (err, stage, EPERM, "%s", lua_tostring (L, -1));
       lua_pop (L, 1);
       return -1;
     }
   int ok = lua_toboolean (L, -2);
   if (!ok)
-    nc_err_set (err, NC_STAGE_MOUNTS, 0, "%s", lua_tostring (L, -1) ? lua_tostring (L, -1) : "refused");
+    nc_err_set (err, stage, 0, "%s", lua_tostring (L, -1) ? lua_tostring (L, -1) : "refused");
   lua_pop (L, 2);
   return ok ? 0 : -1;
+}
+
+static int paused_cb (void *ctx, pid_t pid, struct nc_err *err)
+{
+  struct spawn_ctx *sc = ctx;
+  return call_hook (sc->L, sc->paused, pid, NC_STAGE_MOUNTS, err);
+}
+
+static int started_cb (void *ctx, pid_t pid, struct nc_err *err)
+{
+  struct spawn_ctx *sc = ctx;
+  return call_hook (sc->L, sc->started, pid, NC_STAGE_SYNC, err);
 }
 
 /* core.spawn(plan [, {signals to hold for wait} [, io]]) -> proc, warnings
@@ -298,7 +318,7 @@ static int l_spawn (lua_State *L)
   struct nc_plan *plan = check_plan (L, 1);
   int hold[64];
   size_t nhold = check_signals (L, 2, hold, 64);
-  struct nc_io io = { -1, 0, 1, NULL, NULL };
+  struct nc_io io = { -1, 0, 1, NULL, NULL, NULL, NULL };
   if (!lua_isnoneornil (L, 3))
     {
       luaL_checktype (L, 3, LUA_TTABLE);
@@ -308,7 +328,6 @@ static int l_spawn (lua_State *L)
       io.interactive = lua_toboolean (L, -1);
       lua_pop (L, 2);
     }
-  int has_paused = 0;
   struct nc_proc *proc = lua_newuserdatauv (L, sizeof *proc, 1);
   memset (proc, 0, sizeof *proc);
   proc->pidfd = -1;
@@ -317,35 +336,33 @@ static int l_spawn (lua_State *L)
   /* keep the plan alive as long as the process handle */
   lua_pushvalue (L, 1);
   lua_setiuservalue (L, -2, 1);
+  struct spawn_ctx sc = { L, 0, 0, 0 };
   lua_newtable (L); /* warnings */
+  sc.warnings = lua_gettop (L);
   lua_checkstack (L, 8);
   if (!lua_isnoneornil (L, 3))
     {
-      lua_getfield (L, 3, "paused"); /* stays on top during nc_spawn */
+      lua_getfield (L, 3, "paused");
+      lua_getfield (L, 3, "started");
+      if (lua_isfunction (L, -2))
+        {
+          sc.paused = lua_gettop (L) - 1;
+          io.paused = paused_cb;
+          io.paused_ctx = &sc;
+        }
       if (lua_isfunction (L, -1))
         {
-          has_paused = 1;
-          io.paused = paused_cb;
-          io.paused_ctx = L;
+          sc.started = lua_gettop (L);
+          io.started = started_cb;
+          io.started_ctx = &sc;
         }
-      else
-        lua_pop (L, 1);
     }
   struct nc_err err = { 0 };
   int devnull = -1;
   if (!io.tty && !io.interactive)
     io.stdin_fd = devnull = open ("/dev/null", O_RDONLY | O_CLOEXEC);
-  int r;
-  if (has_paused)
-    {
-      /* warn_cb appends to the table under the function */
-      lua_insert (L, -2); /* [fn, warnings] */
-      r = nc_spawn (plan, proc, hold, nhold, &io, warn_cb, L, &err);
-      lua_insert (L, -2); /* [warnings, fn] */
-      lua_pop (L, 1);
-    }
-  else
-    r = nc_spawn (plan, proc, hold, nhold, &io, warn_cb, L, &err);
+  int r = nc_spawn (plan, proc, hold, nhold, &io, warn_cb, &sc, &err);
+  lua_settop (L, sc.warnings);
   if (devnull >= 0)
     close (devnull);
   if (r < 0)
@@ -603,6 +620,30 @@ static int l_cap_from_name (lua_State *L)
 static int l_last_cap (lua_State *L)
 {
   lua_pushinteger (L, nc_l_last_cap ());
+  return 1;
+}
+
+/* core.random_hex(n) -> n random bytes as 2n hex digits | nil, msg, errno
+ * (container ids: getrandom, without opening /dev/urandom) */
+static int l_random_hex (lua_State *L)
+{
+  lua_Integer n = luaL_checkinteger (L, 1);
+  luaL_argcheck (L, n > 0 && n <= 64, 1, "1 to 64 bytes");
+  unsigned char b[64];
+  char hex[129];
+  ssize_t got = 0;
+  while (got < n)
+    {
+      ssize_t r = getrandom (b + got, (size_t) (n - got), 0);
+      if (r < 0 && errno == EINTR)
+        continue;
+      if (r < 0)
+        return fail_errno (L, "getrandom", errno);
+      got += r;
+    }
+  for (lua_Integer i = 0; i < n; i++)
+    snprintf (hex + 2 * i, 3, "%02x", b[i]);
+  lua_pushlstring (L, hex, (size_t) (2 * n));
   return 1;
 }
 
@@ -997,6 +1038,7 @@ static const luaL_Reg core_funcs[] = {
   { "signal_pid", l_signal_pid },
   { "wait_pid_exit", l_wait_pid_exit },
   { "sha256", l_sha256 },
+  { "random_hex", l_random_hex },
   { "sha256_file", l_sha256_file },
   { NULL, NULL },
 };

@@ -860,8 +860,9 @@ NC_CHILD _Noreturn void nc_child_run (const struct nc_plan *plan, int sync_fd, c
   do
     r = read (sync_fd, &go, 1);
   while (r < 0 && errno == EINTR);
-  if (r != 1 || go != NC_SYNC_GO)
+  if (r != 1 || (go != NC_SYNC_GO && go != NC_SYNC_GO_GATED))
     _exit (NC_EXIT_SETUP);
+  int gated = go == NC_SYNC_GO_GATED;
 
   umask (0);
   if (plan->join_pidfd >= 0)
@@ -915,6 +916,19 @@ NC_CHILD _Noreturn void nc_child_run (const struct nc_plan *plan, int sync_fd, c
     _exit (NC_EXIT_SETUP);
   enter_workdir (&c);
   apply_landlock (&c);
+  if (gated)
+    {
+      /* sync 2d: nothing of the workload's has run; the parent finishes
+       * what it did meanwhile (the record) before it does.  Before
+       * seccomp: a profile need not allow our read. */
+      report2 (&c, NC_MSG_READY, NC_STAGE_SYNC, 0, NULL, NULL);
+      char go3 = 0;
+      do
+        r = read (sync_fd, &go3, 1);
+      while (r < 0 && errno == EINTR);
+      if (r != 1 || go3 != NC_SYNC_GO)
+        _exit (NC_EXIT_SETUP);
+    }
   apply_seccomp (&c);
 
   if (plan->mini_init)

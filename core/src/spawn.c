@@ -3,7 +3,13 @@
  * Runs in: parent.  Protocol on a SOCK_SEQPACKET socketpair (one record per
  * write, see nc.h):
  *   sync 1  parent -> child  NC_SYNC_GO once the id maps are written
+ *                            (NC_SYNC_GO_GATED: io->started runs now, and
+ *                            the child waits at sync 2d for it)
  *   sync 2  child -> parent  zero or more NC_MSG_WARN records
+ *   sync 2c child -> parent  NC_MSG_PAUSED, answered by NC_SYNC_GO after
+ *                            io->paused (plan->pause_after_root)
+ *   sync 2d child -> parent  NC_MSG_READY before seccomp and the workload,
+ *                            answered by NC_SYNC_GO (gated only)
  *   sync 3  child -> parent  one NC_MSG_ERROR record then _exit, or EOF
  *                            when the workload's execve closed the socket.
  * Every early return after clone3 kills and reaps the child, so a failed
@@ -160,10 +166,17 @@ int nc_spawn (const struct nc_plan *plan, struct nc_proc *proc, const int *hold,
         goto fail;
     }
 
-  char go = NC_SYNC_GO;
+  int gated = io && io->started;
+  char go = gated ? NC_SYNC_GO_GATED : NC_SYNC_GO;
   if (send (parent_fd, &go, 1, MSG_NOSIGNAL) != 1)
     {
       ret = nc_err_set (err, NC_STAGE_SYNC, errno, "send go");
+      goto fail;
+    }
+  /* sync 2d: the caller's work, while the child sets up */
+  if (gated && io->started (io->started_ctx, pid, err) != 0)
+    {
+      ret = -(err->code ? err->code : EPERM);
       goto fail;
     }
 
@@ -238,6 +251,16 @@ int nc_spawn (const struct nc_plan *plan, struct nc_proc *proc, const int *hold,
             }
           char go2 = NC_SYNC_GO;
           if (send (parent_fd, &go2, 1, MSG_NOSIGNAL) != 1)
+            {
+              ret = nc_err_set (err, NC_STAGE_SYNC, errno, "send go");
+              goto fail;
+            }
+          continue;
+        }
+      if (m.type == NC_MSG_READY && gated)
+        {
+          char go3 = NC_SYNC_GO;
+          if (send (parent_fd, &go3, 1, MSG_NOSIGNAL) != 1)
             {
               ret = nc_err_set (err, NC_STAGE_SYNC, errno, "send go");
               goto fail;

@@ -126,43 +126,63 @@ function M.run(opts, ctx)
     if not trace_out then return nil, ("seccomp log %s"):format(err), M.EXIT_SETUP end
   end
 
-  local st, rec
+  -- The record is written once the container's process exists (with its
+  -- pid, so in one write), while that process sets the container up: the
+  -- workload starts only after the record is in place (the gate of
+  -- core.spawn's `started` hook).  What comes before it (the cgroup, the
+  -- network's lease) is found by rm and prune through the cgroup's and
+  -- the lease's own names if this supervisor dies in between.
+  local st, rec, recorded
   if ctx.state ~= false then
     st, err = state.open(ctx.state_dir)
     if not st then
       if trace_out then trace_out:close() end
       return nil, err, M.EXIT_SETUP
     end
+    if o.name then
+      -- refused here, before anything starts; claimed for good below
+      local owner = state.name_owner(st, o.name)
+      if owner then
+        if trace_out then trace_out:close() end
+        return nil, ("the name %q is already in use by container %s"):format(o.name, owner), M.EXIT_SETUP
+      end
+    end
     rec = record_for(o, tbl, id)
-    -- where its cgroup will be, so that rm finds it whatever happens next
     rec.cgroup = cgroup.path_for(o, id)
     if rec.cgroup and not o.cgroup_parent and not os.getenv("NUCLEUS_CGROUP_ROOT") then
       rec.cgroup_auto_parent = rec.cgroup:match("^(.*)/[^/]+$")
+    end
+  end
+  local prod = o.service_mode == "production"
+  local function audit(event, fields)
+    if prod and recorded then state.audit(st, id, event, fields) end
+  end
+  local start_event = { command = o.argv, mode = o.service_mode, rootfs = o.rootfs,
+                        memory = o.memory, cpus = o.cpus, pids = o.pids }
+  -- Write the record (pid = nil: a start that failed before its process
+  -- existed).  Returns true or nil, message.
+  local function record(pid)
+    if pid then
+      rec.status, rec.pid, rec.pid_start, rec.started = "running", pid, core.proc_start(pid), rec.created
     end
     local ok, werr = state.create(st, rec)
     if ok and o.name then
       ok, werr = state.claim_name(st, o.name, id)
       if not ok then state.remove(st, rec) end
     end
-    if not ok then
-      if trace_out then trace_out:close() end
-      return nil, werr:match("name") and werr or ("state: %s"):format(werr), M.EXIT_SETUP
-    end
+    if not ok then return nil, werr:match("name") and werr or ("state: %s"):format(werr) end
+    recorded = true
+    audit("container_start", start_event)
+    return true
   end
-  local prod = o.service_mode == "production"
-  local function audit(event, fields)
-    if prod and rec then state.audit(st, id, event, fields) end
-  end
-  audit("container_start", { command = o.argv, mode = o.service_mode, rootfs = o.rootfs,
-                             memory = o.memory, cpus = o.cpus, pids = o.pids })
   local function fail(msg)
     -- a failed production start keeps its record and audit log, so the
     -- failure can be read afterwards
     if prod and rec then
-      audit("container_failed", { error = msg })
       rec.status, rec.finished, rec.error = "exited", state.now(), msg
-      state.write(st, rec)
-    elseif rec then
+      if recorded then state.write(st, rec) else record() end
+      audit("container_failed", { error = msg })
+    elseif recorded then
       state.remove(st, rec)
     end
     if trace_out then trace_out:close() end
@@ -200,10 +220,7 @@ function M.run(opts, ctx)
       return fail(nerr)
     end
     if netcfg.hosts_mount then netcfg.hosts_mount.content = net.hosts(netcfg, netcfg.hostname) end
-    if rec then
-      rec.net = net.record(netcfg)
-      state.write(st, rec)
-    end
+    if rec then rec.net = net.record(netcfg) end
   end
   local function drop_net()
     if netcfg then net.teardown(netcfg) end
@@ -218,7 +235,7 @@ function M.run(opts, ctx)
   for _, w in ipairs(warnings) do log.warn("%s", w) end
 
   local io_opts = { tty = o.tty, interactive = o.interactive }
-  local paused_error -- the hook's own message: nc_err would cut it
+  local paused_error -- a hook's own message: nc_err would cut it
   local function check_context(pid)
     local attest = require "nucleus.attest"
     local h, herr = attest.tree_hash(("/proc/%d/root/context"):format(pid))
@@ -256,6 +273,13 @@ function M.run(opts, ctx)
       return true
     end
   end
+  if rec then
+    io_opts.started = function(pid)
+      local ok, rerr = record(pid)
+      if not ok then paused_error = rerr end
+      return ok, rerr
+    end
+  end
   local forward = forward_list()
   local proc, warnings_or_msg, code, stage, detail = core.spawn(plan, forward, io_opts)
   if not proc then
@@ -276,10 +300,6 @@ function M.run(opts, ctx)
       no_new_privs = true, root_readonly = d.root_readonly, cgroup = cg and cg.path,
     })
     audit("mount_audit_passed", { mounts = #d.mounts })
-  end
-  if rec then
-    local pid = proc:pid()
-    state.set_running(st, rec, pid, core.proc_start(pid))
   end
 
   local status, sig_or_err, forwarded = proc:wait(forward)

@@ -60,6 +60,13 @@ local function cdir(st, id) return st.dir .. "/containers/" .. id end
 
 function M.now() return os.date("!%Y-%m-%dT%H:%M:%SZ") end
 
+--- The id of the container that holds name, or nil.
+function M.name_owner(st, name)
+  local owner = core.readlink(st.dir .. "/names/" .. name)
+  if owner and core.lstat(cdir(st, owner) .. "/state.json") then return owner end
+  return nil
+end
+
 --- Claim name for id; a link left by a record that no longer exists is
 -- taken over.  Returns true or nil, msg.
 function M.claim_name(st, name, id)
@@ -68,8 +75,8 @@ function M.claim_name(st, name, id)
     local ok, _, code = core.symlink(id, link)
     if ok then return true end
     if code ~= 17 then return nil, ("cannot claim name %q"):format(name) end -- EEXIST
-    local owner = core.readlink(link)
-    if owner and core.lstat(cdir(st, owner) .. "/state.json") then
+    local owner = M.name_owner(st, name)
+    if owner then
       return nil, ("the name %q is already in use by container %s"):format(name, owner)
     end
     os.remove(link) -- stale: its container is gone
@@ -112,18 +119,8 @@ function M.write(st, rec)
   return os.rename(tmp, d .. "/state.json")
 end
 
---- Mark a created record running: a small `pid` file next to it instead
--- of rewriting the record (this is on every container's start path).
-function M.set_running(st, rec, pid, start)
-  rec.pid, rec.pid_start, rec.status, rec.started = pid, start, "running", M.now()
-  local f = io.open(cdir(st, rec.id) .. "/pid", "w")
-  if not f then return nil end
-  f:write(("%d %d %s\n"):format(pid, start or 0, rec.started))
-  f:close()
-  return true
-end
-
---- Mark it exited: an `exit` file, as cheap as the pid file.
+--- Mark it exited: an `exit` file next to the record, instead of
+-- rewriting it.
 function M.set_exited(st, rec, code, oom)
   rec.status, rec.finished, rec.exit_code, rec.oom_killed = "exited", M.now(), code, oom or nil
   local f = io.open(cdir(st, rec.id) .. "/exit", "w")
@@ -141,6 +138,7 @@ function M.read(st, id)
   local rec = json.decode(text)
   if type(rec) ~= "table" then return nil end
   if rec.status == "created" then
+    -- written by an earlier nucleus: the pid in a file of its own
     local pf = io.open(cdir(st, id) .. "/pid")
     local line = pf and pf:read("l")
     if pf then pf:close() end
@@ -148,14 +146,16 @@ function M.read(st, id)
     if pid then
       rec.pid, rec.pid_start, rec.started = tonumber(pid), tonumber(start), started
       rec.status = "running"
-      local ef = io.open(cdir(st, id) .. "/exit")
-      local eline = ef and ef:read("l")
-      if ef then ef:close() end
-      local code, finished, oom = (eline or ""):match("^(%d+) (%S+) (%S+)$")
-      if code then
-        rec.status, rec.exit_code, rec.finished = "exited", tonumber(code), finished
-        rec.oom_killed = oom == "oom" or nil
-      end
+    end
+  end
+  if rec.status == "running" then
+    local ef = io.open(cdir(st, id) .. "/exit")
+    local eline = ef and ef:read("l")
+    if ef then ef:close() end
+    local code, finished, oom = (eline or ""):match("^(%d+) (%S+) (%S+)$")
+    if code then
+      rec.status, rec.exit_code, rec.finished = "exited", tonumber(code), finished
+      rec.oom_killed = oom == "oom" or nil
     end
   end
   return rec

@@ -56,4 +56,12 @@ mutate '  :: !parent_alive -> child_exit (); goto done
   /* setup steps' no-pdeathsig.pml
 like "$(verify "$W/no-pdeathsig.pml" death_cleans)" "errors: [1-9]" \
   "mutation caught: a child that outlives its dead parent (no PR_SET_PDEATHSIG)"
+mutate '       to_parent ! READY;
+       if
+       :: to_child ? m -> assert (m == GO)
+       :: !parent_alive -> child_exit (); goto done
+       :: spawn_failed -> child_exit (); goto done
+       fi' '       to_parent ! READY' no-gate-wait.pml
+like "$(verify "$W/no-gate-wait.pml" gate_holds)" "errors: [1-9]" \
+  "mutation caught: a child that does not wait at the gate runs its workload before the record exists"
 done_testing

@@ -177,6 +177,33 @@ for case in 0 0.002 0.01 0.05 0.3 u0.01 u0.3; do
 done
 
 # --- bad input ------------------------------------------------------------------------
+# --- the record is in place before the workload runs --------------------------
+# (written while the container is set up; the workload waits for it)
+mkdir -m 0700 "$T/gate-state"
+out=$("$N" --root "$T/gate-state" run --rm -v "$T/gate-state:/state:ro" -- \
+  sh -c 'ls /state/containers; hostname; cat /state/containers/*/state.json' 2>&1)
+ids=$(echo "$out" | sed -n 1p) host=$(echo "$out" | sed -n 2p)
+like "$ids" "^[0-9a-f]{32}$" "the workload sees one record: its own"
+is "${ids:0:12}" "$host" "... named by the container's id"
+like "$out" '"status":"running"' "... saying running"
+like "$out" '"pid":[0-9]+' "... with the container's pid"
+is "$(ls "$T/gate-state/containers" | wc -l)" 0 "--rm removed it afterwards"
+
+# a record that cannot be written: nothing of the workload runs, nothing is
+# left (a state directory on a tmpfs with no inode to spare, in a mount
+# namespace of the test's own)
+mkdir "$T/full" "$T/mark"
+cg2=$(awk '$9 == "cgroup2" { print $5; exit }' /proc/self/mountinfo)
+cgs_before=$(ls "$cg2/nucleus" 2>/dev/null | grep -cE '^[0-9a-f]{32}$')
+out=$(unshare -m sh -c 'mount -t tmpfs -o nr_inodes=5,mode=0700 tmpfs "$1" && shift && exec "$@"' sh "$T/full" \
+  "$N" --root "$T/full/state" run -v "$T/mark:/mark" -- touch /mark/ran 2>&1)
+rc=$?
+is "$rc" 125 "a record that cannot be written: exit 125"
+like "$out" "^nucleus: state: .*No space left on device$" "... one line saying why"
+is "$(echo "$out" | wc -l)" 1 "... and only that"
+[ ! -e "$T/mark/ran" ]; ok $? "... the workload never ran"
+is "$(ls "$cg2/nucleus" 2>/dev/null | grep -cE '^[0-9a-f]{32}$')" "$cgs_before" "... its cgroup is gone"
+
 check() { check_fails "$@"; }
 check 1 "^nucleus: no such container: nope$" "unknown reference" -- inspect nope
 check 1 "no such container: nope" "stop of an unknown reference" -- stop nope

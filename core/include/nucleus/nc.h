@@ -38,6 +38,8 @@ enum nc_msg_type {
   NC_MSG_PTY = 4,      /* -t: carries the terminal's master fd (SCM_RIGHTS) */
   NC_MSG_PAUSED = 5,   /* plan->pause_after_root: the root is built; the child
                           waits for NC_SYNC_GO (sync 2c) */
+  NC_MSG_READY = 6,    /* after NC_SYNC_GO_GATED: set up but for seccomp and
+                          the workload; the child waits for NC_SYNC_GO (sync 2d) */
 };
 struct nc_sync_msg {
   uint32_t type;
@@ -45,8 +47,10 @@ struct nc_sync_msg {
 };
 
 /* Parent -> child: one byte, sent once the parent's work on the new
- * process is done (id maps written).  EOF instead means abort. */
-enum nc_sync { NC_SYNC_GO = 1 };
+ * process is done (id maps written).  EOF instead means abort.
+ * NC_SYNC_GO_GATED: go, and wait at the gate (NC_MSG_READY) before the
+ * workload starts, for the parent's own work done meanwhile (io->started). */
+enum nc_sync { NC_SYNC_GO = 1, NC_SYNC_GO_GATED = 2 };
 
 /* Trace mode: one entry per (architecture, syscall number) seen. */
 struct nc_trace_entry {
@@ -87,6 +91,12 @@ struct nc_io {
    * built (the child waits meanwhile); nonzero aborts the spawn, err set */
   int (*paused) (void *ctx, pid_t pid, struct nc_err *err);
   void *paused_ctx;
+  /* called with the child's pid right after it is told to go, while it
+   * sets the container up; the workload starts only after it returned 0
+   * (the gate, sync 2d); nonzero aborts the spawn, err set.  The caller's
+   * work that needs the pid (the container's record) overlaps the setup. */
+  int (*started) (void *ctx, pid_t pid, struct nc_err *err);
+  void *started_ctx;
 };
 
 struct nc_status {

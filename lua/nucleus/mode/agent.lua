@@ -38,16 +38,6 @@ local function under(path, prefix)
   return path == prefix or path:sub(1, #prefix + 1) == prefix .. "/"
 end
 
-local function random_id()
-  local f = io.open("/dev/urandom", "rb")
-  local bytes = f and f:read(16)
-  if f then f:close() end
-  if not bytes or #bytes ~= 16 then
-    bytes = tostring(os.time()) .. tostring({}):rep(2)
-  end
-  return (bytes:sub(1, 16):gsub(".", function(c) return ("%02x"):format(c:byte()) end))
-end
-
 local function read_file(path)
   local f = io.open(path, "rb")
   if not f then return nil end
@@ -237,7 +227,12 @@ function M.build(o, host)
     local ok, err = validate.name(o.name)
     if not ok then return nil, err end
   end
-  local id = host.id or random_id()
+  local id = host.id
+  if not id then
+    local rerr
+    id, rerr = core.random_hex(16)
+    if not id then return nil, ("container id: %s"):format(rerr) end
+  end
   local hostname = o.hostname or o.name or id:sub(1, 12)
   local h, herr = validate.hostname(hostname)
   if not h then
