@@ -4,7 +4,8 @@
  * hook while the child sets up, the record loop, EOF, kill-and-reap on
  * failure) and core/src/child.c (nc_child_run: wait for GO, optional pause
  * after the root is built (sync 2c), the gate before the workload when the
- * parent has a started hook (sync 2d), error records,
+ * parent has a started hook, opened by a byte the parent sends once the
+ * hook succeeded (sync 2d), error records,
  * the CLONE_VM|CLONE_VFORK workload whose execve closes its copy of the
  * close-on-exec socket, the mini-init closing its copy), including the
  * parent dying at any point (PR_SET_PDEATHSIG).
@@ -24,9 +25,9 @@
  *     succeeded (the container's record exists before its workload runs).
  */
 
-mtype = { GO, ERROR, PAUSED, WARN, READY };
+mtype = { GO, GATE, ERROR, PAUSED, WARN };
 
-chan to_child = [1] of { mtype };
+chan to_child = [2] of { mtype };
 chan to_parent = [4] of { mtype };
 
 byte holders = 1;      /* child-side copies of the socket (child, then init + workload) */
@@ -44,6 +45,7 @@ bool hook_refuses;     /* the parent's paused hook says no */
 bool gate_wanted;      /* io->started: GO is NC_SYNC_GO_GATED */
 bool started_refuses;  /* the started hook says no (the record cannot be written) */
 bool started_done;     /* the started hook returned success */
+bool gate_open;        /* the child read GATE while it waited for GO (paused) */
 
 inline child_exit () {
   atomic { child_alive = false; holders-- }
@@ -70,19 +72,24 @@ proctype Child ()
   if
   :: pause_wanted ->
        to_parent ! PAUSED;
+    pause_wait:
        if
-       :: to_child ? m -> assert (m == GO)
+       :: to_child ? m ->
+            if
+            :: m == GATE && gate_open == false -> gate_open = true; goto pause_wait
+            :: else -> assert (m == GO)
+            fi
        :: !parent_alive -> child_exit (); goto done
        :: spawn_failed -> child_exit (); goto done   /* the parent killed us */
        fi
   :: else -> skip
   fi;
-  /* sync 2d: after Landlock, before seccomp and the workload */
+  /* sync 2d: after Landlock, before seccomp and the workload, wait for
+   * the gate to open (unless its byte came while paused) */
   if
-  :: gate_wanted ->
-       to_parent ! READY;
+  :: gate_wanted && !gate_open ->
        if
-       :: to_child ? m -> assert (m == GO)
+       :: to_child ? m -> assert (m == GATE)
        :: !parent_alive -> child_exit (); goto done
        :: spawn_failed -> child_exit (); goto done
        fi
@@ -128,7 +135,7 @@ proctype Parent ()
   /* the started hook runs while the child sets up */
   if
   :: gate_wanted && started_refuses -> failed = true; goto check
-  :: gate_wanted && !started_refuses -> started_done = true
+  :: gate_wanted && !started_refuses -> started_done = true; to_child ! GATE
   :: !gate_wanted -> skip
   fi;
   if
@@ -146,7 +153,6 @@ loop:
             :: hook_refuses -> failed = true; break
             :: else -> to_child ! GO
             fi
-       :: m == READY -> to_child ! GO
        fi
   :: empty (to_parent) && holders == 0 -> break   /* EOF */
   :: may_die -> parent_alive = false; goto gone     /* killed at any time */

@@ -893,9 +893,18 @@ NC_CHILD _Noreturn void nc_child_run (const struct nc_plan *plan, int sync_fd, c
            * before anything of the workload's runs */
           report2 (&c, NC_MSG_PAUSED, NC_STAGE_MOUNTS, 0, NULL, NULL);
           char go2 = 0;
-          do
-            r = read (sync_fd, &go2, 1);
-          while (r < 0 && errno == EINTR);
+          for (;;)
+            {
+              r = read (sync_fd, &go2, 1);
+              if (r < 0 && errno == EINTR)
+                continue;
+              if (r == 1 && go2 == NC_SYNC_GATE && gated)
+                {
+                  gated = 0; /* opened already: nothing to wait for there */
+                  continue;
+                }
+              break;
+            }
           if (r != 1 || go2 != NC_SYNC_GO)
             _exit (NC_EXIT_SETUP);
         }
@@ -918,15 +927,14 @@ NC_CHILD _Noreturn void nc_child_run (const struct nc_plan *plan, int sync_fd, c
   apply_landlock (&c);
   if (gated)
     {
-      /* sync 2d: nothing of the workload's has run; the parent finishes
-       * what it did meanwhile (the record) before it does.  Before
-       * seccomp: a profile need not allow our read. */
-      report2 (&c, NC_MSG_READY, NC_STAGE_SYNC, 0, NULL, NULL);
-      char go3 = 0;
+      /* sync 2d: nothing of the workload's has run; the parent's record
+       * of it is written before it does.  Before seccomp: a profile need
+       * not allow our read. */
+      char open_ = 0;
       do
-        r = read (sync_fd, &go3, 1);
+        r = read (sync_fd, &open_, 1);
       while (r < 0 && errno == EINTR);
-      if (r != 1 || go3 != NC_SYNC_GO)
+      if (r != 1 || open_ != NC_SYNC_GATE)
         _exit (NC_EXIT_SETUP);
     }
   apply_seccomp (&c);

@@ -8,8 +8,9 @@
  *   sync 2  child -> parent  zero or more NC_MSG_WARN records
  *   sync 2c child -> parent  NC_MSG_PAUSED, answered by NC_SYNC_GO after
  *                            io->paused (plan->pause_after_root)
- *   sync 2d child -> parent  NC_MSG_READY before seccomp and the workload,
- *                            answered by NC_SYNC_GO (gated only)
+ *   sync 2d parent -> child  NC_SYNC_GATE once io->started succeeded; the
+ *                            child waits for it before seccomp and the
+ *                            workload (gated only)
  *   sync 3  child -> parent  one NC_MSG_ERROR record then _exit, or EOF
  *                            when the workload's execve closed the socket.
  * Every early return after clone3 kills and reaps the child, so a failed
@@ -173,14 +174,24 @@ int nc_spawn (const struct nc_plan *plan, struct nc_proc *proc, const int *hold,
       ret = nc_err_set (err, NC_STAGE_SYNC, errno, "send go");
       goto fail;
     }
-  /* sync 2d: the caller's work, while the child sets up */
-  if (gated && io->started (io->started_ctx, pid, err) != 0)
+  /* sync 2d: the caller's work, while the child sets up, then the gate */
+  if (gated)
     {
-      ret = -(err->code ? err->code : EPERM);
-      goto fail;
+      if (io->started (io->started_ctx, pid, err) != 0)
+        {
+          ret = -(err->code ? err->code : EPERM);
+          goto fail;
+        }
+      char open_ = NC_SYNC_GATE;
+      /* EPIPE: the child failed meanwhile; its error record is read below */
+      if (send (parent_fd, &open_, 1, MSG_NOSIGNAL) != 1 && errno != EPIPE && errno != ECONNRESET)
+        {
+          ret = nc_err_set (err, NC_STAGE_SYNC, errno, "send gate");
+          goto fail;
+        }
     }
 
-  int failed = 0;
+  int failed = 0, reset_seen = 0;
   for (;;)
     {
       if (proc->listener >= 0)
@@ -219,6 +230,13 @@ int nc_spawn (const struct nc_plan *plan, struct nc_proc *proc, const int *hold,
             memcpy (&passed_fd, CMSG_DATA (c), sizeof passed_fd);
       if (n < 0 && errno == EINTR)
         continue;
+      if (n < 0 && errno == ECONNRESET && gated && !reset_seen)
+        {
+          /* the child ended with our gate byte unread: the socket reports
+           * that once, then gives what the child wrote (its error) */
+          reset_seen = 1;
+          continue;
+        }
       if (n < 0)
         {
           ret = nc_err_set (err, NC_STAGE_SYNC, errno, "recv");
@@ -251,16 +269,6 @@ int nc_spawn (const struct nc_plan *plan, struct nc_proc *proc, const int *hold,
             }
           char go2 = NC_SYNC_GO;
           if (send (parent_fd, &go2, 1, MSG_NOSIGNAL) != 1)
-            {
-              ret = nc_err_set (err, NC_STAGE_SYNC, errno, "send go");
-              goto fail;
-            }
-          continue;
-        }
-      if (m.type == NC_MSG_READY && gated)
-        {
-          char go3 = NC_SYNC_GO;
-          if (send (parent_fd, &go3, 1, MSG_NOSIGNAL) != 1)
             {
               ret = nc_err_set (err, NC_STAGE_SYNC, errno, "send go");
               goto fail;

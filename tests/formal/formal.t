@@ -56,12 +56,15 @@ mutate '  :: !parent_alive -> child_exit (); goto done
   /* setup steps' no-pdeathsig.pml
 like "$(verify "$W/no-pdeathsig.pml" death_cleans)" "errors: [1-9]" \
   "mutation caught: a child that outlives its dead parent (no PR_SET_PDEATHSIG)"
-mutate '       to_parent ! READY;
+mutate '  :: gate_wanted && !gate_open ->
        if
-       :: to_child ? m -> assert (m == GO)
-       :: !parent_alive -> child_exit (); goto done
-       :: spawn_failed -> child_exit (); goto done
-       fi' '       to_parent ! READY' no-gate-wait.pml
+       :: to_child ? m -> assert (m == GATE)' '  :: gate_wanted && !gate_open ->
+       if
+       :: true -> skip' no-gate-wait.pml
 like "$(verify "$W/no-gate-wait.pml" gate_holds)" "errors: [1-9]" \
   "mutation caught: a child that does not wait at the gate runs its workload before the record exists"
+mutate '            :: m == GATE && gate_open == false -> gate_open = true; goto pause_wait
+' '' gate-while-paused.pml
+like "$(verify "$W/gate-while-paused.pml")" "errors: [1-9]" \
+  "mutation caught: a paused child that takes the gate's byte for the answer to its pause"
 done_testing

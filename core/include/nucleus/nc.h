@@ -38,8 +38,6 @@ enum nc_msg_type {
   NC_MSG_PTY = 4,      /* -t: carries the terminal's master fd (SCM_RIGHTS) */
   NC_MSG_PAUSED = 5,   /* plan->pause_after_root: the root is built; the child
                           waits for NC_SYNC_GO (sync 2c) */
-  NC_MSG_READY = 6,    /* after NC_SYNC_GO_GATED: set up but for seccomp and
-                          the workload; the child waits for NC_SYNC_GO (sync 2d) */
 };
 struct nc_sync_msg {
   uint32_t type;
@@ -48,9 +46,12 @@ struct nc_sync_msg {
 
 /* Parent -> child: one byte, sent once the parent's work on the new
  * process is done (id maps written).  EOF instead means abort.
- * NC_SYNC_GO_GATED: go, and wait at the gate (NC_MSG_READY) before the
- * workload starts, for the parent's own work done meanwhile (io->started). */
-enum nc_sync { NC_SYNC_GO = 1, NC_SYNC_GO_GATED = 2 };
+ * NC_SYNC_GO_GATED: go, but wait at the gate before seccomp and the
+ * workload until NC_SYNC_GATE arrives: the parent sends it as soon as its
+ * own work done meanwhile (io->started) succeeded, without being asked,
+ * so a child that gets there later finds it waiting (sync 2d).  It may
+ * arrive before the NC_SYNC_GO that answers NC_MSG_PAUSED. */
+enum nc_sync { NC_SYNC_GO = 1, NC_SYNC_GO_GATED = 2, NC_SYNC_GATE = 3 };
 
 /* Trace mode: one entry per (architecture, syscall number) seen. */
 struct nc_trace_entry {
