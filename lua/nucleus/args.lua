@@ -13,25 +13,33 @@ local M = {}
 
 local function flag_name(o) return "--" .. o.name:gsub("_", "-") end
 
---- Index a spec list {name=, short=, kind=, choices=, default=} by flag.
-local function index(spec)
-  local by = {}
-  for _, o in ipairs(spec) do
-    by[flag_name(o)] = o
-    if o.short then by["-" .. o.short] = o end
+-- The spec entry of a flag ("--name-with-dashes" or "-s"), or nil.  A
+-- linear search per argument given: cheaper than indexing every option of
+-- `run` for the two or three a command line has.
+local function find(spec, flag)
+  if flag:sub(1, 2) == "--" then
+    if flag:find("_", 3, true) then return nil end
+    local name = flag:sub(3):gsub("-", "_")
+    for _, o in ipairs(spec) do
+      if o.name == name then return o end
+    end
+  else
+    local short = flag:sub(2)
+    for _, o in ipairs(spec) do
+      if o.short == short then return o end
+    end
   end
-  return by
+  return nil
 end
 
-local function suggest(by, word)
+local function suggest(spec, word)
   local best, bestd
-  for k in pairs(by) do
-    if k:sub(1, 2) == "--" then
-      -- common-prefix length as a cheap similarity
-      local n = 0
-      while n < #k and n < #word and k:byte(n + 1) == word:byte(n + 1) do n = n + 1 end
-      if n > 3 and (not bestd or n > bestd) then best, bestd = k, n end
-    end
+  for _, o in ipairs(spec) do
+    local k = flag_name(o)
+    -- common-prefix length as a cheap similarity
+    local n = 0
+    while n < #k and n < #word and k:byte(n + 1) == word:byte(n + 1) do n = n + 1 end
+    if n > 3 and (not bestd or n > bestd) then best, bestd = k, n end
   end
   return best and (" (did you mean %s?)"):format(best) or ""
 end
@@ -40,7 +48,6 @@ end
 -- Returns values (by option name, plus .operands), or nil, message.
 -- stop_at_operand: the first operand and everything after it are operands.
 function M.parse(spec, args, first, stop_at_operand)
-  local by = index(spec)
   local v = { operands = {} }
   local i = first or 1
 
@@ -85,8 +92,8 @@ function M.parse(spec, args, first, stop_at_operand)
     elseif a:sub(1, 2) == "--" and #a > 2 then
       local name, value = a:match("^(%-%-[^=]+)=(.*)$")
       name = name or a
-      local o = by[name]
-      if not o then return nil, ("unknown option '%s'%s"):format(name, suggest(by, name)) end
+      local o = find(spec, name)
+      if not o then return nil, ("unknown option '%s'%s"):format(name, suggest(spec, name)) end
       local err
       if o.kind == "flag" then err = store(o, value, name) else err = take(o, value, name) end
       if err then return nil, err end
@@ -95,7 +102,7 @@ function M.parse(spec, args, first, stop_at_operand)
       local j = 2
       while j <= #a do
         local name = "-" .. a:sub(j, j)
-        local o = by[name]
+        local o = find(spec, name)
         if not o then return nil, ("unknown option '%s'"):format(name) end
         if o.kind == "flag" then
           store(o, nil, name)

@@ -32,6 +32,8 @@ local _, err = p { "--nmae", "x" }
 tap.like(err, "^unknown option '%-%-nmae'", "unknown long option")
 _, err = p { "--verbos" }
 tap.like(err, "did you mean %-%-verbose%?", "suggestion for a near miss")
+_, err = p { "--root_less" }
+tap.like(err, "^unknown option '%-%-root_less' %(did you mean %-%-rootless%?%)", "a flag is spelled with dashes, not underscores")
 _, err = p { "-z" }
 tap.is(err, "unknown option '-z'", "unknown short option")
 _, err = p { "--name" }
