@@ -55,7 +55,10 @@ static int check_keys (struct rd *r, int idx, const char *where, const char *con
       int ok = 0;
       for (const char *const *a = allowed; *a; a++)
         if (strcmp (*a, k) == 0)
-          ok = 1;
+          {
+            ok = 1;
+            break;
+          }
       if (!ok)
         {
           bad (r, "%s: unknown key \"%s\"", where, k);

@@ -170,13 +170,6 @@ function M.parent(o)
   return mount, "/nucleus"
 end
 
---- The path the container's cgroup will have (nil when none can).
-function M.path_for(o, id)
-  local mount, parent = M.parent(o)
-  if not mount then return nil end
-  return mount .. parent .. "/" .. id
-end
-
 --- Create the cgroup for id with limits.  Returns cg = { path =, ... } or
 -- nil, message, and (when only the limits are impossible) the warning
 -- kind "unavailable".

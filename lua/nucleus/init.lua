@@ -147,11 +147,7 @@ function M.run(opts, ctx)
         return nil, ("the name %q is already in use by container %s"):format(o.name, owner), M.EXIT_SETUP
       end
     end
-    rec = record_for(o, tbl, id)
-    rec.cgroup = cgroup.path_for(o, id)
-    if rec.cgroup and not o.cgroup_parent and not os.getenv("NUCLEUS_CGROUP_ROOT") then
-      rec.cgroup_auto_parent = rec.cgroup:match("^(.*)/[^/]+$")
-    end
+    rec = {} -- what is known before the record is written (its cgroup, its network)
   end
   local prod = o.service_mode == "production"
   local function audit(event, fields)
@@ -162,6 +158,9 @@ function M.run(opts, ctx)
   -- Write the record (pid = nil: a start that failed before its process
   -- existed).  Returns true or nil, message.
   local function record(pid)
+    local r = record_for(o, tbl, id)
+    for k, v in pairs(rec) do r[k] = v end
+    rec = r
     if pid then
       rec.status, rec.pid, rec.pid_start, rec.started = "running", pid, core.proc_start(pid), rec.created
     end
@@ -207,6 +206,7 @@ function M.run(opts, ctx)
     if f then f:write("4096"); f:close() end
   end
   tbl.cgroup = cg and cg.path or nil
+  if rec and cg then rec.cgroup, rec.cgroup_auto_parent = cg.path, cg.auto_parent end
   local function drop_cgroup()
     if cg then cgroup.remove(cg.path, cg.auto_parent) end
   end
