@@ -1015,6 +1015,9 @@ int nc_l_seccomp_export (lua_State *L)
   struct nc_err err = { 0 };
   if (parse_seccomp (&r, 1, &spec) < 0)
     return luaL_error (L, "seccomp: %s", r.msg);
+  /* opts.merge = false: libseccomp's program alone (see seccomp.c) */
+  if (lua_istable (L, 2) && lua_getfield (L, 2, "merge") != LUA_TNIL)
+    spec.no_merge = !lua_toboolean (L, -1);
   if (spec.log || spec.spec_allow)
     return luaL_error (L, "seccomp: built-in profiles take no flags");
   if (nc_seccomp_compile (r.plan, &spec, &err) < 0)

@@ -100,6 +100,7 @@ struct nc_sc_spec {
   size_t nrules;
   bool log;         /* SECCOMP_FILTER_FLAG_LOG */
   bool spec_allow;  /* SECCOMP_FILTER_FLAG_SPEC_ALLOW */
+  bool no_merge;    /* libseccomp's program as it is (tests compare the two) */
 };
 
 struct nc_arena;

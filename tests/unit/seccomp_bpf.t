@@ -1,0 +1,174 @@
+#!/usr/bin/env lua5.4
+-- The seccomp compiler's head (core/src/seccomp.c): on x86_64, rules
+-- without argument conditions become a binary search over runs of syscall
+-- numbers, in front of libseccomp's program for the rest.  Each program is
+-- run here by a classic-BPF interpreter over every syscall number, the
+-- architectures the kernel may report, x32 numbers and a set of argument
+-- values, and must give exactly the action libseccomp's program alone
+-- gives: for the default profile and for generated ones.
+local src = debug.getinfo(1, "S").source:sub(2)
+local root = src:match("^(.*)/tests/unit/[^/]+$") or "."
+package.path = root .. "/tests/lib/?.lua;" .. root .. "/lua/?.lua;" .. root .. "/lua/?/init.lua;"
+  .. root .. "/build/lua/?.lua;" .. package.path
+package.cpath = root .. "/build/lib/?.so;" .. package.cpath
+local tap = require "tap"
+local ok_core, core = pcall(require, "nucleus.core")
+if not ok_core then tap.skip_all("the C core is not built (make)") end
+if not pcall(require, "cjson.safe") then tap.skip_all("lua-cjson is not installed (make deps)") end
+local policy = require "nucleus.policy"
+local arch = io.popen("uname -m"):read("l")
+if arch ~= "x86_64" then tap.skip_all("the head is built on x86_64 only (this is " .. arch .. ")") end
+
+-- classic BPF as seccomp runs it: A, X, 16 scratch words, seccomp_data
+local function run(prog, data)
+  local A, X, M = 0, 0, {}
+  local pc = 1
+  for _ = 1, 100000 do
+    local ins = prog[pc]
+    if not ins then error("ran off the end at " .. pc) end
+    local c, jt, jf, k = ins[1], ins[2], ins[3], ins[4]
+    pc = pc + 1
+    if c == 0x20 then A = data(k)                            -- ld [k]
+    elseif c == 0x00 then A = k                              -- ld #k
+    elseif c == 0x01 then X = k                              -- ldx #k
+    elseif c == 0x60 then A = M[k] or 0                      -- ld M[k]
+    elseif c == 0x61 then X = M[k] or 0                      -- ldx M[k]
+    elseif c == 0x02 then M[k] = A                           -- st M[k]
+    elseif c == 0x03 then M[k] = X                           -- stx M[k]
+    elseif c == 0x07 then X = A                              -- tax
+    elseif c == 0x87 then A = X                              -- txa
+    elseif c == 0x54 then A = A & k                          -- and #k
+    elseif c == 0x44 then A = A | k                          -- or #k
+    elseif c == 0x04 then A = (A + k) & 0xffffffff           -- add #k
+    elseif c == 0x14 then A = (A - k) & 0xffffffff           -- sub #k
+    elseif c == 0x05 then pc = pc + k                        -- ja
+    elseif c == 0x15 then pc = pc + (A == k and jt or jf)    -- jeq #k
+    elseif c == 0x25 then pc = pc + (A > k and jt or jf)     -- jgt #k
+    elseif c == 0x35 then pc = pc + (A >= k and jt or jf)    -- jge #k
+    elseif c == 0x45 then pc = pc + ((A & k) ~= 0 and jt or jf) -- jset #k
+    elseif c == 0x1d then pc = pc + (A == X and jt or jf)    -- jeq x
+    elseif c == 0x2d then pc = pc + (A > X and jt or jf)     -- jgt x
+    elseif c == 0x3d then pc = pc + (A >= X and jt or jf)    -- jge x
+    elseif c == 0x06 then return k                           -- ret #k
+    elseif c == 0x16 then return A                           -- ret a
+    else error(("opcode 0x%x at %d"):format(c, pc - 1)) end
+  end
+  error("no return")
+end
+
+local function decode(bytes)
+  local prog = {}
+  for j = 1, #bytes, 8 do
+    local c, jt, jf, k = string.unpack("<I2I1I1I4", bytes, j)
+    prog[#prog + 1] = { c, jt, jf, k }
+  end
+  return prog
+end
+
+-- seccomp_data: nr, arch, instruction pointer, six 64-bit arguments
+local function data_of(nr, a, args)
+  return function(off)
+    if off == 0 then return nr & 0xffffffff end
+    if off == 4 then return a end
+    if off < 16 then return 0 end
+    local i, hi = (off - 16) // 8, (off - 16) % 8 == 4
+    local v = args[i + 1] or 0
+    return hi and (v >> 32) & 0xffffffff or v & 0xffffffff
+  end
+end
+
+local X86_64, I386, AARCH64 = 0xc000003e, 0x40000003, 0xc00000b7
+local ARGS = {
+  {}, { 0x7e020000 }, { 0x20000 }, { 8 }, { 0xffffffff }, { 0x100000000 }, { 0x20008 },
+  { 0x11, 0x22, 0x33 }, { -1, -1, -1, -1, -1, -1 },
+}
+
+-- compare the two programs of a profile table; returns the number of
+-- inputs that differ (and reports the first), the lengths
+local function compare(profile, label, nrs_max, arg_sets)
+  local okm, bm = pcall(core.seccomp_export, profile)
+  local okp, bp = pcall(core.seccomp_export, profile, { merge = false })
+  if okm ~= okp or (not okm and bm ~= bp) then
+    io.write("# ", label, ": ", tostring(bm), " against libseccomp's ", tostring(bp), "\n")
+    return 1
+  end
+  if not okm then return nil, bm end -- refused alike
+  local merged, plain = decode(bm), decode(bp)
+  local diff, first = 0, nil
+  local function check(nr, a, args)
+    local d = data_of(nr, a, args)
+    local x, y = run(merged, d), run(plain, d)
+    if x ~= y then
+      diff = diff + 1
+      first = first or ("nr %d arch 0x%x args %s: 0x%x against libseccomp's 0x%x"):format(nr, a,
+        table.concat(args, ","), x, y)
+    end
+  end
+  for _, args in ipairs(arg_sets) do
+    for nr = -1, nrs_max do
+      check(nr, X86_64, args)
+      check(nr | 0x40000000, X86_64, args)
+      check(nr, I386, args)
+    end
+    check(5, AARCH64, args)
+  end
+  if first then io.write("# ", label, ": ", first, "\n") end
+  return diff, #merged, #plain
+end
+
+local f = assert(io.open(root .. "/policies/default.seccomp.json"))
+local default = assert(policy.seccomp(f:read("a"), "default.seccomp.json"))
+f:close()
+local diff, m, p = compare(default, "default", 1100, ARGS)
+tap.is(diff, 0, "the default profile: the same action for every number, architecture and argument set")
+tap.ok(m < p / 2, ("... in %d instructions instead of libseccomp's %d"):format(m, p))
+
+-- generated profiles: unconditional and conditional rules of several
+-- actions on overlapping names, both default actions
+local NAMES = { "read", "write", "open", "close", "clone", "personality", "mmap", "socket",
+                "ioctl", "kill", "getpid", "futex", "execve", "mount", "ptrace", "unshare",
+                "setns", "chmod", "fchmod", "socketcall", "ipc", "time", "openat2", "clone3" }
+local ACTIONS = { "SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_LOG",
+                  "SCMP_ACT_TRACE" }
+local OPS = { "SCMP_CMP_EQ", "SCMP_CMP_NE", "SCMP_CMP_GT", "SCMP_CMP_MASKED_EQ" }
+local seed = 20261129
+local function rand(n)
+  seed = (seed * 1103515245 + 12345) % 2147483648
+  return seed % n + 1
+end
+local generated, failures, compiled = 200, 0, 0
+for g = 1, generated do
+  local prof = { defaultAction = ({ "SCMP_ACT_ERRNO", "SCMP_ACT_ALLOW" })[rand(2)], syscalls = {} }
+  -- a run of consecutive numbers too (read .. close are 0 .. 3)
+  for _ = 1, rand(8) do
+    local names, seen = {}, {}
+    for _ = 1, rand(6) do
+      local n = NAMES[rand(#NAMES)]
+      if not seen[n] then seen[n] = true; names[#names + 1] = n end
+    end
+    local rule = { names = names, action = ACTIONS[rand(#ACTIONS)] }
+    if rule.action == "SCMP_ACT_ERRNO" then rule.errnoRet = rand(40) end
+    if rand(3) == 1 then
+      -- one comparison per rule: two rules of one syscall that compare
+      -- different arguments are refused (libseccomp 2.5 hangs on them)
+      local op = OPS[rand(#OPS)]
+      rule.args = { { index = 0, value = rand(4) == 1 and 0x20000 or rand(16), op = op,
+                      valueTwo = op == "SCMP_CMP_MASKED_EQ" and rand(16) or nil } }
+    end
+    prof.syscalls[#prof.syscalls + 1] = rule
+  end
+  local v = assert(policy.seccomp(require("cjson").encode(prof), "gen.json"))
+  local d = compare(v, "generated " .. g, 500, { {}, { 0x20000 }, { 7 }, { 0x100000003 } })
+  if d then compiled = compiled + 1 end
+  if d ~= nil and d ~= 0 then failures = failures + 1 end
+end
+tap.ok(compiled >= generated // 2, ("%d of %d generated profiles compiled"):format(compiled, generated))
+tap.is(failures, 0, "generated profiles: the same action for every input, or refused alike")
+
+-- another architecture listed: libseccomp's program as it is
+local multi = assert(policy.seccomp([[{"defaultAction":"SCMP_ACT_ERRNO","architectures":
+  ["SCMP_ARCH_X86_64","SCMP_ARCH_X86"],"syscalls":[{"names":["read","write"],"action":"SCMP_ACT_ALLOW"}]}]],
+  "multi.json"))
+tap.is(core.seccomp_export(multi), core.seccomp_export(multi, { merge = false }),
+  "a profile for more than x86_64 is libseccomp's program unchanged")
+tap.done()
