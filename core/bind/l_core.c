@@ -435,6 +435,9 @@ static int l_proc_pid (lua_State *L)
 }
 
 /* proc:wait([{signals to forward}]) -> code, signal | nil, msg, errno */
+/* proc:wait([signals to forward [, early]]) -> code, signal, last forwarded
+ * early: return once the init reports the workload's exit, while the
+ * init's own exit goes on; proc:reap() then waits for it. */
 static int l_proc_wait (lua_State *L)
 {
   struct nc_proc *proc = check_proc (L, 1);
@@ -442,13 +445,23 @@ static int l_proc_wait (lua_State *L)
   size_t n = check_signals (L, 2, sigs, 64);
   struct nc_status st;
   struct nc_err err = { 0 };
+  proc->early = lua_toboolean (L, 3);
   if (nc_proc_wait (proc, sigs, n, &st, &err) < 0)
     return fail_errno (L, "wait", err.code);
-  nc_proc_release (proc);
+  if (!proc->reported)
+    nc_proc_release (proc);
   lua_pushinteger (L, st.code);
   lua_pushinteger (L, st.signal);
   lua_pushinteger (L, proc->last_forwarded);
   return 3;
+}
+
+/* proc:reap(): after an early wait, wait until the container's init is
+ * gone, and let go of it. */
+static int l_proc_reap (lua_State *L)
+{
+  nc_proc_release (check_proc (L, 1));
+  return 0;
 }
 
 static int l_proc_signal (lua_State *L)
@@ -1000,6 +1013,7 @@ static const luaL_Reg plan_methods[] = {
 
 static const luaL_Reg proc_methods[] = {
   { "wait", l_proc_wait },
+  { "reap", l_proc_reap },
   { "signal", l_proc_signal },
   { "pid", l_proc_pid },
   { "trace", l_proc_trace },

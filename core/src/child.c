@@ -700,7 +700,7 @@ NC_CHILD static void apply_seccomp (const struct child *c)
  * with the workload's status.  All signals are still blocked here (the
  * parent blocked them before clone3), so sigwaitinfo sees them all; a
  * namespace init would otherwise ignore signals it has no handler for. */
-NC_CHILD _Noreturn static void mini_init (pid_t workload)
+NC_CHILD _Noreturn static void mini_init (pid_t workload, int status_fd)
 {
   sigset_t all;
   sigfillset (&all);
@@ -722,7 +722,15 @@ NC_CHILD _Noreturn static void mini_init (pid_t workload)
           if (r <= 0)
             break;
           if (r == workload)
-            _exit (WIFEXITED (status) ? WEXITSTATUS (status) : 128 + WTERMSIG (status));
+            {
+              /* told before our exit, which tears the namespaces down:
+               * the parent's work on the way out overlaps that */
+              int code = WIFEXITED (status) ? WEXITSTATUS (status) : 128 + WTERMSIG (status);
+              if (status_fd >= 0 && write (status_fd, &code, sizeof code) < 0)
+                {
+                }
+              _exit (code);
+            }
         }
     }
 }
@@ -847,7 +855,7 @@ NC_CHILD static void make_tty (struct child *c)
 }
 
 NC_CHILD _Noreturn void nc_child_run (const struct nc_plan *plan, int sync_fd, const sigset_t *mask,
-                                      int stdin_fd, int want_tty)
+                                      int stdin_fd, int want_tty, int status_fd)
 {
   struct child c = { plan, sync_fd, OLDROOT, stdin_fd, -1 };
   char go = 0;
@@ -951,7 +959,9 @@ NC_CHILD _Noreturn void nc_child_run (const struct nc_plan *plan, int sync_fd, c
                          &arg);
       if (pid < 0)
         fail (&c, NC_STAGE_INIT, "clone");
-      syscall (SYS_close_range, 0, ~0U, 0);
+      if (status_fd > 0)
+        syscall (SYS_close_range, 0, (unsigned) status_fd - 1, 0);
+      syscall (SYS_close_range, status_fd >= 0 ? (unsigned) status_fd + 1 : 0, ~0U, 0);
       /* our copy of the host's command line is not the container's
        * business: /proc/1/cmdline reads "nucleus-init" */
       if (argv_area && argv_area_len > 13)
@@ -960,7 +970,7 @@ NC_CHILD _Noreturn void nc_child_run (const struct nc_plan *plan, int sync_fd, c
           memcpy (argv_area, "nucleus-init", 12);
         }
       prctl (PR_SET_NAME, "nucleus-init", 0, 0, 0);
-      mini_init (pid);
+      mini_init (pid, status_fd);
     }
   exec_workload (&c, mask);
 }

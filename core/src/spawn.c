@@ -15,6 +15,11 @@
  *                            when the workload's execve closed the socket.
  * Every early return after clone3 kills and reaps the child, so a failed
  * spawn leaves no process behind.
+ * A pipe apart from the socket carries the mini-init's report of the
+ * workload's exit status, written just before the init exits: the init's
+ * exit tears the container's namespaces down (a quarter of a millisecond
+ * for a mount namespace), which the caller's own work on the way out
+ * (the record) may overlap (nc_proc_wait with proc->early, nc_proc_reap).
  * See: formal/sync.pml.
  */
 #define _GNU_SOURCE
@@ -107,11 +112,19 @@ int nc_spawn (const struct nc_plan *plan, struct nc_proc *proc, const int *hold,
   memset (&proc->trace, 0, sizeof proc->trace);
   proc->relay_stdin = io && io->tty && io->interactive;
   proc->last_forwarded = 0;
+  proc->status_fd = -1;
+  proc->early = proc->reported = 0;
 
   if (socketpair (AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
     return nc_err_set (err, NC_STAGE_SYNC, errno, "socketpair");
   parent_fd = sv[0];
   child_fd = sv[1];
+  /* the mini-init's report of the workload's exit (nc_proc_wait) */
+  int report[2] = { -1, -1 };
+  if (plan->mini_init && pipe2 (report, O_CLOEXEC) < 0)
+    return nc_err_set (err, NC_STAGE_SYNC, errno, "pipe");
+  NC_AUTOCLOSE int report_w = report[1];
+  proc->status_fd = report[0];
 
   /* Block every signal across clone3: the child must not run a handler
    * of the host (the lua interpreter's SIGINT hook, say) before
@@ -138,7 +151,9 @@ int nc_spawn (const struct nc_plan *plan, struct nc_proc *proc, const int *hold,
   if (pid == 0)
     {
       close (parent_fd);
-      nc_child_run (plan, child_fd, &old, io ? io->stdin_fd : -1, io && io->tty);
+      if (proc->status_fd >= 0)
+        close (proc->status_fd);
+      nc_child_run (plan, child_fd, &old, io ? io->stdin_fd : -1, io && io->tty, report_w);
     }
   int clone_errno = errno;
   if (nhold)
@@ -155,9 +170,13 @@ int nc_spawn (const struct nc_plan *plan, struct nc_proc *proc, const int *hold,
   if (pid < 0)
     {
       restore_mask (proc);
+      if (proc->status_fd >= 0)
+        close (proc->status_fd);
+      proc->status_fd = -1;
       return nc_err_set (err, NC_STAGE_CLONE, clone_errno, "clone3");
     }
   close (nc_steal_fd (&child_fd));
+  close (nc_steal_fd (&report_w));
 
   if (plan->clone_flags & CLONE_NEWUSER)
     {
@@ -309,6 +328,9 @@ int nc_spawn (const struct nc_plan *plan, struct nc_proc *proc, const int *hold,
 fail:
   restore_mask (proc);
   kill_and_reap (pid, pidfd);
+  if (proc->status_fd >= 0)
+    close (proc->status_fd);
+  proc->status_fd = -1;
   if (proc->pty_master >= 0)
     close (proc->pty_master);
   proc->pty_master = -1;
@@ -412,15 +434,17 @@ int nc_proc_wait (struct nc_proc *proc, const int *sigs, size_t nsigs, struct nc
     }
   for (;;)
     {
-      enum { P_PID, P_SIG, P_TRACE, P_PTY, P_IN };
-      struct pollfd pfd[5] = {
+      enum { P_PID, P_SIG, P_TRACE, P_PTY, P_IN, P_REPORT };
+      struct pollfd pfd[6] = {
         [P_PID] = { proc->pidfd, POLLIN, 0 },
         [P_SIG] = { sfd, POLLIN, 0 },
         [P_TRACE] = { proc->listener, POLLIN, 0 },
         [P_PTY] = { proc->pty_master, POLLIN, 0 },
         [P_IN] = { in_open ? STDIN_FILENO : -1, POLLIN, 0 },
+        /* (trace mode waits for the last traced process, not for the report) */
+        [P_REPORT] = { proc->early && proc->listener < 0 ? proc->status_fd : -1, POLLIN, 0 },
       };
-      if (poll (pfd, 5, -1) < 0)
+      if (poll (pfd, 6, -1) < 0)
         {
           if (errno == EINTR)
             continue;
@@ -466,6 +490,23 @@ int nc_proc_wait (struct nc_proc *proc, const int *sigs, size_t nsigs, struct nc
                 }
             }
         }
+      if (pfd[P_REPORT].revents & (POLLIN | POLLHUP | POLLERR))
+        {
+          /* the workload is gone and the init is on its way out: its
+           * report is the container's status (an init that died without
+           * one shows as EOF: its own exit says it then) */
+          int code;
+          ssize_t n = read (proc->status_fd, &code, sizeof code);
+          close (proc->status_fd);
+          proc->status_fd = -1;
+          if (n == sizeof code)
+            {
+              proc->reported = 1;
+              st->code = code;
+              st->signal = 0;
+              break;
+            }
+        }
       if (pfd[P_PID].revents & (POLLIN | POLLHUP))
         {
           memset (&si, 0, sizeof si);
@@ -488,7 +529,8 @@ int nc_proc_wait (struct nc_proc *proc, const int *sigs, size_t nsigs, struct nc
       while (pump (proc->pty_master, STDOUT_FILENO) > 0)
         ;
     }
-  status_from (&si, st);
+  if (!proc->reported)
+    status_from (&si, st);
 out:
   if (raw)
     tcsetattr (STDIN_FILENO, TCSANOW, &saved_tio);
@@ -504,8 +546,21 @@ out:
   return ret;
 }
 
+void nc_proc_reap (struct nc_proc *proc)
+{
+  siginfo_t si;
+  if (proc->reported && proc->pidfd >= 0)
+    while (waitid (P_PIDFD, (id_t) proc->pidfd, &si, WEXITED) < 0 && errno == EINTR)
+      ;
+  proc->reported = 0;
+}
+
 void nc_proc_release (struct nc_proc *proc)
 {
+  nc_proc_reap (proc);
+  if (proc->status_fd >= 0)
+    close (proc->status_fd);
+  proc->status_fd = -1;
   restore_mask (proc);
   if (proc->pidfd >= 0)
     close (proc->pidfd);

@@ -149,6 +149,16 @@ function M.run(opts, ctx)
     end
     rec = {} -- what is known before the record is written (its cgroup, its network)
   end
+  -- the record's directory, before its cgroup: a supervisor killed before
+  -- the record is written leaves what the next sweep (state.open) removes
+  local pending
+  if rec then
+    pending, err = state.begin(st, id)
+    if not pending then
+      if trace_out then trace_out:close() end
+      return nil, ("state: %s"):format(err), M.EXIT_SETUP
+    end
+  end
   local prod = o.service_mode == "production"
   local function audit(event, fields)
     if prod and recorded then state.audit(st, id, event, fields) end
@@ -164,7 +174,7 @@ function M.run(opts, ctx)
     if pid then
       rec.status, rec.pid, rec.pid_start, rec.started = "running", pid, core.proc_start(pid), rec.created
     end
-    local ok, werr = state.create(st, rec)
+    local ok, werr = state.create(st, rec, pending)
     if ok and o.name then
       ok, werr = state.claim_name(st, o.name, id)
       if not ok then state.remove(st, rec) end
@@ -183,6 +193,8 @@ function M.run(opts, ctx)
       audit("container_failed", { error = msg })
     elseif recorded then
       state.remove(st, rec)
+    elseif pending then
+      state.abandon(pending)
     end
     if trace_out then trace_out:close() end
     return nil, msg, M.EXIT_SETUP
@@ -206,7 +218,11 @@ function M.run(opts, ctx)
     if f then f:write("4096"); f:close() end
   end
   tbl.cgroup = cg and cg.path or nil
-  if rec and cg then rec.cgroup, rec.cgroup_auto_parent = cg.path, cg.auto_parent end
+  if rec and cg then
+    rec.cgroup, rec.cgroup_auto_parent = cg.path, cg.auto_parent
+    -- one the sweep would not find by the container's id
+    if not cg.auto_parent then core.symlink(cg.path, pending .. "/cgroup") end
+  end
   local function drop_cgroup()
     if cg then cgroup.remove(cg.path, cg.auto_parent) end
   end
@@ -302,18 +318,19 @@ function M.run(opts, ctx)
     audit("mount_audit_passed", { mounts = #d.mounts })
   end
 
-  local status, sig_or_err, forwarded = proc:wait(forward)
+  -- back as soon as the init reports the workload's exit: the record is
+  -- dealt with while the init's own exit tears its namespaces down; the
+  -- cgroup and the network only once it is gone (proc:reap)
+  local status, sig_or_err, forwarded = proc:wait(forward, true)
   if trace_out then
     if status then M.write_trace(trace_out, proc:trace()) end
     trace_out:close()
   end
-  drop_net()
   local oom = cg and cgroup.oom_kills(cg.path) or 0
   if oom > 0 then
     log.error("the container ran out of memory (--memory %s): %d process%s OOM-killed",
       o.memory or "?", oom, oom > 1 and "es" or "")
   end
-  drop_cgroup()
   audit("container_stop", { exit_code = status, oom_killed = oom > 0 })
   if rec then
     if o.rm then
@@ -322,6 +339,9 @@ function M.run(opts, ctx)
       state.set_exited(st, rec, status or 255, oom > 0)
     end
   end
+  proc:reap()
+  drop_net()
+  drop_cgroup()
   if not status then return nil, sig_or_err, M.EXIT_SETUP end
   return status, sig_or_err, forwarded
 end

@@ -5,9 +5,12 @@
 --   containers/<id>/state.json   the record, replaced atomically (rename)
 --   names/<name> -> <id>         a symlink: creating it claims the name, so
 --                                two runs cannot take the same name
---   tmp/<id>.<pid>.<start>/      a record being created; renamed into
---                                containers/ in one step, swept when its
---                                creator is gone
+--   tmp/<id>.<pid>.<start>/      a record being created, made before the
+--                                container's cgroup; renamed into
+--                                containers/ in one step; swept, with that
+--                                cgroup, when its creator is gone (a
+--                                `cgroup` symlink in it names a cgroup
+--                                under a parent of the caller's choosing)
 -- A record says "running" only while its init process (pid + start time,
 -- so a reused pid is never mistaken for it) is alive.
 local core = require "nucleus.core"
@@ -44,16 +47,40 @@ function M.open(dir)
     ok, err = core.mkdir(dir .. sub, 448)
     if not ok then return nil, ("state directory %s"):format(err) end
   end
-  -- sweep records whose creator died before moving them into place
+  -- sweep records whose creator died before moving them into place, and
+  -- the cgroups it made for them
   for _, e in ipairs(core.listdir(dir .. "/tmp") or {}) do
-    local pid, start = e:match("^%x+%.(%d+)%.(%d+)$")
+    local id, pid, start = e:match("^(%x+)%.(%d+)%.(%d+)$")
     if pid and core.proc_start(tonumber(pid)) ~= tonumber(start) then
       local d = dir .. "/tmp/" .. e
+      local cgroup = require "nucleus.cgroup"
+      local path, auto = core.readlink(d .. "/cgroup"), nil
+      if not path and euid == 0 and cgroup.mountpoint() then
+        auto = cgroup.mountpoint() .. "/nucleus"
+        path = auto .. "/" .. id
+      end
+      if path and core.lstat(path) then cgroup.remove(path, auto) end
       for _, f in ipairs(core.listdir(d) or {}) do os.remove(d .. "/" .. f) end
       os.remove(d)
     end
   end
   return { dir = dir }
+end
+
+--- Begin the record of container id: its directory in tmp/, before
+-- anything else of it exists.  Returns the directory or nil, message.
+function M.begin(st, id)
+  local ids = core.ids()
+  local tmpd = ("%s/tmp/%s.%d.%d"):format(st.dir, id, ids.pid, core.proc_start(ids.pid) or 0)
+  local ok, err = core.mkdir(tmpd, 448)
+  if not ok then return nil, err end
+  return tmpd
+end
+
+--- A record begun and never written: remove it.
+function M.abandon(tmpd)
+  for _, f in ipairs(core.listdir(tmpd) or {}) do os.remove(tmpd .. "/" .. f) end
+  os.remove(tmpd)
 end
 
 local function cdir(st, id) return st.dir .. "/containers/" .. id end
@@ -92,18 +119,18 @@ local function write_file(path, rec)
   return true
 end
 
---- Create the record of a new container: its directory appears in
--- containers/ complete or not at all.
-function M.create(st, rec)
-  local ids = core.ids()
-  local tmpd = ("%s/tmp/%s.%d.%d"):format(st.dir, rec.id, ids.pid, core.proc_start(ids.pid) or 0)
-  local ok, err = core.mkdir(tmpd, 448)
-  if not ok then return nil, err end
-  ok, err = write_file(tmpd .. "/state.json", rec)
+--- Create the record of a new container in the directory M.begin made
+-- (or a new one): it appears in containers/ complete or not at all.
+function M.create(st, rec, tmpd)
+  if not tmpd then
+    local err
+    tmpd, err = M.begin(st, rec.id)
+    if not tmpd then return nil, err end
+  end
+  local ok, err = write_file(tmpd .. "/state.json", rec)
   if ok then ok, err = os.rename(tmpd, cdir(st, rec.id)) end
   if not ok then
-    os.remove(tmpd .. "/state.json")
-    os.remove(tmpd)
+    M.abandon(tmpd)
     return nil, err
   end
   return true

@@ -129,18 +129,21 @@ cpu() { echo "$(fmt "$(stats get "$DATA/startup.json" "$1" user)") ms user + $(f
 # 100 runs, medians; the seccomp load alone with a small C program that loads a
 # given BPF program in a fresh fork, 300 times.
 GAP="The record is written while the container is set up (the workload waits for it at a \
-gate), so on the start path it costs only its removal at the end. Where the rest goes (timestamps \
-at each stage, 100 runs, medians): starting the CLI (exec, the Lua state, the run path's 60 KB of \
-bytecode) ~0.55 ms more than a bare exec; options and launch plan ~0.4 ms; the cgroup's mkdir \
-and rmdir ~0.2 ms; clone3 with six namespaces ~0.6 ms (the network namespace ~0.5 ms of it, \
-which bubblewrap pays too); in the child, the mounts ~0.5 ms, the seccomp filter ~0.2 ms, \
-Landlock ~0.07 ms; the workload's exec and exit ~0.7 ms. Bubblewrap keeps no record, makes no \
-cgroup, loads no seccomp filter or Landlock rules and runs no init by default, and has no \
-interpreter to start. What would close the gap: /run on a tmpfs, as ordinary hosts have it (the \
-record's removal; the records-on-tmpfs case above), a seccomp compiler that merges runs of \
-allowed syscall numbers (the built-in profile is 473 BPF instructions from libseccomp; its 287 \
-x86_64 system calls fall in 34 ranges, 107 instructions, which load in 55-80 us instead of \
-160-200 us, measured), and fewer modules to load on the run path."
+gate), so on the start path it costs only its removal at the end, and the seccomp filter is 135 \
+instructions where libseccomp alone makes 473 (runs of allowed syscall numbers found by binary \
+search: the kernel loads it in a third of the time). Where the rest goes (timestamps at each \
+stage, 200 runs, medians): starting the CLI (exec, the Lua state, the run path's 60 KB of \
+bytecode) ~0.55 ms more than a bare exec; options and launch plan ~0.35 ms; the cgroup's mkdir and \
+rmdir ~0.15 ms; clone3 with six namespaces ~0.7 ms (the network namespace ~0.5 ms of it, which \
+bubblewrap pays too); in the child, the mounts ~0.45 ms, seccomp and Landlock ~0.15 ms; the \
+workload's exec and run ~0.55 ms and the init's exit (its namespaces torn down) ~0.25 ms, both \
+the same for bubblewrap. Bubblewrap keeps no record, makes no cgroup, loads no seccomp filter or \
+Landlock rules by default, and has no interpreter to start: those, ~1 ms in all, are the gap. \
+What would close it: /run on a tmpfs, as ordinary hosts have it (the record's removal; the \
+records-on-tmpfs case above), and a smaller Lua start (fewer, smaller modules on the run path). \
+Tried and left out: making the network namespace in the parent while the child builds its root \
+(no gain: the two contend in the kernel), and a pre-populated heap (page faults cost 1.75 us \
+against 1.0 us populated, a few dozen of them)."
 WHY="CPU per start (hyperfine's user and system means): nucleus $(cpu nucleus), bubblewrap $(cpu bubblewrap), crun $(cpu crun); \
 \`unshare\` with the same namespaces alone takes $(fmt "$UN") ms (median); \`nucleus run --dry-run\` (the launch plan \
 compiled and printed as JSON, nothing started) $(fmt "$DR") ms; nucleus with its container records on a tmpfs instead \

@@ -153,6 +153,9 @@ is "$("$N" ps -q)" "" "... and not listed as running"
 
 # as root and as another user: a change of credentials clears the
 # parent-death signal, which the child arms again
+cg2=$(awk '$9 == "cgroup2" { print $5; exit }' /proc/self/mountinfo)
+cgroups() { ls "$cg2/nucleus" 2>/dev/null | grep -cE '^[0-9a-f]{32}$'; }
+cgs_before=$(cgroups)
 for case in 0 0.002 0.01 0.05 0.3 u0.01 u0.3; do
   delay=${case#u} user=()
   [ "$case" = "$delay" ] || user=(--user 1000)
@@ -174,6 +177,7 @@ for case in 0 0.002 0.01 0.05 0.3 u0.01 u0.3; do
   "$N" rm -f victim >/dev/null 2>&1
   "$N" ps -a >/dev/null # sweeps what a killed creator left half-made
   is "$(ls "$ST/containers" "$ST/names" "$ST/tmp" | grep -cv ':$\|^$')" 0 "  ... rm leaves nothing"
+  is "$(cgroups)" "$cgs_before" "  ... and no cgroup (the sweep takes one whose record was never written)"
 done
 
 # --- bad input ------------------------------------------------------------------------
@@ -193,8 +197,6 @@ is "$(ls "$T/gate-state/containers" | wc -l)" 0 "--rm removed it afterwards"
 # left (a state directory on a tmpfs with no inode to spare, in a mount
 # namespace of the test's own)
 mkdir "$T/full" "$T/mark"
-cg2=$(awk '$9 == "cgroup2" { print $5; exit }' /proc/self/mountinfo)
-cgs_before=$(ls "$cg2/nucleus" 2>/dev/null | grep -cE '^[0-9a-f]{32}$')
 out=$(unshare -m sh -c 'mount -t tmpfs -o nr_inodes=5,mode=0700 tmpfs "$1" && shift && exec "$@"' sh "$T/full" \
   "$N" --root "$T/full/state" run -v "$T/mark:/mark" -- touch /mark/ran 2>&1)
 rc=$?
@@ -202,7 +204,7 @@ is "$rc" 125 "a record that cannot be written: exit 125"
 like "$out" "^nucleus: state: .*No space left on device$" "... one line saying why"
 is "$(echo "$out" | wc -l)" 1 "... and only that"
 [ ! -e "$T/mark/ran" ]; ok $? "... the workload never ran"
-is "$(ls "$cg2/nucleus" 2>/dev/null | grep -cE '^[0-9a-f]{32}$')" "$cgs_before" "... its cgroup is gone"
+is "$(cgroups)" "$cgs_before" "... its cgroup is gone"
 
 check() { check_fails "$@"; }
 check 1 "^nucleus: no such container: nope$" "unknown reference" -- inspect nope

@@ -191,5 +191,15 @@ ok "$(pgrep -f 'sleep 3044' >/dev/null; [ $? -ne 0 ]; echo $?)" "no workload pro
 # the killed supervisor could not clean up: rm does (record and cgroup)
 "$NUCLEUS" rm $("$NUCLEUS" ps -a -q) >/dev/null
 
+# the workload's status comes from the init before the init's own exit;
+# what the workload left running dies with the init, and its cgroup goes
+cg2=$(awk '$9 == "cgroup2" { print $5; exit }' /proc/self/mountinfo)
+cgs=$(ls "$cg2/nucleus" 2>/dev/null | grep -cE '^[0-9a-f]{32}$')
+"$NUCLEUS" run --rm -- sh -c 'sleep 3045 & exit 3'
+is "$?" 3 "a workload that leaves a process behind: its own exit status"
+pgrep -f 'sleep 3045' >/dev/null
+is "$?" 1 "... the process it left is gone when run returns"
+is "$(ls "$cg2/nucleus" 2>/dev/null | grep -cE '^[0-9a-f]{32}$')" "$cgs" "... and so is its cgroup"
+
 is "$(host_state)" "$before" "no mount or process left on the host"
 done_testing

@@ -80,6 +80,11 @@ struct nc_proc {
   int pty_master;        /* -t: our side of the workload's terminal, else -1 */
   int relay_stdin;       /* -t -i: copy our stdin to the terminal */
   int last_forwarded;    /* the last signal nc_proc_wait passed on, 0 if none */
+  int status_fd;         /* the mini-init's report of the workload's exit, else -1 */
+  int early;             /* set by the caller: nc_proc_wait may return on that
+                            report, while the init's exit (its namespaces torn
+                            down) goes on; nc_proc_reap waits for the rest */
+  int reported;          /* nc_proc_wait returned on the report: not reaped yet */
 };
 
 /* The workload's standard input and terminal (per spawn, not per plan). */
@@ -121,6 +126,10 @@ int nc_spawn (const struct nc_plan *plan, struct nc_proc *proc, const int *hold,
 int nc_proc_wait (struct nc_proc *proc, const int *sigs, size_t nsigs, struct nc_status *st,
                   struct nc_err *err);
 
+/* After an early nc_proc_wait: wait until the container's init is gone
+ * and reap it (nc_proc_release does too). */
+void nc_proc_reap (struct nc_proc *proc);
+
 int nc_proc_signal (struct nc_proc *proc, int sig);
 void nc_proc_release (struct nc_proc *proc);
 
@@ -136,6 +145,6 @@ void nc_set_argv_area (char *start, size_t len);
 
 /* The post-fork sequence; never returns.  Exposed for tests only. */
 _Noreturn void nc_child_run (const struct nc_plan *plan, int sync_fd, const sigset_t *mask,
-                             int stdin_fd, int want_tty);
+                             int stdin_fd, int want_tty, int status_fd);
 
 #endif
