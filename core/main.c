@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/mman.h>
 
 #include "nucleus/nc.h"
 
@@ -68,6 +69,60 @@ static int setup_loader (lua_State *L)
   return 0;
 }
 
+/* The Lua state's allocator.  A CLI run allocates a few hundred KiB in
+ * a few thousand pieces and frees next to nothing (the collector is
+ * stopped, see run): those come from a bump arena, where an allocation
+ * is an addition and a free of the last piece gives it back; the rest,
+ * and whatever a long-lived command allocates once the arena is used up,
+ * from malloc. */
+#define ARENA_SIZE (4u << 20)
+static char *arena, *arena_top, *arena_last;
+
+static int in_arena (const void *p)
+{
+  return arena && (const char *) p >= arena && (const char *) p < arena + ARENA_SIZE;
+}
+
+static void *arena_alloc (size_t n)
+{
+  size_t need = (n + 15) & ~(size_t) 15;
+  if (arena && (size_t) (arena + ARENA_SIZE - arena_top) >= need)
+    {
+      arena_last = arena_top;
+      arena_top += need;
+      return arena_last;
+    }
+  return malloc (n);
+}
+
+static void *l_alloc (void *ud, void *ptr, size_t osize, size_t nsize)
+{
+  (void) ud;
+  if (nsize == 0)
+    {
+      if (!in_arena (ptr))
+        free (ptr);
+      else if (ptr == arena_last)
+        arena_top = arena_last; /* the last piece: given back */
+      return NULL;
+    }
+  if (!ptr)
+    return arena_alloc (nsize);
+  if (!in_arena (ptr))
+    return realloc (ptr, nsize);
+  if (ptr == arena_last && (size_t) (arena + ARENA_SIZE - arena_last) >= ((nsize + 15) & ~(size_t) 15))
+    {
+      arena_top = arena_last + ((nsize + 15) & ~(size_t) 15); /* grows in place */
+      return ptr;
+    }
+  if (nsize <= osize)
+    return ptr;
+  void *n = arena_alloc (nsize);
+  if (n)
+    memcpy (n, ptr, osize);
+  return n;
+}
+
 static int traceback (lua_State *L)
 {
   const char *msg = lua_tostring (L, 1);
@@ -116,7 +171,11 @@ int main (int argc, char **argv)
       char *end = argv[argc - 1] + strlen (argv[argc - 1]);
       nc_set_argv_area (argv[0], (size_t) (end - argv[0]));
     }
-  lua_State *L = luaL_newstate ();
+  arena = mmap (NULL, ARENA_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (arena == MAP_FAILED)
+    arena = NULL;
+  arena_top = arena_last = arena;
+  lua_State *L = lua_newstate (l_alloc, NULL);
   if (!L)
     {
       fputs ("nucleus: cannot create the Lua state\n", stderr);
