@@ -116,7 +116,7 @@ static void push_strv (lua_State *L, char **v)
 int nc_l_plan_describe (lua_State *L)
 {
   static const char *const kinds[]
-      = { "?", "dir", "bind", "tmpfs", "proc", "devpts", "mqueue", "symlink", "file", "copy" };
+      = { "?", "dir", "bind", "tmpfs", "proc", "devpts", "mqueue", "symlink", "file", "copy", "device" };
   static const struct { uint64_t f; const char *n; } nss[] = {
     { CLONE_NEWNS, "mount" },   { CLONE_NEWPID, "pid" }, { CLONE_NEWUTS, "uts" },
     { CLONE_NEWIPC, "ipc" },    { CLONE_NEWNET, "net" }, { CLONE_NEWCGROUP, "cgroup" },
@@ -180,14 +180,14 @@ int nc_l_plan_describe (lua_State *L)
     {
       const struct nc_mount *m = &p->mounts[i];
       lua_newtable (L);
-      set_str (L, "kind", kinds[m->kind < 10 ? m->kind : 0]);
+      set_str (L, "kind", kinds[m->kind < 11 ? m->kind : 0]);
       set_str (L, "target", m->target);
       set_str (L, "source", m->source);
       if (m->kind == NC_MNT_SYMLINK)
         set_str (L, "link", m->data);
-      else if (m->kind != NC_MNT_FILE && m->kind != NC_MNT_COPY)
+      else if (m->kind != NC_MNT_FILE && m->kind != NC_MNT_COPY && m->kind != NC_MNT_DEVICE)
         set_str (L, "options", m->data);
-      if (m->kind == NC_MNT_DIR || m->kind == NC_MNT_FILE)
+      if (m->kind == NC_MNT_DIR || m->kind == NC_MNT_FILE || m->kind == NC_MNT_DEVICE)
         set_int (L, "mode", m->mode);
       if (m->kind == NC_MNT_COPY)
         set_int (L, "entries", (lua_Integer) m->copy_count);

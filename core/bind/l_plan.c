@@ -216,6 +216,7 @@ static const struct named mount_kinds[] = {
   { "secret", NC_MNT_FILE | 0x100 },
   { "proc", NC_MNT_PROC },       { "devpts", NC_MNT_DEVPTS }, { "mqueue", NC_MNT_MQUEUE },
   { "symlink", NC_MNT_SYMLINK }, { "file", NC_MNT_FILE },     { "copy", NC_MNT_COPY },
+  { "device", NC_MNT_DEVICE },
   { NULL, 0 },
 };
 
@@ -313,6 +314,31 @@ static int read_mount (struct rd *r, int idx, size_t i, struct nc_mount *m)
         return -1;
       m->source = source;
       break;
+    case NC_MNT_DEVICE:
+      {
+        /* the host's node, looked at here: its number and mode are made
+         * anew in the container (mknod, where binds were once needed) */
+        struct stat st;
+        if (!source)
+          return bad (r, "%s: missing \"source\"", where);
+        if (check_abs (r, where, source) < 0)
+          return -1;
+        if (stat (source, &st) < 0)
+          {
+            r->host_error = true;
+            return bad (r, "device %s: %s", source, strerror (errno));
+          }
+        if (!S_ISCHR (st.st_mode))
+          {
+            r->host_error = true;
+            return bad (r, "device %s: not a character device", source);
+          }
+        m->source = source;
+        m->rdev = st.st_rdev;
+        if (mode < 0)
+          m->mode = st.st_mode & 0777;
+        break;
+      }
     case NC_MNT_SYMLINK:
       if (!link || !*link)
         return bad (r, "%s: missing \"link\"", where);

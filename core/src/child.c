@@ -363,6 +363,11 @@ NC_CHILD static void do_mount (const struct child *c, const struct nc_mount *m)
     case NC_MNT_COPY:
       do_copy (c, m);
       break;
+    case NC_MNT_DEVICE:
+      /* umask is 0 here: the mode is the host node's */
+      if (mkdir_p (t, 0755, 1) < 0 || mknod (t, S_IFCHR | m->mode, m->rdev) < 0)
+        fail (c, NC_STAGE_MOUNTS, m->target);
+      break;
     default:
       errno = EINVAL;
       fail (c, NC_STAGE_MOUNTS, m->target);
@@ -453,7 +458,7 @@ NC_CHILD static void audit_mounts (const struct child *c)
       unsigned want = m ? m->flags : (p->root_readonly ? NC_MNT_F_RO : 0) | NC_MNT_F_NOSUID
                                           | NC_MNT_F_NODEV;
       if (m && (m->kind == NC_MNT_DIR || m->kind == NC_MNT_SYMLINK || m->kind == NC_MNT_FILE
-                || m->kind == NC_MNT_COPY))
+                || m->kind == NC_MNT_COPY || m->kind == NC_MNT_DEVICE))
         continue;
       /* the last line with this mount point is the one on top */
       const char *opts = NULL;

@@ -11,7 +11,7 @@ OBJ=$ROOT/build/obj/core/src/child.o
 command -v nm >/dev/null || skip_all "nm not installed"
 
 allowed=" __errno_location __stack_chk_fail _exit chdir chmod chown chroot clone close dup2 execve fchmod fchown
- fchownat fcntl fstat ioctl kill memchr memcmp memcpy memset mkdir mkdirat mount open poll prctl read sendfile sendmsg sethostname
+ fchownat fcntl fstat ioctl kill memchr memcmp memcpy memset mkdir mkdirat mknod mount open poll prctl read sendfile sendmsg sethostname
  setgroups setns setresgid setresuid setrlimit setsid sigfillset sigprocmask sigwaitinfo socket strchr
  strlen symlink symlinkat syscall umask umount2 wait4 write __memcpy_chk __open_2 __read_chk "
 for sym in $(nm -u "$OBJ" | awk '{print $2}' | sed 's/@.*//'); do

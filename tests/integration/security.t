@@ -86,5 +86,20 @@ fi
 out=$(probe_run --allow-degraded-security -- caps)
 is "$(value seccomp <<<"$out")" 2 "--allow-degraded-security keeps seccomp when it works"
 
+# device nodes: made anew with the host's numbers and modes (mknod), not
+# bound (mounts); bound in a user namespace, where mknod is impossible
+nodes="null zero full random urandom tty"
+want=$(cd /dev && stat -c '%n %F %t:%T %a' $nodes)
+got=$("$NUCLEUS" run --rm -- sh -c "cd /dev && stat -c '%n %F %t:%T %a' $nodes")
+is "$got" "$want" "device nodes: the host's types, numbers and modes"
+is "$("$NUCLEUS" run --rm -- sh -c 'grep -cE " /dev/(null|zero|full|random|urandom|tty) " /proc/self/mountinfo')" 0 \
+  "... made, not mounts"
+is "$("$NUCLEUS" run --rm -- sh -c 'head -c 3 /dev/zero | od -An -tx1 | tr -d " "; echo x > /dev/null && echo null-ok; echo x > /dev/full 2>/dev/null || echo full-fails')" \
+  "000000
+null-ok
+full-fails" "... and they work: zeros, a sink, a full device"
+is "$("$NUCLEUS" run --rm --rootless -- sh -c 'grep -cE " /dev/(null|zero|full|random|urandom|tty) " /proc/self/mountinfo')" 6 \
+  "with a user namespace (--rootless) they are the host's, bound"
+
 is "$(host_state)" "$before" "no mount or process left on the host"
 done_testing

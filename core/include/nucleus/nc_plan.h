@@ -29,6 +29,7 @@ enum nc_mount_kind {
   NC_MNT_SYMLINK, /* target -> data */
   NC_MNT_FILE,    /* regular file holding data */
   NC_MNT_COPY,    /* copy of a tree scanned when the plan was built */
+  NC_MNT_DEVICE,  /* character device node: the host node source's number (mknod) */
 };
 
 #define NC_MNT_F_RO (1u << 0)
@@ -51,6 +52,7 @@ struct nc_mount {
   size_t data_len;
   int src_fd;         /* copy: O_PATH directory fd of the source tree */
   size_t copy_first, copy_count; /* copy: range of plan->copies */
+  dev_t rdev;         /* device: the number, read from source on the host */
 };
 
 /* One entry of a scanned tree (context copy). */

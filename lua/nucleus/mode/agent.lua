@@ -428,7 +428,13 @@ function M.build(o, host)
   add { kind = "tmpfs", target = "/dev", options = "mode=0755,size=64k", flags = { "nosuid", "noexec" } }
   for _, n in ipairs(DEV_NODES) do
     if core.lstat("/dev/" .. n) then
-      add { kind = "bind", source = "/dev/" .. n, target = "/dev/" .. n, file = true, flags = { "nosuid", "noexec" } }
+      if userns then
+        -- mknod is impossible in a user namespace: the host's nodes, bound
+        add { kind = "bind", source = "/dev/" .. n, target = "/dev/" .. n, file = true, flags = { "nosuid", "noexec" } }
+      else
+        -- made anew, as crun does: a mount (and its teardown) less each
+        add { kind = "device", source = "/dev/" .. n, target = "/dev/" .. n }
+      end
     end
   end
   add { kind = "devpts", target = "/dev/pts", options = "newinstance,ptmxmode=0666,mode=0620",
