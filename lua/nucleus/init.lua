@@ -129,9 +129,9 @@ function M.run(opts, ctx)
   -- The record is written once the container's process exists (with its
   -- pid, so in one write), while that process sets the container up: the
   -- workload starts only after the record is in place (the gate of
-  -- core.spawn's `started` hook).  What comes before it (the cgroup, the
-  -- network's lease) is found by rm and prune through the cgroup's and
-  -- the lease's own names if this supervisor dies in between.
+  -- core.spawn's `started` hook).  If this supervisor dies before, what
+  -- it made is still found: the cgroup by the sweep of half-made records
+  -- (state.open), the network's lease and rules by `network prune`.
   local st, rec, recorded
   if ctx.state ~= false then
     st, err = state.open(ctx.state_dir)
@@ -149,8 +149,7 @@ function M.run(opts, ctx)
     end
     rec = {} -- what is known before the record is written (its cgroup, its network)
   end
-  -- the record's directory, before its cgroup: a supervisor killed before
-  -- the record is written leaves what the next sweep (state.open) removes
+  -- the record's directory, before the cgroup: what the sweep goes by
   local pending
   if rec then
     pending, err = state.begin(st, id)
