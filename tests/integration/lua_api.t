@@ -38,6 +38,32 @@ tap.is(status_line("SigCgt"), cgt, "require has no side effect on signal handler
 tap.is(status_line("SigBlk"), blk, "require has no side effect on the signal mask")
 tap.like(nucleus.version, "^%d+%.%d+%.%d+$", "nucleus.version")
 
+-- core.so's compiled copy of the modules stands in for a file whose text
+-- is the one it was compiled from, and for no other
+local _, where = require "nucleus.mode.agent"
+tap.like(where, "/lua/nucleus/mode/agent%.lua %(built%-in copy%)$",
+  "an unchanged module comes from core.so's compiled copy")
+local function lua_out(path, code)
+  local h = io.popen(("LUA_PATH=%q LUA_CPATH=%q lua5.4 -e %q 2>&1"):format(path, package.cpath, code))
+  local out = h:read("a")
+  h:close()
+  return out
+end
+local edited = os.tmpname()
+os.remove(edited)
+os.execute(("mkdir -p %q && cp -r %q/lua/nucleus %q/"):format(edited, root, edited))
+local vf = assert(io.open(edited .. "/nucleus/validate.lua", "a"))
+vf:write("\n-- edited\n")
+vf:close()
+local probe = [[require "nucleus.core"
+local v, w1 = require "nucleus.validate"
+local _, w2 = require "nucleus.landlock"
+print(w1) print(w2)]]
+local out = lua_out(edited .. "/?.lua;" .. edited .. "/?/init.lua;" .. root .. "/build/lua/?.lua", probe)
+tap.like(out, "/nucleus/validate%.lua\n", "an edited module is compiled from its file")
+tap.like(out, "/nucleus/landlock%.lua %(built%-in copy%)\n", "... the others beside it still come from the copy")
+os.execute(("rm -rf %q"):format(edited))
+
 local ldd = io.popen("ldd " .. root .. "/build/lib/nucleus/core.so")
 local deps = ldd:read("a")
 ldd:close()
