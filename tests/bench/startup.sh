@@ -129,13 +129,14 @@ cpu() { echo "$(fmt "$(stats get "$DATA/startup.json" "$1" user)") ms user + $(f
 # 100 runs, medians; the seccomp load alone with a small C program that loads a
 # given BPF program in a fresh fork, 300 times.
 GAP="The record is written while the container is set up (the workload waits for it at a \
-gate), so on the start path it costs only its removal at the end, and the seccomp filter is 135 \
+gate), so on the start path it costs only its removal at the end; device nodes are made with mknod \
+where no user namespace forbids it, six bind mounts (and their teardown) fewer; and the seccomp filter is 135 \
 instructions where libseccomp alone makes 473 (runs of allowed syscall numbers found by binary \
 search: the kernel loads it in a third of the time). Where the rest goes (timestamps at each \
 stage, 200 runs, medians): starting the CLI (exec, the Lua state, the run path's 60 KB of \
 bytecode) ~0.55 ms more than a bare exec; options and launch plan ~0.35 ms; the cgroup's mkdir and \
 rmdir ~0.15 ms; clone3 with six namespaces ~0.7 ms (the network namespace ~0.5 ms of it, which \
-bubblewrap pays too); in the child, the mounts ~0.45 ms, seccomp and Landlock ~0.15 ms; the \
+bubblewrap pays too); in the child, the mounts ~0.3 ms, seccomp and Landlock ~0.15 ms; the \
 workload's exec and run ~0.55 ms and the init's exit (its namespaces torn down) ~0.25 ms, both \
 the same for bubblewrap; the init reports the workload's status before that exit, and the record \
 is removed (~0.2 ms on ext4) meanwhile. Bubblewrap keeps no record, makes no cgroup, loads no seccomp filter or \
@@ -175,9 +176,9 @@ headline "… nucleus --network bridge, kernel / slirp4netns" "$(fmt "$NB") ms /
   echo
   echo "- nucleus with a copied 1 000-file context costs $(fmt "$(lua5.4 -e "print($C1-$N)")") ms more than without; bound, $(fmt "$(lua5.4 -e "print($B1-$N)")") ms."
   echo "- through the Lua API from a stock \`lua5.4\`: $(fmt "$L1") ms (the CLI: $(fmt "$N") ms). Measured apart"
-  echo "  (hyperfine, 100 runs): \`lua5.4 -e ''\` alone 1.3 ms, loading nucleus.core (libseccomp, libcrypto, libnl"
-  echo "  linked dynamically) 1.5 ms more, and compiling the run path's modules from their source ~5 ms: the"
-  echo "  CLI carries them as bytecode."
+  echo "  (hyperfine, 100 runs): \`lua5.4 -e ''\` alone 1.0-1.3 ms; loading nucleus.core ~1.6 ms more (libnl is"
+  echo "  still a shared object: its archives are not position-independent); \`nucleus\` itself is compiled from"
+  echo "  its file (it loads core.so), the other modules come from core.so's compiled copy (their files unchanged)."
   echo "- \`nucleus run --dry-run\` (options parsed, launch plan compiled and printed, nothing started): $(fmt "$DR") ms."
   echo "- with the container records on a tmpfs (\`--root\` under /dev/shm) instead of the state directory"
   echo "  on the root file system (where /run is here): $(fmt "$NT") ms. $GAP"
