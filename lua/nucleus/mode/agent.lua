@@ -427,9 +427,11 @@ function M.build(o, host)
   -- user namespace, and the root tmpfs is nodev)
   add { kind = "tmpfs", target = "/dev", options = "mode=0755,size=64k", flags = { "nosuid", "noexec" } }
   for _, n in ipairs(DEV_NODES) do
-    if core.lstat("/dev/" .. n) then
-      if userns then
-        -- mknod is impossible in a user namespace: the host's nodes, bound
+    local dst = core.lstat("/dev/" .. n)
+    if dst then
+      if userns or dst.type ~= "char" then
+        -- mknod is impossible in a user namespace (and the host's node may
+        -- be something else than a device): the host's nodes, bound
         add { kind = "bind", source = "/dev/" .. n, target = "/dev/" .. n, file = true, flags = { "nosuid", "noexec" } }
       else
         -- made anew, as crun does: a mount (and its teardown) less each
