@@ -102,7 +102,7 @@ local function record_for(o, tbl, id)
   return {
     id = id, name = o.name, hostname = tbl.hostname, command = o.argv, mode = "agent",
     runtime = "native", status = "created", created = state.now(),
-    supervisor_pid = ids.pid, supervisor_start = core.proc_start(ids.pid),
+    supervisor_pid = ids.pid, supervisor_start = state.self_start(),
     namespaces = tbl.namespaces, network = o.network, rootless = tbl.uid_map ~= nil,
     user = { uid = tbl.user.uid, gid = tbl.user.gid }, workdir = tbl.cwd, options = set_options(o),
   }

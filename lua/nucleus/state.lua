@@ -67,11 +67,19 @@ function M.open(dir)
   return { dir = dir }
 end
 
+--- This process's start time (the tmp/ names and records say whose they
+-- are by pid and start time), read once per pid (a host may fork).
+local self_pid, self_start
+function M.self_start()
+  local pid = core.ids().pid
+  if pid ~= self_pid then self_pid, self_start = pid, core.proc_start(pid) or 0 end
+  return self_start
+end
+
 --- Begin the record of container id: its directory in tmp/, before
 -- anything else of it exists.  Returns the directory or nil, message.
 function M.begin(st, id)
-  local ids = core.ids()
-  local tmpd = ("%s/tmp/%s.%d.%d"):format(st.dir, id, ids.pid, core.proc_start(ids.pid) or 0)
+  local tmpd = ("%s/tmp/%s.%d.%d"):format(st.dir, id, core.ids().pid, M.self_start())
   local ok, err = core.mkdir(tmpd, 448)
   if not ok then return nil, err end
   return tmpd
@@ -157,6 +165,14 @@ function M.set_exited(st, rec, code, oom)
   return true
 end
 
+-- The first line of a small file of the record's, "" when there is none.
+local function first_line(path)
+  local f = io.open(path)
+  local line = f and f:read("l")
+  if f then f:close() end
+  return line or ""
+end
+
 function M.read(st, id)
   local f = io.open(cdir(st, id) .. "/state.json", "rb")
   if not f then return nil end
@@ -166,20 +182,14 @@ function M.read(st, id)
   if type(rec) ~= "table" then return nil end
   if rec.status == "created" then
     -- written by an earlier nucleus: the pid in a file of its own
-    local pf = io.open(cdir(st, id) .. "/pid")
-    local line = pf and pf:read("l")
-    if pf then pf:close() end
-    local pid, start, started = (line or ""):match("^(%d+) (%d+) (%S+)$")
+    local pid, start, started = first_line(cdir(st, id) .. "/pid"):match("^(%d+) (%d+) (%S+)$")
     if pid then
       rec.pid, rec.pid_start, rec.started = tonumber(pid), tonumber(start), started
       rec.status = "running"
     end
   end
   if rec.status == "running" then
-    local ef = io.open(cdir(st, id) .. "/exit")
-    local eline = ef and ef:read("l")
-    if ef then ef:close() end
-    local code, finished, oom = (eline or ""):match("^(%d+) (%S+) (%S+)$")
+    local code, finished, oom = first_line(cdir(st, id) .. "/exit"):match("^(%d+) (%S+) (%S+)$")
     if code then
       rec.status, rec.exit_code, rec.finished = "exited", tonumber(code), finished
       rec.oom_killed = oom == "oom" or nil

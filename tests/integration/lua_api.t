@@ -106,6 +106,23 @@ tap.is(bad, nil, "plan_compile: unknown key refused")
 tap.like(perr, 'unknown key "surprise"', "plan_compile: message names the key")
 tap.is(kind, "EPLAN", "plan_compile: EPLAN")
 tap.ok(not pcall(core.plan_compile, "not a table"), "plan_compile: misuse raises")
+-- device nodes: the host node is looked at when the plan is compiled
+local function dev_plan(source)
+  return core.plan_compile { argv = { "x" }, namespaces = { "mount" },
+                             mounts = { { kind = "device", source = source, target = "/dev/x" } } }
+end
+local dp, derr = dev_plan(nil)
+tap.ok(dp == nil and derr:match('mounts%[1%]: missing "source"'), "device without a source refused")
+dp, derr = dev_plan("/nonexistent-node")
+tap.ok(dp == nil and derr:match("device /nonexistent%-node: No such file or directory"), "device whose node is missing refused")
+dp, derr = dev_plan("/etc/hostname")
+tap.ok(dp == nil and derr:match("device /etc/hostname: not a character device"), "device that is not a character device refused")
+dp = assert(dev_plan("/dev/null"))
+local dm = dp:describe().mounts[1]
+tap.ok(dm.kind == "device" and dm.mode == 438, "device /dev/null: compiled with the host node's mode")
+tap.ok(not pcall(core.random_hex, 0) and not pcall(core.random_hex, 65), "random_hex: 1 to 64 bytes only")
+tap.like(core.random_hex(16), "^%x+$", "random_hex: hex digits")
+tap.is(#core.random_hex(16), 32, "random_hex: two per byte")
 
 -- a recipe: several containers from one script, results compared
 local mk = io.popen("mktemp -d")
