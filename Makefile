@@ -29,7 +29,8 @@ CLI_LIBS := -Wl,-E -Wl,-Bstatic -llua5.4 -lseccomp -lcap -lcrypto -lnl-route-3 -
 SO_LIBS := -Wl,--exclude-libs,ALL -Wl,-Bstatic -lseccomp -lcrypto -lcap -Wl,-Bdynamic -lnl-route-3 -lnl-3
 
 CORE_SRC := core/src/err.c core/src/plan.c core/src/seccomp.c core/src/landlock.c \
-            core/src/hash.c core/src/trace.c core/src/spawn.c core/src/child.c
+            core/src/hash.c core/src/trace.c core/src/spawn.c core/src/child.c \
+            core/src/netns.c
 BIND_SRC := core/bind/l_core.c core/bind/l_plan.c core/bind/l_net.c
 CORE_OBJ := $(CORE_SRC:%.c=$(B)/obj/%.o)
 BIND_OBJ := $(BIND_SRC:%.c=$(B)/obj/%.o)

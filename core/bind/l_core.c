@@ -309,6 +309,52 @@ static int started_cb (void *ctx, pid_t pid, struct nc_err *err)
   return call_hook (sc->L, sc->started, pid, NC_STAGE_SYNC, err);
 }
 
+/* core.netns_prepare() -> a network namespace being made, with lo up, on
+ * a thread (netns.c); nil, msg when the thread cannot start.  Give it to
+ * core.spawn as io.netns; ns:fd() waits for it (fd, or nil and why),
+ * ns:close() (or its collection) frees it unless a container joined it. */
+static struct nc_netns *check_netns (lua_State *L, int idx)
+{
+  return luaL_checkudata (L, idx, NC_MT_NETNS);
+}
+
+static int push_err (lua_State *L, const struct nc_err *err)
+{
+  char buf[512];
+  nc_err_format (err, buf, sizeof buf);
+  lua_pushnil (L);
+  lua_pushstring (L, buf);
+  return 2;
+}
+
+static int l_netns_prepare (lua_State *L)
+{
+  struct nc_netns *ns = lua_newuserdatauv (L, sizeof *ns, 0);
+  memset (ns, 0, sizeof *ns);
+  ns->fd = -1;
+  struct nc_err err = { 0 };
+  if (nc_netns_prepare (ns, &err) < 0)
+    return push_err (L, &err);
+  luaL_setmetatable (L, NC_MT_NETNS);
+  return 1;
+}
+
+static int l_netns_fd (lua_State *L)
+{
+  struct nc_err err = { 0 };
+  int fd = nc_netns_take (check_netns (L, 1), &err);
+  if (fd < 0)
+    return push_err (L, &err);
+  lua_pushinteger (L, fd);
+  return 1;
+}
+
+static int l_netns_gc (lua_State *L)
+{
+  nc_netns_close (check_netns (L, 1));
+  return 0;
+}
+
 /* core.spawn(plan [, {signals to hold for wait} [, io]]) -> proc, warnings
  *   | nil, msg, errno, stage, detail
  * io = { tty = bool, interactive = bool }: without interactive (and
@@ -318,7 +364,7 @@ static int l_spawn (lua_State *L)
   struct nc_plan *plan = check_plan (L, 1);
   int hold[64];
   size_t nhold = check_signals (L, 2, hold, 64);
-  struct nc_io io = { -1, 0, 1, NULL, NULL, NULL, NULL };
+  struct nc_io io = { -1, 0, 1, NULL, NULL, NULL, NULL, -1 };
   if (!lua_isnoneornil (L, 3))
     {
       luaL_checktype (L, 3, LUA_TTABLE);
@@ -326,7 +372,19 @@ static int l_spawn (lua_State *L)
       io.tty = lua_toboolean (L, -1);
       lua_getfield (L, 3, "interactive");
       io.interactive = lua_toboolean (L, -1);
-      lua_pop (L, 2);
+      lua_getfield (L, 3, "netns");
+      if (!lua_isnil (L, -1))
+        {
+          struct nc_netns *ns = luaL_testudata (L, -1, NC_MT_NETNS);
+          if (!ns)
+            return luaL_error (L, "spawn: io.netns: a core.netns_prepare() handle expected");
+          if (!ns->running && ns->fd < 0 && !ns->error)
+            return luaL_error (L, "spawn: io.netns: closed");
+          /* a namespace that could not be made: the child makes its own */
+          struct nc_err ignored = { 0 };
+          io.netns_fd = nc_netns_take (ns, &ignored);
+        }
+      lua_pop (L, 3);
     }
   struct nc_proc *proc = lua_newuserdatauv (L, sizeof *proc, 1);
   memset (proc, 0, sizeof *proc);
@@ -1021,7 +1079,14 @@ static const luaL_Reg proc_methods[] = {
   { NULL, NULL },
 };
 
+static const luaL_Reg netns_methods[] = {
+  { "fd", l_netns_fd },
+  { "close", l_netns_gc },
+  { NULL, NULL },
+};
+
 static const luaL_Reg core_funcs[] = {
+  { "netns_prepare", l_netns_prepare },
   { "plan_compile", nc_l_plan_compile },
   { "spawn", l_spawn },
   { "lstat", l_lstat },
@@ -1196,6 +1261,7 @@ int luaopen_nucleus_core (lua_State *L)
   install_lib_searcher (L);
   new_meta (L, NC_MT_PLAN, plan_methods, l_plan_gc, l_plan_tostring);
   new_meta (L, NC_MT_PROC, proc_methods, l_proc_gc, NULL);
+  new_meta (L, NC_MT_NETNS, netns_methods, l_netns_gc, NULL);
   luaL_newlib (L, core_funcs);
   nc_l_net_open (L);
   lua_createtable (L, 0, (int) (sizeof signals / sizeof signals[0]));

@@ -6,6 +6,7 @@
 
 #define NC_MT_PLAN "nucleus.Plan"
 #define NC_MT_PROC "nucleus.Proc"
+#define NC_MT_NETNS "nucleus.Netns"
 
 int nc_l_plan_compile (lua_State *L);
 int nc_l_plan_describe (lua_State *L);

@@ -6,7 +6,8 @@
  * spawned us may be a multi-threaded program that embeds the interpreter.
  *
  * Order (see README "Setup order"):
- *   wait GO -> root in userns -> hostname -> loopback -> mounts on a fresh
+ *   wait GO -> root in userns -> hostname -> loopback (or join the network
+ *   namespace made ahead, netns.c) -> mounts on a fresh
  *   tmpfs -> pivot_root -> setsid -> rlimits -> capability bounding drop ->
  *   identity -> capability sets -> no_new_privs -> workdir -> Landlock ->
  *   seccomp (last, so it needs to allow nothing of our own setup) ->
@@ -860,7 +861,7 @@ NC_CHILD static void make_tty (struct child *c)
 }
 
 NC_CHILD _Noreturn void nc_child_run (const struct nc_plan *plan, int sync_fd, const sigset_t *mask,
-                                      int stdin_fd, int want_tty, int status_fd)
+                                      int stdin_fd, int want_tty, int status_fd, int netns_fd)
 {
   struct child c = { plan, sync_fd, OLDROOT, stdin_fd, -1 };
   char go = 0;
@@ -895,7 +896,14 @@ NC_CHILD _Noreturn void nc_child_run (const struct nc_plan *plan, int sync_fd, c
         fail (&c, NC_STAGE_IDENTITY0, "become root in the user namespace");
       if (plan->hostname && sethostname (plan->hostname, strlen (plan->hostname)) < 0)
         fail (&c, NC_STAGE_HOSTNAME, plan->hostname);
-      if (plan->net_loopback)
+      if (netns_fd >= 0)
+        {
+          /* made ahead, with lo up (netns.c) */
+          if (setns (netns_fd, CLONE_NEWNET) < 0)
+            fail (&c, NC_STAGE_NETWORK, "join the network namespace made ahead");
+          close (netns_fd);
+        }
+      else if (plan->net_loopback)
         loopback_up (&c);
       if (plan->net_bridged)
         bridged_netns (&c);

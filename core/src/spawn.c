@@ -115,6 +115,14 @@ int nc_spawn (const struct nc_plan *plan, struct nc_proc *proc, const int *hold,
   proc->status_fd = -1;
   proc->early = proc->reported = 0;
 
+  int netns_fd = io ? io->netns_fd : -1;
+  if (netns_fd >= 0
+      && (!(plan->clone_flags & CLONE_NEWNET) || (plan->clone_flags & CLONE_NEWUSER)
+          || !plan->net_loopback || plan->net_bridged || plan->join_pidfd >= 0))
+    return nc_err_set (err, NC_STAGE_NETWORK, EINVAL,
+                       "a network namespace made ahead is only for a new one with lo up, "
+                       "not bridged, without a user namespace");
+
   if (socketpair (AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
     return nc_err_set (err, NC_STAGE_SYNC, errno, "socketpair");
   parent_fd = sv[0];
@@ -138,6 +146,8 @@ int nc_spawn (const struct nc_plan *plan, struct nc_proc *proc, const int *hold,
   struct clone_args args;
   memset (&args, 0, sizeof args);
   args.flags = plan->clone_flags | CLONE_PIDFD | CLONE_CLEAR_SIGHAND;
+  if (netns_fd >= 0)
+    args.flags &= ~(uint64_t) CLONE_NEWNET; /* the child joins that one */
   if (plan->cgroup_fd >= 0)
     {
       /* in its cgroup before it runs anything: the cgroup namespace
@@ -153,7 +163,8 @@ int nc_spawn (const struct nc_plan *plan, struct nc_proc *proc, const int *hold,
       close (parent_fd);
       if (proc->status_fd >= 0)
         close (proc->status_fd);
-      nc_child_run (plan, child_fd, &old, io ? io->stdin_fd : -1, io && io->tty, report_w);
+      nc_child_run (plan, child_fd, &old, io ? io->stdin_fd : -1, io && io->tty, report_w,
+                    netns_fd);
     }
   int clone_errno = errno;
   if (nhold)

@@ -112,10 +112,18 @@ end
 -- directory other than the default, state = false for no record at all.
 function M.run(opts, ctx)
   ctx = ctx or {}
+  -- The default network's namespace (lo only) is made on a thread while
+  -- the plan is compiled; the container joins it (core.netns_prepare).
+  -- Guessed from the raw options, confirmed by the plan below; not with a
+  -- user namespace, whose root would have no say over it.
+  local ahead <close> = (opts.network == nil or opts.network == "none") and not opts.rootless
+    and core.ids().euid == 0 and core.netns_prepare() or nil
   local o, err = options.normalize(opts)
   if not o then return nil, err, M.EXIT_SETUP end
   local tbl, warnings, id, context_check, netcfg = require("nucleus.mode.agent").build(o)
   if not tbl then return nil, warnings, M.EXIT_SETUP end
+  local netns = ahead and tbl.loopback and not tbl.bridged and not tbl.uid_map and ahead or nil
+  if ahead and not netns then ahead:close() end
   local cgroup = require "nucleus.cgroup"
   local limits, lerr = cgroup.limits(o)
   if not limits then return nil, lerr, M.EXIT_SETUP end
@@ -249,7 +257,7 @@ function M.run(opts, ctx)
   end
   for _, w in ipairs(warnings) do log.warn("%s", w) end
 
-  local io_opts = { tty = o.tty, interactive = o.interactive }
+  local io_opts = { tty = o.tty, interactive = o.interactive, netns = netns }
   local paused_error -- a hook's own message: nc_err would cut it
   local function check_context(pid)
     local attest = require "nucleus.attest"
@@ -297,6 +305,7 @@ function M.run(opts, ctx)
   end
   local forward = forward_list()
   local proc, warnings_or_msg, code, stage, detail = core.spawn(plan, forward, io_opts)
+  if netns then netns:close() end -- the container's now, or unused
   if not proc then
     drop_net()
     drop_cgroup()

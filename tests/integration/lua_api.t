@@ -124,6 +124,44 @@ tap.ok(not pcall(core.random_hex, 0) and not pcall(core.random_hex, 65), "random
 tap.like(core.random_hex(16), "^%x+$", "random_hex: hex digits")
 tap.is(#core.random_hex(16), 32, "random_hex: two per byte")
 
+-- a network namespace made ahead, on a thread (what nucleus.run does for
+-- the default network): the container joins that one, with lo up
+local function readfile(path)
+  local fh = io.open(path)
+  local text = fh and fh:read("a")
+  if fh then fh:close() end
+  return text
+end
+local nsdir = io.popen("mktemp -d"):read("l")
+local ns = assert(core.netns_prepare())
+local nsfd = assert(ns:fd())
+local made = core.readlink("/proc/self/fd/" .. nsfd)
+tap.like(made, "^net:%[%d+%]$", "netns_prepare: ns:fd() is a network namespace")
+tap.ok(made ~= core.readlink("/proc/self/ns/net"), "netns_prepare: a new one, not ours")
+local nt = assert(nucleus.plan { argv = { "sh", "-c", "readlink /proc/self/ns/net > /data/ns; ip -o link > /data/links" },
+                                 volume = { nsdir .. ":/data" } })
+local nproc = assert(core.spawn(assert(core.plan_compile(nt)), {}, { netns = ns }))
+ns:close()
+tap.is(nproc:wait({}), 0, "spawn with io.netns: the workload ran")
+tap.is(readfile(nsdir .. "/ns"), made .. "\n", "spawn with io.netns: the container is in the namespace made ahead")
+local links = readfile(nsdir .. "/links") or ""
+tap.ok(links:match("^1: lo: <[^>]*,UP[,>]") and not links:find("\n2:"), "spawn with io.netns: lo only, up")
+os.execute(("rm -rf %q"):format(nsdir))
+tap.is(select(2, ns:fd()), "network: network namespace: closed", "ns:fd() after close: nil and why")
+tap.ok(not pcall(core.spawn, assert(core.plan_compile(nt)), {}, { netns = ns }), "spawn: a closed io.netns raises")
+tap.ok(not pcall(core.spawn, assert(core.plan_compile(nt)), {}, { netns = 3 }), "spawn: an io.netns that is no handle raises")
+local function refused(t, what)
+  local ns2 = assert(core.netns_prepare())
+  local pr, msg = core.spawn(assert(core.plan_compile(t)), {}, { netns = ns2 })
+  ns2:close()
+  tap.ok(pr == nil and msg:match("a network namespace made ahead is only for a new one with lo up"),
+    "spawn with io.netns refused: " .. what)
+end
+local nt2 = assert(nucleus.plan { argv = { "true" }, rootless = true })
+refused(nt2, "a plan with a user namespace")
+nt2 = assert(nucleus.plan { argv = { "true" }, network = "host", allow_host_network = true })
+refused(nt2, "a plan without a network namespace")
+
 -- a recipe: several containers from one script, results compared
 local mk = io.popen("mktemp -d")
 local dir = mk:read("l")

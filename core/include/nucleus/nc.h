@@ -13,6 +13,7 @@
 #ifndef NUCLEUS_NC_H
 #define NUCLEUS_NC_H
 
+#include <pthread.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -103,6 +104,10 @@ struct nc_io {
    * work that needs the pid (the container's record) overlaps the setup. */
   int (*started) (void *ctx, pid_t pid, struct nc_err *err);
   void *started_ctx;
+  /* a network namespace made ahead (nc_netns_take), which the child joins
+   * instead of making one; -1 = none.  Only for a plan with a new network
+   * namespace, lo up, not bridged and without a user namespace. */
+  int netns_fd;
 };
 
 struct nc_status {
@@ -143,8 +148,23 @@ int nc_sha256_file_hex (int dirfd, const char *path, char out[65]);
  * -e values).  The CLI sets it; an embedding host may. */
 void nc_set_argv_area (char *start, size_t len);
 
+/* A network namespace with lo up, made on a thread of its own while the
+ * caller goes on (netns.c).  nc_netns_take waits for it and returns its
+ * fd (close-on-exec, still owned by ns) or -errno with err set;
+ * nc_netns_close waits and frees it. */
+struct nc_netns {
+  pthread_t thread;
+  int running;
+  int fd;
+  int error;
+  const char *what;
+};
+int nc_netns_prepare (struct nc_netns *ns, struct nc_err *err);
+int nc_netns_take (struct nc_netns *ns, struct nc_err *err);
+void nc_netns_close (struct nc_netns *ns);
+
 /* The post-fork sequence; never returns.  Exposed for tests only. */
 _Noreturn void nc_child_run (const struct nc_plan *plan, int sync_fd, const sigset_t *mask,
-                             int stdin_fd, int want_tty, int status_fd);
+                             int stdin_fd, int want_tty, int status_fd, int netns_fd);
 
 #endif
