@@ -196,7 +196,11 @@ function M.run(opts, ctx)
     -- failure can be read afterwards
     if prod and rec then
       rec.status, rec.finished, rec.error = "exited", state.now(), msg
-      if recorded then state.write(st, rec) else record() end
+      if recorded then
+        state.update(st, rec, { status = "exited", finished = rec.finished, error = msg })
+      else
+        record()
+      end
       audit("container_failed", { error = msg })
     elseif recorded then
       state.remove(st, rec)
@@ -228,7 +232,7 @@ function M.run(opts, ctx)
   if rec and cg then
     rec.cgroup, rec.cgroup_auto_parent = cg.path, cg.auto_parent
     -- one the sweep would not find by the container's id
-    if not cg.auto_parent then core.symlink(cg.path, pending .. "/cgroup") end
+    if not cg.auto_parent then state.begun_cgroup(pending, cg.path) end
   end
   local function drop_cgroup()
     if cg then cgroup.remove(cg.path, cg.auto_parent) end

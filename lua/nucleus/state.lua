@@ -2,15 +2,21 @@
 --
 -- Layout under the state directory (/run/nucleus as root,
 -- $XDG_RUNTIME_DIR/nucleus otherwise; --root or NUCLEUS_STATE_DIR win):
---   containers/<id>/state.json   the record, replaced atomically (rename)
+--   containers/<id>              the record: one line of JSON, then lines
+--                                of JSON that update it (its exit): an
+--                                append, never a new file (a new inode is
+--                                the dear part of a record on a disk file
+--                                system); a last line without its newline
+--                                is still being written and not read
+--   containers/<id>.audit.jsonl  production's audit log
 --   names/<name> -> <id>         a symlink: creating it claims the name, so
 --                                two runs cannot take the same name
---   tmp/<id>.<pid>.<start>/      a record being created, made before the
---                                container's cgroup; renamed into
---                                containers/ in one step; swept, with that
---                                cgroup, when its creator is gone (a
---                                `cgroup` symlink in it names a cgroup
---                                under a parent of the caller's choosing)
+--   tmp/<id>.<pid>.<start>       a record being created, made (empty)
+--                                before the container's cgroup; renamed
+--                                into containers/ in one step once written;
+--                                swept, with that cgroup, when its creator
+--                                is gone (a cgroup under a parent of the
+--                                caller's choosing is named in it first)
 -- A record says "running" only while its init process (pid + start time,
 -- so a reused pid is never mistaken for it) is alive.
 local core = require "nucleus.core"
@@ -52,16 +58,16 @@ function M.open(dir)
   for _, e in ipairs(core.listdir(dir .. "/tmp") or {}) do
     local id, pid, start = e:match("^(%x+)%.(%d+)%.(%d+)$")
     if pid and core.proc_start(tonumber(pid)) ~= tonumber(start) then
-      local d = dir .. "/tmp/" .. e
+      local f = dir .. "/tmp/" .. e
       local cgroup = require "nucleus.cgroup"
-      local path, auto = core.readlink(d .. "/cgroup"), nil
+      local named = M.decode(f)
+      local path, auto = named and named.cgroup, named and named.cgroup_auto_parent
       if not path and euid == 0 and cgroup.mountpoint() then
         auto = cgroup.mountpoint() .. "/nucleus"
         path = auto .. "/" .. id
       end
       if path and core.lstat(path) then cgroup.remove(path, auto) end
-      for _, f in ipairs(core.listdir(d) or {}) do os.remove(d .. "/" .. f) end
-      os.remove(d)
+      os.remove(f)
     end
   end
   return { dir = dir }
@@ -76,29 +82,43 @@ function M.self_start()
   return self_start
 end
 
---- Begin the record of container id: its directory in tmp/, before
--- anything else of it exists.  Returns the directory or nil, message.
+local function write_file(path, rec)
+  local f, ferr = io.open(path, "w")
+  if not f then return nil, ferr end
+  local ok, werr = f:write(rec and json.encode(rec) .. "\n" or "")
+  local cok, cerr = f:close()
+  if not ok or not cok then return nil, werr or cerr end
+  return true
+end
+
+--- Begin the record of container id: its file in tmp/, before anything
+-- else of it exists.  Returns the file's path or nil, message.
 function M.begin(st, id)
-  local tmpd = ("%s/tmp/%s.%d.%d"):format(st.dir, id, core.ids().pid, M.self_start())
-  local ok, err = core.mkdir(tmpd, 448)
+  local tmpf = ("%s/tmp/%s.%d.%d"):format(st.dir, id, core.ids().pid, M.self_start())
+  local ok, err = write_file(tmpf)
   if not ok then return nil, err end
-  return tmpd
+  return tmpf
+end
+
+--- Name the cgroup of a record begun (one under a parent of the caller's
+-- choosing, which the sweep would not find by the container's id).
+function M.begun_cgroup(tmpf, path)
+  return write_file(tmpf, { cgroup = path })
 end
 
 --- A record begun and never written: remove it.
-function M.abandon(tmpd)
-  for _, f in ipairs(core.listdir(tmpd) or {}) do os.remove(tmpd .. "/" .. f) end
-  os.remove(tmpd)
+function M.abandon(tmpf)
+  os.remove(tmpf)
 end
 
-local function cdir(st, id) return st.dir .. "/containers/" .. id end
+local function cfile(st, id) return st.dir .. "/containers/" .. id end
 
 function M.now() return os.date("!%Y-%m-%dT%H:%M:%SZ") end
 
 --- The id of the container that holds name, or nil.
 function M.name_owner(st, name)
   local owner = core.readlink(st.dir .. "/names/" .. name)
-  if owner and core.lstat(cdir(st, owner) .. "/state.json") then return owner end
+  if owner and core.lstat(cfile(st, owner)) then return owner end
   return nil
 end
 
@@ -119,82 +139,65 @@ function M.claim_name(st, name, id)
   return nil, ("cannot claim name %q"):format(name)
 end
 
-local function write_file(path, rec)
-  local f, ferr = io.open(path, "w")
-  if not f then return nil, ferr end
-  f:write(json.encode(rec), "\n")
-  f:close()
-  return true
-end
-
---- Create the record of a new container in the directory M.begin made
--- (or a new one): it appears in containers/ complete or not at all.
-function M.create(st, rec, tmpd)
-  if not tmpd then
+--- Create the record of a new container in the file M.begin made (or a
+-- new one): it appears in containers/ complete or not at all.
+function M.create(st, rec, tmpf)
+  if not tmpf then
     local err
-    tmpd, err = M.begin(st, rec.id)
-    if not tmpd then return nil, err end
+    tmpf, err = M.begin(st, rec.id)
+    if not tmpf then return nil, err end
   end
-  local ok, err = write_file(tmpd .. "/state.json", rec)
-  if ok then ok, err = os.rename(tmpd, cdir(st, rec.id)) end
+  local ok, err = write_file(tmpf, rec)
+  if ok then ok, err = os.rename(tmpf, cfile(st, rec.id)) end
   if not ok then
-    M.abandon(tmpd)
+    M.abandon(tmpf)
     return nil, err
   end
   return true
 end
 
---- Replace a record atomically (its directory must exist: a record that
--- `rm` removed meanwhile stays removed).
-function M.write(st, rec)
-  local d = cdir(st, rec.id)
-  local tmp = d .. "/.state.json.tmp"
-  local ok, err = write_file(tmp, rec)
-  if not ok then return nil, err end
-  return os.rename(tmp, d .. "/state.json")
-end
-
---- Mark it exited: an `exit` file next to the record, instead of
--- rewriting it.
-function M.set_exited(st, rec, code, oom)
-  rec.status, rec.finished, rec.exit_code, rec.oom_killed = "exited", M.now(), code, oom or nil
-  local f = io.open(cdir(st, rec.id) .. "/exit", "w")
-  if not f then return nil end
-  f:write(("%d %s %s\n"):format(code, rec.finished, oom and "oom" or "-"))
-  f:close()
+--- Update a record: fields (set in rec too) appended as a line of their
+-- own.  A record that `rm` removed meanwhile stays removed.
+function M.update(st, rec, fields)
+  for k, v in pairs(fields) do rec[k] = v end
+  local f, err = io.open(cfile(st, rec.id), "r+")
+  if not f then return nil, err end
+  f:seek("end")
+  local ok, werr = f:write(json.encode(fields), "\n")
+  local cok, cerr = f:close()
+  if not ok or not cok then return nil, werr or cerr end
   return true
 end
 
--- The first line of a small file of the record's, "" when there is none.
-local function first_line(path)
-  local f = io.open(path)
-  local line = f and f:read("l")
-  if f then f:close() end
-  return line or ""
+--- Mark it exited.
+function M.set_exited(st, rec, code, oom)
+  return M.update(st, rec, { status = "exited", finished = M.now(), exit_code = code,
+                             oom_killed = oom or nil })
 end
 
-function M.read(st, id)
-  local f = io.open(cdir(st, id) .. "/state.json", "rb")
+--- A record file's fields: its first line, updated by each complete line
+-- after it; nil when the first line is not a JSON object.
+function M.decode(path)
+  local f = io.open(path, "rb")
   if not f then return nil end
   local text = f:read("a")
   f:close()
-  local rec = json.decode(text)
-  if type(rec) ~= "table" then return nil end
-  if rec.status == "created" then
-    -- written by an earlier nucleus: the pid in a file of its own
-    local pid, start, started = first_line(cdir(st, id) .. "/pid"):match("^(%d+) (%d+) (%S+)$")
-    if pid then
-      rec.pid, rec.pid_start, rec.started = tonumber(pid), tonumber(start), started
-      rec.status = "running"
+  local rec
+  for line in (text or ""):gmatch("([^\n]*)\n") do
+    local fields = json.decode(line)
+    if type(fields) == "table" then
+      if not rec then rec = fields else for k, v in pairs(fields) do rec[k] = v end end
+    elseif not rec then
+      return nil
     end
   end
-  if rec.status == "running" then
-    local code, finished, oom = first_line(cdir(st, id) .. "/exit"):match("^(%d+) (%S+) (%S+)$")
-    if code then
-      rec.status, rec.exit_code, rec.finished = "exited", tonumber(code), finished
-      rec.oom_killed = oom == "oom" or nil
-    end
-  end
+  return rec
+end
+
+function M.read(st, id)
+  if not id:match("^%x+$") then return nil end
+  local rec = M.decode(cfile(st, id))
+  if not rec or rec.id ~= id then return nil end
   return rec
 end
 
@@ -218,7 +221,7 @@ end
 function M.list(st)
   local out = {}
   for _, id in ipairs(core.listdir(st.dir .. "/containers") or {}) do
-    local rec = M.read(st, id)
+    local rec = id:match("^%x+$") and M.read(st, id)
     if rec then out[#out + 1] = rec end
   end
   table.sort(out, function(a, b)
@@ -247,7 +250,7 @@ function M.resolve(st, ref)
   if ref:match("^%x+$") then
     local found = {}
     for _, cid in ipairs(core.listdir(st.dir .. "/containers") or {}) do
-      if cid:sub(1, #ref) == ref then found[#found + 1] = cid end
+      if cid:sub(1, #ref) == ref and cid:match("^%x+$") then found[#found + 1] = cid end
     end
     if #found == 1 then
       local rec = M.read(st, found[1])
@@ -266,7 +269,7 @@ function M.audit(st, id, event, fields)
   local rec = { event = event, time = M.now(), container = id }
   for k, v in pairs(fields or {}) do rec[k] = v end
   local line = json.encode(rec)
-  local f = io.open(cdir(st, id) .. "/audit.jsonl", "a")
+  local f = io.open(cfile(st, id) .. ".audit.jsonl", "a")
   if f then
     f:write(line, "\n")
     f:close()
@@ -284,13 +287,12 @@ end
 
 --- Remove every trace of a record.
 function M.remove(st, rec)
-  local d = cdir(st, rec.id)
   if rec.name then
     local link = st.dir .. "/names/" .. rec.name
     if core.readlink(link) == rec.id then os.remove(link) end
   end
-  for _, f in ipairs(core.listdir(d) or {}) do os.remove(d .. "/" .. f) end
-  os.remove(d)
+  os.remove(cfile(st, rec.id))
+  os.remove(cfile(st, rec.id) .. ".audit.jsonl")
 end
 
 return M

@@ -140,13 +140,15 @@ is "$("$N" ps -a -q | wc -l)" 0 "all removed"
 # --- PID reuse and a killed supervisor ----------------------------------------------
 "$N" run --name reuse -- true
 rid=$(ls "$ST/containers")
-lua5.4 - "$ST/containers/$rid/state.json" "$$" <<'LUA'
-local f = io.open(arg[1]); local t = f:read("a"); f:close()
--- pretend it runs as our own shell's pid, with a start time that is not ours
-t = t:gsub('"status": "exited"', '"status": "running"'):gsub('"pid": %d+', '"pid": ' .. arg[2])
-     :gsub('"pid_start": %d+', '"pid_start": 1')
-f = io.open(arg[1], "w"); f:write(t); f:close()
+lua5.4 - "$ST/containers/$rid" "$$" <<'LUA'
+-- the record as written (its first line, without the line of its exit),
+-- pretending it runs as our own shell's pid, with a start time not ours
+local f = io.open(arg[1]); local t = f:read("l"); f:close()
+t = t:gsub('"status": ?"%a+"', '"status":"running"'):gsub('"pid": ?%d+', '"pid":' .. arg[2])
+     :gsub('"pid_start": ?%d+', '"pid_start":1')
+f = io.open(arg[1], "w"); f:write(t, "\n"); f:close()
 LUA
+like "$(head -1 "$ST/containers/$rid")" "\"pid\":$$,.*\"status\":\"running\"" "(the record now names our shell's pid, running)"
 like "$("$N" ps -a)" "reuse +Exited" "a record whose PID now belongs to another process is exited"
 is "$("$N" ps -q)" "" "... and not listed as running"
 "$N" rm reuse >/dev/null
@@ -185,7 +187,7 @@ done
 # (written while the container is set up; the workload waits for it)
 mkdir -m 0700 "$T/gate-state"
 out=$("$N" --root "$T/gate-state" run --rm -v "$T/gate-state:/state:ro" -- \
-  sh -c 'ls /state/containers; hostname; cat /state/containers/*/state.json' 2>&1)
+  sh -c 'ls /state/containers; hostname; cat /state/containers/*' 2>&1)
 ids=$(echo "$out" | sed -n 1p) host=$(echo "$out" | sed -n 2p)
 like "$ids" "^[0-9a-f]{32}$" "the workload sees one record: its own"
 is "${ids:0:12}" "$host" "... named by the container's id"

@@ -162,6 +162,64 @@ refused(nt2, "a plan with a user namespace")
 nt2 = assert(nucleus.plan { argv = { "true" }, network = "host", allow_host_network = true })
 refused(nt2, "a plan without a network namespace")
 
+-- records: one file each, a line of JSON then lines that update it
+local state = require "nucleus.state"
+local sdir = io.popen("mktemp -d"):read("l")
+local st = assert(state.open(sdir))
+local function put(path, text)
+  local fh = assert(io.open(path, "w"))
+  fh:write(text)
+  fh:close()
+end
+local rid = core.random_hex(16)
+put(sdir .. "/containers/" .. rid, ('{"id":"%s","status":"running","pid":1,"pid_start":1}\n'
+  .. '{"status":"exited","exit_code":3}\n{"exit_code":'):format(rid))
+local rrec = state.read(st, rid)
+tap.ok(rrec and rrec.status == "exited" and rrec.exit_code == 3,
+  "state: a record's update lines apply; a last line without its newline (being written) does not")
+put(sdir .. "/containers/" .. rid, ('{"id":"%s","status":"running","pid":1,"pid_start":1}\n3\n'):format(rid))
+tap.is(state.read(st, rid).status, "running", "state: an update line that is no JSON object is passed over")
+put(sdir .. "/containers/" .. rid, ('{"id":"%s","status":"running","pid":1,"pid_start":1}\n'):format(rid))
+rrec = state.read(st, rid)
+assert(state.set_exited(st, rrec, 5, true))
+rrec = state.read(st, rid)
+tap.ok(rrec.status == "exited" and rrec.exit_code == 5 and rrec.oom_killed and rrec.finished,
+  "state.set_exited: one line appended")
+put(sdir .. "/containers/" .. string.rep("a", 32), "not json\n")
+put(sdir .. "/containers/" .. string.rep("b", 32), ('{"id":"%s"}\n'):format(rid))
+put(sdir .. "/containers/" .. rid .. ".audit.jsonl", "{}\n")
+local listed = state.list(st)
+tap.ok(#listed == 1 and listed[1].id == rid,
+  "state.list: a file that is no record (not JSON, another id, an audit log) is skipped")
+state.remove(st, rrec)
+tap.ok(not core.lstat(sdir .. "/containers/" .. rid) and not core.lstat(sdir .. "/containers/" .. rid .. ".audit.jsonl"),
+  "state.remove: the record and its audit log")
+local uok, uerr = state.update(st, rrec, { status = "exited" })
+tap.ok(not uok and uerr and not core.lstat(sdir .. "/containers/" .. rid), "state.update: a removed record stays removed")
+-- the sweep: a record begun by a creator that is gone, with the cgroup it
+-- named (under a parent of its caller's choosing), and one it did not name
+local cgroup = require "nucleus.cgroup"
+local cgm = cgroup.mountpoint()
+if cgm then
+  local gone = io.popen("sh -c 'echo $$'"):read("l")
+  local parent = cgm .. "/nucleus-test-sweep-" .. core.random_hex(4)
+  local named, auto = core.random_hex(16), core.random_hex(16)
+  assert(core.mkdir(parent, 493) and core.mkdir(parent .. "/" .. named, 493))
+  assert(core.mkdir(cgm .. "/nucleus", 493) or core.lstat(cgm .. "/nucleus"))
+  assert(core.mkdir(cgm .. "/nucleus/" .. auto, 493))
+  assert(state.begun_cgroup(("%s/tmp/%s.%s.1"):format(sdir, named, gone), parent .. "/" .. named))
+  put(("%s/tmp/%s.%s.1"):format(sdir, auto, gone), "")
+  put(("%s/tmp/%s.%d.%d"):format(sdir, core.random_hex(16), core.ids().pid, state.self_start()), "")
+  assert(state.open(sdir))
+  tap.ok(not core.lstat(parent .. "/" .. named), "sweep: the cgroup a dead creator named in its begun record is removed")
+  tap.ok(not core.lstat(cgm .. "/nucleus/" .. auto), "sweep: ... and one it did not name, found by the container's id")
+  tap.is(#core.listdir(sdir .. "/tmp"), 1, "sweep: the begun records of dead creators go; a live creator's stays")
+  os.remove(parent)
+else
+  tap.skip("no cgroup2 mount: the sweep's cgroups", 3)
+end
+os.execute(("rm -rf %q"):format(sdir))
+
 -- a recipe: several containers from one script, results compared
 local mk = io.popen("mktemp -d")
 local dir = mk:read("l")

@@ -28,9 +28,12 @@ if [[ " $(cat "$mount/cgroup.controllers" 2>/dev/null) " != *" memory "* ]]; the
 else
   skip "this host has the memory controller" 3
 fi
-is "$(ls "$NUCLEUS_STATE_DIR/containers" 2>/dev/null | wc -l)" 1 "only the refused start's record remains (for its audit log)"
-like "$(cat "$NUCLEUS_STATE_DIR"/containers/*/audit.jsonl 2>/dev/null)" '"event":"container_failed"' "its audit log says why"
-"$NUCLEUS" rm $(ls "$NUCLEUS_STATE_DIR/containers") >/dev/null 2>&1
+is "$(ls "$NUCLEUS_STATE_DIR/containers" 2>/dev/null | grep -cE '^[0-9a-f]{32}$')" 1 "only the refused start's record remains (for its audit log)"
+like "$(cat "$NUCLEUS_STATE_DIR"/containers/*.audit.jsonl 2>/dev/null)" '"event":"container_failed"' "its audit log says why"
+like "$("$NUCLEUS" inspect $(ls "$NUCLEUS_STATE_DIR/containers" | grep -E '^[0-9a-f]{32}$'))" \
+  '"error": "production mode needs' "its record says why, and that it exited"
+"$NUCLEUS" rm $(ls "$NUCLEUS_STATE_DIR/containers" | grep -E '^[0-9a-f]{32}$') >/dev/null 2>&1
+is "$(ls "$NUCLEUS_STATE_DIR/containers" | wc -l)" 0 "rm removes the record and its audit log"
 
 # --- rootfs attestation and kernel lockdown, checked on the host before start ---
 A=$T/attested

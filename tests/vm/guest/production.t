@@ -56,7 +56,7 @@ like "$out" "Read-only|Permission denied" "the prepared root is read-only"
 "$N" stop -t 10 svc >/dev/null
 wait "$sup"
 is "$?" 143 "SIGTERM reaches the service through the init; its status is the exit code (143)"
-log=$(cat "$NUCLEUS_STATE_DIR"/containers/*/audit.jsonl)
+log=$(cat "$NUCLEUS_STATE_DIR"/containers/*.audit.jsonl)
 for ev in container_start security_applied mount_audit_passed container_stop; do
   like "$log" "\"event\":\"$ev\"" "audit log: $ev"
 done
