@@ -542,7 +542,7 @@ static int l_lstat (lua_State *L)
   struct stat st;
   if ((follow ? stat (path, &st) : lstat (path, &st)) < 0)
     return fail_errno (L, path, errno);
-  lua_createtable (L, 0, 6);
+  lua_createtable (L, 0, 8);
   const char *type = S_ISDIR (st.st_mode)    ? "dir"
                      : S_ISREG (st.st_mode)  ? "file"
                      : S_ISLNK (st.st_mode)  ? "link"
@@ -555,6 +555,8 @@ static int l_lstat (lua_State *L)
   set_int (L, "uid", st.st_uid);
   set_int (L, "gid", st.st_gid);
   set_int (L, "size", st.st_size);
+  set_int (L, "ino", (lua_Integer) st.st_ino);
+  set_int (L, "nlink", (lua_Integer) st.st_nlink);
   return 1;
 }
 
@@ -746,6 +748,17 @@ static int l_symlink (lua_State *L)
   const char *target = luaL_checkstring (L, 1);
   const char *path = luaL_checkstring (L, 2);
   if (symlink (target, path) < 0)
+    return fail_errno (L, path, errno);
+  lua_pushboolean (L, 1);
+  return 1;
+}
+
+/* core.link(target, path) -> true | nil, msg, errno (a hard link) */
+static int l_link (lua_State *L)
+{
+  const char *target = luaL_checkstring (L, 1);
+  const char *path = luaL_checkstring (L, 2);
+  if (link (target, path) < 0)
     return fail_errno (L, path, errno);
   lua_pushboolean (L, 1);
   return 1;
@@ -1112,6 +1125,7 @@ static const luaL_Reg core_funcs[] = {
   { "cgroup_remove", l_cgroup_remove },
   { "mkdir", l_mkdir },
   { "symlink", l_symlink },
+  { "link", l_link },
   { "listdir", l_listdir },
   { "proc_start", l_proc_start },
   { "signal_pid", l_signal_pid },

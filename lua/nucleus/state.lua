@@ -11,12 +11,16 @@
 --   containers/<id>.audit.jsonl  production's audit log
 --   names/<name> -> <id>         a symlink: creating it claims the name, so
 --                                two runs cannot take the same name
---   tmp/<id>.<pid>.<start>       a record being created, made (empty)
---                                before the container's cgroup; renamed
---                                into containers/ in one step once written;
---                                swept, with that cgroup, when its creator
---                                is gone (a cgroup under a parent of the
---                                caller's choosing is named in it first)
+--   tmp/<id>.<pid>.<start>       a record begun: made before the
+--                                container's cgroup, as a hard link to
+--                                tmp/.begun (a name, not a new inode: the
+--                                record's own file is written while the
+--                                container is set up), replaced by the
+--                                record (<name>~ renamed over it), then
+--                                renamed into containers/; swept, with
+--                                that cgroup, when its creator is gone (a
+--                                cgroup under a parent of the caller's
+--                                choosing is named in a file put there)
 -- A record says "running" only while its init process (pid + start time,
 -- so a reused pid is never mistaken for it) is alive.
 local core = require "nucleus.core"
@@ -32,6 +36,15 @@ function M.default_dir()
   local xdg = os.getenv("XDG_RUNTIME_DIR")
   if xdg and xdg ~= "" then return xdg .. "/nucleus" end
   return ("/tmp/nucleus-%d"):format(ids.euid)
+end
+
+local function write_file(path, rec)
+  local f, ferr = io.open(path, "w")
+  if not f then return nil, ferr end
+  local ok, werr = f:write(rec and json.encode(rec) .. "\n" or "")
+  local cok, cerr = f:close()
+  if not ok or not cok then return nil, werr or cerr end
+  return true
 end
 
 --- Open (creating if needed) a state directory.  Returns st or nil, msg.
@@ -53,20 +66,23 @@ function M.open(dir)
     ok, err = core.mkdir(dir .. sub, 448)
     if not ok then return nil, ("state directory %s"):format(err) end
   end
+  if fresh then write_file(dir .. "/tmp/.begun") end
   -- sweep records whose creator died before moving them into place, and
   -- the cgroups it made for them
   for _, e in ipairs(core.listdir(dir .. "/tmp") or {}) do
-    local id, pid, start = e:match("^(%x+)%.(%d+)%.(%d+)$")
+    local id, pid, start, part = e:match("^(%x+)%.(%d+)%.(%d+)(~?)$")
     if pid and core.proc_start(tonumber(pid)) ~= tonumber(start) then
       local f = dir .. "/tmp/" .. e
-      local cgroup = require "nucleus.cgroup"
-      local named = M.decode(f)
-      local path, auto = named and named.cgroup, named and named.cgroup_auto_parent
-      if not path and euid == 0 and cgroup.mountpoint() then
-        auto = cgroup.mountpoint() .. "/nucleus"
-        path = auto .. "/" .. id
+      local named = part == "" and M.decode(f)
+      if part == "" then
+        local cgroup = require "nucleus.cgroup"
+        local path, auto = named and named.cgroup, named and named.cgroup_auto_parent
+        if not path and euid == 0 and cgroup.mountpoint() then
+          auto = cgroup.mountpoint() .. "/nucleus"
+          path = auto .. "/" .. id
+        end
+        if path and core.lstat(path) then cgroup.remove(path, auto) end
       end
-      if path and core.lstat(path) then cgroup.remove(path, auto) end
       os.remove(f)
     end
   end
@@ -82,28 +98,37 @@ function M.self_start()
   return self_start
 end
 
-local function write_file(path, rec)
-  local f, ferr = io.open(path, "w")
-  if not f then return nil, ferr end
-  local ok, werr = f:write(rec and json.encode(rec) .. "\n" or "")
-  local cok, cerr = f:close()
-  if not ok or not cok then return nil, werr or cerr end
-  return true
-end
 
---- Begin the record of container id: its file in tmp/, before anything
--- else of it exists.  Returns the file's path or nil, message.
+--- Begin the record of container id: its name in tmp/, before anything
+-- else of it exists.  Returns that path or nil, message.
 function M.begin(st, id)
   local tmpf = ("%s/tmp/%s.%d.%d"):format(st.dir, id, core.ids().pid, M.self_start())
-  local ok, err = write_file(tmpf)
+  local begun = st.dir .. "/tmp/.begun"
+  local ok, err, code = core.link(begun, tmpf)
+  if not ok and code == 2 then -- ENOENT: a state directory of an earlier nucleus
+    write_file(begun)
+    ok, err, code = core.link(begun, tmpf)
+  end
+  if not ok and code ~= 17 then -- EEXIST would be a name of ours: refused below
+    ok, err = write_file(tmpf) -- EMLINK, a file system without hard links
+  end
   if not ok then return nil, err end
   return tmpf
+end
+
+-- Put a file's text at path by a rename: the link tmp/.begun is replaced,
+-- never written through.
+local function replace_file(path, rec)
+  local ok, err = write_file(path .. "~", rec)
+  if ok then ok, err = os.rename(path .. "~", path) end
+  if not ok then os.remove(path .. "~") end
+  return ok, err
 end
 
 --- Name the cgroup of a record begun (one under a parent of the caller's
 -- choosing, which the sweep would not find by the container's id).
 function M.begun_cgroup(tmpf, path)
-  return write_file(tmpf, { cgroup = path })
+  return replace_file(tmpf, { cgroup = path })
 end
 
 --- A record begun and never written: remove it.
@@ -147,7 +172,7 @@ function M.create(st, rec, tmpf)
     tmpf, err = M.begin(st, rec.id)
     if not tmpf then return nil, err end
   end
-  local ok, err = write_file(tmpf, rec)
+  local ok, err = replace_file(tmpf, rec)
   if ok then ok, err = os.rename(tmpf, cfile(st, rec.id)) end
   if not ok then
     M.abandon(tmpf)

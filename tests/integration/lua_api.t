@@ -196,6 +196,25 @@ tap.ok(not core.lstat(sdir .. "/containers/" .. rid) and not core.lstat(sdir .. 
   "state.remove: the record and its audit log")
 local uok, uerr = state.update(st, rrec, { status = "exited" })
 tap.ok(not uok and uerr and not core.lstat(sdir .. "/containers/" .. rid), "state.update: a removed record stays removed")
+-- a record begun is a name (a hard link to tmp/.begun), not a file of its
+-- own; writing it replaces that name, never writes through it
+local bid = core.random_hex(16)
+local begun = assert(state.begin(st, bid))
+local lb, lm = core.lstat(begun), core.lstat(sdir .. "/tmp/.begun")
+tap.ok(lb.ino == lm.ino and lm.nlink == 2 and lm.size == 0, "state.begin: a hard link to tmp/.begun")
+assert(state.begun_cgroup(begun, "/sys/fs/cgroup/x"))
+tap.ok(core.lstat(begun).ino ~= lm.ino and core.lstat(sdir .. "/tmp/.begun").size == 0,
+  "state.begun_cgroup: a file of its own put in its place; tmp/.begun is left empty")
+state.abandon(begun)
+begun = assert(state.begin(st, bid))
+assert(state.create(st, { id = bid, status = "running" }, begun))
+tap.ok(state.read(st, bid) and not core.lstat(begun) and core.lstat(sdir .. "/tmp/.begun").size == 0
+  and core.lstat(sdir .. "/tmp/.begun").nlink == 1, "state.create: the record replaces the name, then goes into place")
+state.remove(st, state.read(st, bid))
+os.remove(sdir .. "/tmp/.begun")
+begun = assert(state.begin(st, bid))
+tap.ok(core.lstat(sdir .. "/tmp/.begun"), "state.begin: a state directory without tmp/.begun gets one")
+state.abandon(begun)
 -- the sweep: a record begun by a creator that is gone, with the cgroup it
 -- named (under a parent of its caller's choosing), and one it did not name
 local cgroup = require "nucleus.cgroup"
@@ -208,12 +227,13 @@ if cgm then
   assert(core.mkdir(cgm .. "/nucleus", 493) or core.lstat(cgm .. "/nucleus"))
   assert(core.mkdir(cgm .. "/nucleus/" .. auto, 493))
   assert(state.begun_cgroup(("%s/tmp/%s.%s.1"):format(sdir, named, gone), parent .. "/" .. named))
-  put(("%s/tmp/%s.%s.1"):format(sdir, auto, gone), "")
+  assert(core.link(sdir .. "/tmp/.begun", ("%s/tmp/%s.%s.1"):format(sdir, auto, gone)))
+  put(("%s/tmp/%s.%s.1~"):format(sdir, auto, gone), "{}\n") -- a record being put in place
   put(("%s/tmp/%s.%d.%d"):format(sdir, core.random_hex(16), core.ids().pid, state.self_start()), "")
   assert(state.open(sdir))
   tap.ok(not core.lstat(parent .. "/" .. named), "sweep: the cgroup a dead creator named in its begun record is removed")
   tap.ok(not core.lstat(cgm .. "/nucleus/" .. auto), "sweep: ... and one it did not name, found by the container's id")
-  tap.is(#core.listdir(sdir .. "/tmp"), 1, "sweep: the begun records of dead creators go; a live creator's stays")
+  tap.is(#core.listdir(sdir .. "/tmp"), 2, "sweep: the begun records of dead creators go; a live creator's and tmp/.begun stay")
   os.remove(parent)
 else
   tap.skip("no cgroup2 mount: the sweep's cgroups", 3)
