@@ -157,12 +157,13 @@ int nc_spawn (const struct nc_plan *plan, struct nc_proc *proc, const int *hold,
     }
   args.pidfd = (uint64_t) (uintptr_t) &pidfd;
   args.exit_signal = SIGCHLD;
+  int status_r = proc->status_fd; /* proc is Lua memory: not read in the child */
   pid_t pid = (pid_t) syscall (SYS_clone3, &args, sizeof args);
   if (pid == 0)
     {
       close (parent_fd);
-      if (proc->status_fd >= 0)
-        close (proc->status_fd);
+      if (status_r >= 0)
+        close (status_r);
       nc_child_run (plan, child_fd, &old, io ? io->stdin_fd : -1, io && io->tty, report_w,
                     netns_fd);
     }
