@@ -74,10 +74,12 @@ static int setup_loader (lua_State *L)
  * stopped, see run): those come from a bump arena, where an allocation
  * is an addition and a free of the last piece gives it back; the rest,
  * and whatever a long-lived command allocates once the arena is used up,
- * from malloc.  The arena is MADV_WIPEONFORK: clone3 copies none of its
+ * from malloc.  The arena is MADV_DONTFORK: clone3 copies none of its
  * page tables, and the supervisor's writes to it while the container is
- * set up take no copy-on-write faults.  The child reads nothing of the
- * Lua state (the plan is C memory, see child.c): it would see zeros. */
+ * set up take no copy-on-write faults.  A child (the container's, a
+ * helper's) reads nothing of the Lua state: the plan and a helper's argv
+ * are C memory; the arena is not mapped in the child at all, so a slip
+ * is a crash there, not a silent read of something else. */
 #define ARENA_SIZE (4u << 20)
 static char *arena, *arena_top, *arena_last;
 
@@ -178,7 +180,7 @@ int main (int argc, char **argv)
   if (arena == MAP_FAILED)
     arena = NULL;
   else
-    madvise (arena, ARENA_SIZE, MADV_WIPEONFORK);
+    madvise (arena, ARENA_SIZE, MADV_DONTFORK);
   arena_top = arena_last = arena;
   lua_State *L = lua_newstate (l_alloc, NULL);
   if (!L)

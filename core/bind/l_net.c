@@ -431,17 +431,38 @@ static void child_fail (int fd, const char *what)
   _exit (127);
 }
 
+/* argv as one block of C memory (free it): the forked child reads none
+ * of the Lua state's memory, which the CLI keeps out of its children
+ * (MADV_DONTFORK, core/main.c). */
 static char **check_argv (lua_State *L, int idx)
 {
   luaL_checktype (L, idx, LUA_TTABLE);
   int n = (int) lua_rawlen (L, idx);
   luaL_argcheck (L, n >= 1, idx, "empty argv");
-  char **argv = lua_newuserdatauv (L, sizeof (char *) * (size_t) (n + 1), 0);
+  size_t size = sizeof (char *) * (size_t) (n + 1);
   for (int i = 1; i <= n; i++)
     {
+      size_t len;
       lua_rawgeti (L, idx, i);
-      argv[i - 1] = (char *) luaL_checkstring (L, -1);
-      lua_pop (L, 1); /* the string stays alive in the argv table */
+      if (!lua_isstring (L, -1))
+        luaL_error (L, "bad argument #%d (argv[%d]: string expected)", idx, i);
+      lua_tolstring (L, -1, &len);
+      size += len + 1;
+      lua_pop (L, 1);
+    }
+  char **argv = malloc (size);
+  if (!argv)
+    luaL_error (L, "out of memory");
+  char *at = (char *) (argv + n + 1);
+  for (int i = 1; i <= n; i++)
+    {
+      size_t len;
+      lua_rawgeti (L, idx, i);
+      const char *a = lua_tolstring (L, -1, &len);
+      memcpy (at, a, len + 1);
+      argv[i - 1] = at;
+      at += len + 1;
+      lua_pop (L, 1);
     }
   argv[n] = NULL;
   return argv;
@@ -460,7 +481,10 @@ static char **check_argv (lua_State *L, int idx)
 static int l_helper (lua_State *L)
 {
   const char *path = luaL_checkstring (L, 1);
-  char **argv = check_argv (L, 2);
+  luaL_checktype (L, 2, LUA_TTABLE);
+  lua_rawgeti (L, 2, 1);
+  const char *name = lua_tostring (L, -1) ? lua_tostring (L, -1) : path;
+  lua_pop (L, 1); /* the string stays alive in the argv table */
   int o = 3;
   if (lua_isnoneornil (L, o))
     {
@@ -492,13 +516,29 @@ static int l_helper (lua_State *L)
         }
     }
   char *const envp[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C", NULL };
+  /* what the child reads, in C memory (see check_argv) */
+  char **argv = check_argv (L, 2);
+  char *cpath = strdup (path), *clog = logpath ? strdup (logpath) : NULL;
+  if (!cpath || (logpath && !clog))
+    {
+      free (argv);
+      free (cpath);
+      free (clog);
+      return fail_msg (L, ENOMEM, "%s: %s", name, strerror (ENOMEM));
+    }
 
   int pidfd = -1;
   if (nspid > 0)
     {
       pidfd = (int) syscall (SYS_pidfd_open, nspid, 0);
       if (pidfd < 0)
-        return fail_msg (L, errno, "%s: container process %d: %s", argv[0], (int) nspid, strerror (errno));
+        {
+          int e = errno;
+          free (argv);
+          free (cpath);
+          free (clog);
+          return fail_msg (L, e, "%s: container process %d: %s", name, (int) nspid, strerror (e));
+        }
     }
   int in[2] = { -1, -1 }, out[2] = { -1, -1 };
   if ((input && pipe2 (in, O_CLOEXEC) < 0) || (!detach && pipe2 (out, O_CLOEXEC) < 0))
@@ -506,7 +546,10 @@ static int l_helper (lua_State *L)
       int e = errno;
       if (pidfd >= 0) close (pidfd);
       if (in[0] >= 0) { close (in[0]); close (in[1]); }
-      return fail_msg (L, e, "%s: pipe: %s", argv[0], strerror (e));
+      free (argv);
+      free (cpath);
+      free (clog);
+      return fail_msg (L, e, "%s: pipe: %s", name, strerror (e));
     }
   pid_t pid = fork ();
   if (pid == 0)
@@ -527,8 +570,8 @@ static int l_helper (lua_State *L)
         }
       int null = open ("/dev/null", O_RDWR | O_CLOEXEC);
       int sink = out[1] >= 0 ? out[1] : null;
-      if (logpath && out[1] < 0)
-        sink = open (logpath, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+      if (clog && out[1] < 0)
+        sink = open (clog, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
       if (dup2 (input ? in[0] : null, 0) < 0)
         child_fail (errfd, "stdin");
       if (dup2 (sink, 1) < 0 || dup2 (sink, 2) < 0)
@@ -539,10 +582,13 @@ static int l_helper (lua_State *L)
           if (fl < 0 || fcntl (keep[i], F_SETFD, fl & ~FD_CLOEXEC) < 0)
             child_fail (2, "keep descriptor");
         }
-      execve (path, argv, envp);
-      child_fail (2, path);
+      execve (cpath, argv, envp);
+      child_fail (2, cpath);
     }
   int e = errno;
+  free (argv);
+  free (cpath);
+  free (clog);
   if (pidfd >= 0)
     close (pidfd);
   if (in[0] >= 0)
@@ -553,7 +599,7 @@ static int l_helper (lua_State *L)
     {
       if (in[1] >= 0) close (in[1]);
       if (out[0] >= 0) close (out[0]);
-      return fail_msg (L, e, "%s: fork: %s", argv[0], strerror (e));
+      return fail_msg (L, e, "%s: fork: %s", name, strerror (e));
     }
   if (detach)
     {

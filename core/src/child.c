@@ -5,8 +5,8 @@
  * string functions POSIX lists as async-signal-safe, because the host that
  * spawned us may be a multi-threaded program that embeds the interpreter.
  * It reads no memory of the Lua state's either: the CLI's Lua heap is
- * wiped in the child (MADV_WIPEONFORK, main.c); what it needs is in the
- * plan (C memory), on the stack or in static storage.
+ * not mapped in the child (MADV_DONTFORK, main.c); what it needs is in
+ * the plan (C memory), on the stack or in static storage.
  *
  * Order (see README "Setup order"):
  *   wait GO -> root in userns -> hostname -> loopback (or join the network
