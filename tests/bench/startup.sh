@@ -118,6 +118,7 @@ ORDER=$(IFS=,; echo "${NAMES[*]}") stats merge "$DATA/startup.json" "${rounds[@]
 stats csv "$DATA/startup.json" > "$DATA/startup.csv"
 
 med() { stats get "$DATA/startup.json" "$1" median; }
+idx() { local i; for i in "${!NAMES[@]}"; do [ "${NAMES[$i]}" = "$1" ] && echo "$i" && return; done; }
 calc() { lua5.4 -e "print($1)"; }
 N=$(med nucleus) BW=$(med bubblewrap) CR=$(med crun) UN=$(med unshare)
 C1=$(med nucleus-ctx-copy) B1=$(med nucleus-ctx-bind) L1=$(med nucleus-lua) NT=$(med nucleus-state-tmpfs)
@@ -128,25 +129,42 @@ cpu() { echo "$(fmt "$(stats get "$DATA/startup.json" "$1" user)") ms user + $(f
 # the stages of the run path in the Lua modules and in the child (core/src/child.c),
 # 100 runs, medians; the seccomp load alone with a small C program that loads a
 # given BPF program in a fresh fork, 300 times.
-GAP="The record is written while the container is set up (the workload waits for it at a \
-gate), so on the start path it costs only its removal at the end; device nodes are made with mknod \
-where no user namespace forbids it, six bind mounts (and their teardown) fewer; and the seccomp filter is 135 \
-instructions where libseccomp alone makes 473 (runs of allowed syscall numbers found by binary \
-search: the kernel loads it in a third of the time). Where the rest goes (timestamps at each \
-stage, 200 runs, medians): starting the CLI (exec, the Lua state, the run path's 60 KB of \
-bytecode) ~0.55 ms more than a bare exec; options and launch plan ~0.35 ms; the cgroup's mkdir and \
-rmdir ~0.15 ms; clone3 with six namespaces ~0.7 ms (the network namespace ~0.5 ms of it, which \
-bubblewrap pays too); in the child, the mounts ~0.3 ms, seccomp and Landlock ~0.15 ms; the \
-workload's exec and run ~0.55 ms and the init's exit (its namespaces torn down) ~0.25 ms, both \
-the same for bubblewrap; the init reports the workload's status before that exit, and the record \
-is removed (~0.2 ms on ext4) meanwhile. Bubblewrap keeps no record, makes no cgroup, loads no seccomp filter or \
-Landlock rules by default, and has no interpreter to start: those, ~1 ms in all, are the gap. \
-What would close it: /run on a tmpfs, as ordinary hosts have it (the record's removal; the \
-records-on-tmpfs case above), and a smaller Lua start (fewer, smaller modules on the run path). \
-Tried and left out: making the network namespace in the parent while the child builds its root \
-(no gain: the two contend in the kernel), and a pre-populated heap (page faults cost 1.75 us \
-against 1.0 us populated, a few dozen of them)."
-WHY="CPU per start (hyperfine's user and system means): nucleus $(cpu nucleus), bubblewrap $(cpu bubblewrap), crun $(cpu crun); \
+GAP="What a start overlaps now: the network namespace (lo up) is made on a thread while the \
+launch plan is compiled, and the container joins it (clone3 0.74 -> 0.25 ms; making it in the \
+parent while the child builds its root had gained nothing, the two contending in the kernel); the \
+record is one file, begun as a hard link before the cgroup (a name, not an inode) and written \
+while the container is set up (the workload waits for it at a gate), so the records-on-tmpfs case \
+above costs the same as records on this machine's disk; the Lua heap is MADV_DONTFORK (clone3 \
+copies none of its page tables; no copy-on-write faults while the container is set up); device \
+nodes are made with mknod where no user namespace forbids it; the seccomp filter is 135 \
+instructions where libseccomp alone makes 473. Where a start goes now (timestamps at each stage, \
+200 runs, medians): the CLI's start (exec, the Lua state, 65 KB of the run path's bytecode, ~0.3 ms \
+of it undumping) ~0.6 ms more than a bare exec; options, policies, record, cgroup and launch plan \
+~1.2 ms more before clone3 (bubblewrap, in C, reaches its clone in a fraction of that); clone3 \
+~0.25 ms; in the child, the mounts ~0.45 ms (34 plan entries, the two pivots, the host tree's \
+detach ~0.09 ms), identity and Landlock ~0.15 ms, seccomp ~0.14 ms; the workload's exec ~0.35 ms \
+(as for bubblewrap); the record's exit line and the cgroup's removal while the init's exit tears \
+the namespaces down. The rest of the gap is the interpreter's start and the launch plan, on the \
+critical path before clone3 while the other core has only the network namespace's thread to run \
+(the CPU a start takes, counted by the kernel, is given above). Tried and left out (no gain or worse): mount, IPC and UTS namespaces \
+made on the thread as well; a pre-faulted Lua heap; copying /etc/ld.so.cache instead of binding \
+it; a CLI without PIE. What would close it: a smaller, lazier run path in Lua (the bytecode \
+undumped at each start), or the plan's fixed part compiled once. Half of crun's median is out of \
+reach on this machine for any runtime that makes these namespaces: \`unshare\` alone with them \
+(no mounts, no exec of its own) takes $(fmt "$UN") ms, and bubblewrap $(fmt "$BW") ms."
+# CPU per start counted by the kernel (perf stat's task-clock, every
+# process of the start included) where perf works: hyperfine's user and
+# system times are sampled at the tick and overstate short processes.
+task_clock() {  # CMD... -> ms of CPU per run (mean of 100)
+  perf stat -x, -e task-clock -r 100 "$@" 2>&1 >/dev/null | awk -F, '$3 == "task-clock" { printf "%.2f", $1 }'
+}
+TC=""
+if command -v perf >/dev/null && perf stat -e task-clock true >/dev/null 2>&1; then
+  TN=$(task_clock sh -c "${CMDS[$(idx nucleus)]}") TB=$(task_clock sh -c "${CMDS[$(idx bubblewrap)]}") TT=$(task_clock sh -c true)
+  [ -n "$TN" ] && [ -n "$TB" ] && [ -n "$TT" ] && TC="perf stat's task-clock (CPU of every process of a start, \`sh -c\` subtracted): \
+nucleus $(fmt "$(calc "$TN - $TT")") ms, bubblewrap $(fmt "$(calc "$TB - $TT")") ms; "
+fi
+WHY="${TC}CPU per start (hyperfine's user and system means, tick-sampled): nucleus $(cpu nucleus), bubblewrap $(cpu bubblewrap), crun $(cpu crun); \
 \`unshare\` with the same namespaces alone takes $(fmt "$UN") ms (median); \`nucleus run --dry-run\` (the launch plan \
 compiled and printed as JSON, nothing started) $(fmt "$DR") ms; nucleus with its container records on a tmpfs instead \
 of the root file system (where /run is here): $(fmt "$NT") ms. $GAP"
@@ -182,7 +200,7 @@ headline "… nucleus --network bridge, kernel / slirp4netns" "$(fmt "$NB") ms /
   echo "- \`nucleus run --dry-run\` (options parsed, launch plan compiled and printed, nothing started): $(fmt "$DR") ms."
   echo "- with the container records on a tmpfs (\`--root\` under /dev/shm) instead of the state directory"
   echo "  on the root file system (where /run is here): $(fmt "$NT") ms. $GAP"
-  echo "- CPU per start: nucleus $(cpu nucleus), bubblewrap $(cpu bubblewrap), crun $(cpu crun), runc $(cpu runc)."
+  echo "- CPU per start: ${TC}hyperfine's user and system means (tick-sampled): nucleus $(cpu nucleus), bubblewrap $(cpu bubblewrap), crun $(cpu crun), runc $(cpu runc)."
   echo "- $RUNSC_NOTE."
   echo "- \`--network bridge\` (run through \`nsenter\` into a network namespace of the benchmark's own, where the"
   echo "  bridge, its rules and the leases live): kernel backend $(fmt "$NB") ms, slirp4netns $(fmt "$NS") ms, against"
