@@ -149,9 +149,9 @@ critical path before clone3 while the other core has only the network namespace'
 (the CPU a start takes, counted by the kernel, is given above). Tried and left out (no gain or worse): mount, IPC and UTS namespaces \
 made on the thread as well; a pre-faulted Lua heap; copying /etc/ld.so.cache instead of binding \
 it; a CLI without PIE. What would close it: a smaller, lazier run path in Lua (the bytecode \
-undumped at each start), or the plan's fixed part compiled once. Half of crun's median is out of \
-reach on this machine for any runtime that makes these namespaces: \`unshare\` alone with them \
-(no mounts, no exec of its own) takes $(fmt "$UN") ms, and bubblewrap $(fmt "$BW") ms."
+undumped at each start), or the plan's fixed part compiled once. Half of crun's median leaves \
+$(fmt "$(calc "$CR / 2 - $UN")") ms over \`unshare\` alone with the same namespaces ($(fmt "$UN") ms: no root, no \
+policies, no supervisor) for all the rest; bubblewrap takes $(fmt "$BW") ms."
 # CPU per start counted by the kernel (perf stat's task-clock, every
 # process of the start included) where perf works: hyperfine's user and
 # system times are sampled at the tick and overstate short processes.
