@@ -35,8 +35,8 @@ out=$(probe_run --name web-1 -- hostname)
 is "$(value hostname <<<"$out")" web-1 "hostname defaults to --name"
 out=$("$NUCLEUS" run -- cat /proc/net/dev | grep -c ':')
 is "$out" 1 "network none: only lo"
-out=$("$NUCLEUS" run -- cat /sys/class/net/lo/operstate 2>/dev/null || "$NUCLEUS" run -- sh -c 'grep -c "lo:" /proc/net/dev')
-like "$out" "unknown|up|1" "lo is present"
+out=$("$NUCLEUS" run -- ip -o link show lo)
+like "$out" "^1: lo: <([A-Z_]+,)*UP[,>]" "lo is up (in the namespace the supervisor's thread made ahead)"
 for ns in net pid mnt uts ipc cgroup; do
   inside=$("$NUCLEUS" run -- readlink /proc/self/ns/$ns)
   isnt "$inside" "$(readlink /proc/self/ns/$ns)" "$ns namespace differs from the host's"
@@ -150,6 +150,7 @@ done
 "$NUCLEUS" run -- sleep 30 &
 pid=$!
 sleep 0.3
+is "$(ls "/proc/$pid/task" | wc -l)" 1 "the supervisor runs one thread while its container runs (the namespace's thread is joined)"
 kill -TERM "$pid"
 wait "$pid"
 is "$?" 143 "SIGTERM to nucleus stops a workload without a handler (143)"
