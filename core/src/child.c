@@ -971,6 +971,15 @@ NC_CHILD _Noreturn void nc_child_run (const struct nc_plan *plan, int sync_fd, c
        * glibc's clone() runs no atfork handlers. */
       static char stack[64 * 1024] __attribute__ ((aligned (16)));
       struct workload_arg arg = { &c, mask };
+      /* our copy of the host's command line is not the container's
+       * business: /proc/1/cmdline reads "nucleus-init", and so does
+       * /proc/1/comm, before the workload can look (it execs its own) */
+      if (argv_area && argv_area_len > 13)
+        {
+          memset (argv_area, 0, argv_area_len);
+          memcpy (argv_area, "nucleus-init", 12);
+        }
+      prctl (PR_SET_NAME, "nucleus-init", 0, 0, 0);
       pid_t pid = clone (workload_entry, stack + sizeof stack, CLONE_VM | CLONE_VFORK | SIGCHLD,
                          &arg);
       if (pid < 0)
@@ -978,14 +987,6 @@ NC_CHILD _Noreturn void nc_child_run (const struct nc_plan *plan, int sync_fd, c
       if (status_fd > 0)
         syscall (SYS_close_range, 0, (unsigned) status_fd - 1, 0);
       syscall (SYS_close_range, status_fd >= 0 ? (unsigned) status_fd + 1 : 0, ~0U, 0);
-      /* our copy of the host's command line is not the container's
-       * business: /proc/1/cmdline reads "nucleus-init" */
-      if (argv_area && argv_area_len > 13)
-        {
-          memset (argv_area, 0, argv_area_len);
-          memcpy (argv_area, "nucleus-init", 12);
-        }
-      prctl (PR_SET_NAME, "nucleus-init", 0, 0, 0);
       mini_init (pid, status_fd);
     }
   exec_workload (&c, mask);
