@@ -486,7 +486,8 @@ static int l_helper (lua_State *L)
   const char *name = lua_tostring (L, -1) ? lua_tostring (L, -1) : path;
   lua_pop (L, 1); /* the string stays alive in the argv table */
   int o = 3;
-  if (lua_isnoneornil (L, o))
+  lua_settop (L, o);
+  if (lua_isnil (L, o))
     {
       lua_newtable (L);
       lua_replace (L, o);

@@ -162,6 +162,27 @@ refused(nt2, "a plan with a user namespace")
 nt2 = assert(nucleus.plan { argv = { "true" }, network = "host", allow_host_network = true })
 refused(nt2, "a plan without a network namespace")
 
+-- core.helper: argv, path and log are copied to C memory before the fork
+local hcode, hout = core.helper("/bin/sh", { "sh", "-c", "echo \"$0:$1\"", "a b", "c" })
+tap.ok(hcode == 0 and hout == "a b:c\n", "helper: argv reaches the program as given")
+hcode, hout = core.helper("/nonexistent-helper", { "x" })
+tap.ok(hcode == 127 and hout:match("/nonexistent%-helper"), "helper: a program that is not there: 127 and its name")
+tap.ok(not pcall(core.helper, "/bin/true", { "true", {} }), "helper: an argv entry that is no string raises")
+tap.ok(not pcall(core.helper, "/bin/true", {}), "helper: an empty argv raises")
+local hlog = os.tmpname()
+local hpid = assert(core.helper("/bin/sh", { "sh", "-c", "echo logged" }, { detach = true, log = hlog .. ".log" }))
+local logged
+for _ = 1, 500 do
+  local lf = io.open(hlog .. ".log")
+  logged = lf and lf:read("l")
+  if lf then lf:close() end
+  if logged then break end
+  core.sleep(0.01)
+end
+tap.ok(hpid > 0 and logged == "logged", "helper: a detached program's output goes to its log")
+os.remove(hlog .. ".log")
+os.remove(hlog)
+
 -- records: one file each, a line of JSON then lines that update it
 local state = require "nucleus.state"
 local sdir = io.popen("mktemp -d"):read("l")
