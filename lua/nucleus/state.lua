@@ -98,7 +98,6 @@ function M.self_start()
   return self_start
 end
 
-
 --- Begin the record of container id: its name in tmp/, before anything
 -- else of it exists.  Returns that path or nil, message.
 function M.begin(st, id)
