@@ -142,7 +142,18 @@ static int run (lua_State *L)
   /* A CLI run allocates a few hundred KiB and exits: collecting garbage
    * would only cost start-up time.  Long-lived commands restart it. */
   lua_gc (L, LUA_GCSTOP);
-  luaL_openlibs (L);
+  /* the standard libraries the modules use (not coroutine, not debug) */
+  static const luaL_Reg libs[] = {
+    { LUA_GNAME, luaopen_base },         { LUA_LOADLIBNAME, luaopen_package },
+    { LUA_TABLIBNAME, luaopen_table },   { LUA_IOLIBNAME, luaopen_io },
+    { LUA_OSLIBNAME, luaopen_os },       { LUA_STRLIBNAME, luaopen_string },
+    { LUA_MATHLIBNAME, luaopen_math },   { LUA_UTF8LIBNAME, luaopen_utf8 },
+  };
+  for (size_t i = 0; i < sizeof libs / sizeof libs[0]; i++)
+    {
+      luaL_requiref (L, libs[i].name, libs[i].func, 1);
+      lua_pop (L, 1);
+    }
   luaL_requiref (L, "nucleus.core", luaopen_nucleus_core, 0);
   lua_pop (L, 1);
   setup_loader (L);

@@ -137,7 +137,23 @@ end
 
 local function cfile(st, id) return st.dir .. "/containers/" .. id end
 
-function M.now() return os.date("!%Y-%m-%dT%H:%M:%SZ") end
+--- The time as UTC, ISO 8601, computed from os.time(): glibc's gmtime
+-- and strftime read /etc/localtime (tzset) first, a few system calls a
+-- start does not need (days to a civil date: Howard Hinnant's algorithm).
+function M.now(t)
+  t = t or os.time()
+  local days, secs = t // 86400, t % 86400
+  local z = days + 719468
+  local era = z // 146097
+  local doe = z - era * 146097
+  local yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
+  local doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+  local mp = (5 * doy + 2) // 153
+  local d = doy - (153 * mp + 2) // 5 + 1
+  local m = mp < 10 and mp + 3 or mp - 9
+  local y = yoe + era * 400 + (m <= 2 and 1 or 0)
+  return ("%04d-%02d-%02dT%02d:%02d:%02dZ"):format(y, m, d, secs // 3600, secs % 3600 // 60, secs % 60)
+end
 
 --- The id of the container that holds name, or nil.
 function M.name_owner(st, name)

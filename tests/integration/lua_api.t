@@ -185,6 +185,17 @@ os.remove(hlog)
 
 -- records: one file each, a line of JSON then lines that update it
 local state = require "nucleus.state"
+-- their times: UTC computed from os.time(), as glibc's strftime would
+local tbad = 0
+for _, t in ipairs { 0, 59, 86399, 86400, 951782399, 951782400, 951868800, 1709164800, 4107542400,
+                     os.time(), 253402300799 } do
+  if state.now(t) ~= os.date("!%Y-%m-%dT%H:%M:%SZ", t) then tbad = tbad + 1 end
+end
+for i = 1, 20000 do
+  local t = (i * 2654435761) % 253402300800
+  if state.now(t) ~= os.date("!%Y-%m-%dT%H:%M:%SZ", t) then tbad = tbad + 1 end
+end
+tap.is(tbad, 0, "state.now: the same UTC time as strftime (leap days, centuries, year 9999)")
 local sdir = io.popen("mktemp -d"):read("l")
 local st = assert(state.open(sdir))
 local function put(path, text)
