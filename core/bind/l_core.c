@@ -742,27 +742,20 @@ static int l_mkdir (lua_State *L)
   return 1;
 }
 
-/* core.symlink(target, path) -> true | nil, msg, errno */
-static int l_symlink (lua_State *L)
+/* core.symlink(target, path), core.link(target, path) (a hard link)
+ *   -> true | nil, msg, errno */
+static int make_link (lua_State *L, int (*fn) (const char *, const char *))
 {
   const char *target = luaL_checkstring (L, 1);
   const char *path = luaL_checkstring (L, 2);
-  if (symlink (target, path) < 0)
+  if (fn (target, path) < 0)
     return fail_errno (L, path, errno);
   lua_pushboolean (L, 1);
   return 1;
 }
 
-/* core.link(target, path) -> true | nil, msg, errno (a hard link) */
-static int l_link (lua_State *L)
-{
-  const char *target = luaL_checkstring (L, 1);
-  const char *path = luaL_checkstring (L, 2);
-  if (link (target, path) < 0)
-    return fail_errno (L, path, errno);
-  lua_pushboolean (L, 1);
-  return 1;
-}
+static int l_symlink (lua_State *L) { return make_link (L, symlink); }
+static int l_link (lua_State *L) { return make_link (L, link); }
 
 /* core.listdir(path) -> { names... } | nil, msg, errno ("." and ".." left out) */
 static int l_listdir (lua_State *L)

@@ -2,11 +2,9 @@
 -- The embedding API: `require "nucleus"` from a stock lua5.4 with
 -- LUA_PATH/LUA_CPATH pointing at the build, running real containers.
 local src = debug.getinfo(1, "S").source:sub(2)
-local root = src:match("^(.*)/tests/integration/[^/]+$") or "."
-package.path = root .. "/tests/lib/?.lua;" .. root .. "/lua/?.lua;" .. root .. "/lua/?/init.lua;"
-  .. root .. "/build/lua/?.lua;" .. package.path
-package.cpath = root .. "/build/lib/?.so;" .. package.cpath
+package.path = (src:match("^(.*)/[^/]+$") or ".") .. "/../lib/?.lua;" .. package.path
 local tap = require "tap"
+local root = tap.tree()
 
 -- container records go to a directory of this test's own
 if not os.getenv("NUCLEUS_STATE_DIR") then
@@ -230,6 +228,11 @@ local uok, uerr = state.update(st, rrec, { status = "exited" })
 tap.ok(not uok and uerr and not core.lstat(sdir .. "/containers/" .. rid), "state.update: a removed record stays removed")
 -- a record begun is a name (a hard link to tmp/.begun), not a file of its
 -- own; writing it replaces that name, never writes through it
+local lok, lerr, lcode = core.link(sdir .. "/no-such-file", sdir .. "/tmp/x")
+tap.ok(lok == nil and lerr:match("/tmp/x: No such file") and lcode == 2, "core.link: a missing target, named, with its errno")
+lok, lerr, lcode = core.link(sdir .. "/tmp/.begun", sdir .. "/tmp/.begun")
+tap.ok(lok == nil and lcode == 17, "core.link: an existing path is refused (EEXIST)")
+tap.ok(not pcall(core.link, sdir), "core.link: a missing argument raises")
 local bid = core.random_hex(16)
 local begun = assert(state.begin(st, bid))
 local lb, lm = core.lstat(begun), core.lstat(sdir .. "/tmp/.begun")

@@ -41,11 +41,16 @@ function M.done()
   os.exit(M.failed == 0 and 0 or 1)
 end
 
---- Repository root, from this file's location.
-function M.root()
+--- The tree's Lua modules (lua/, build/lua/) and core.so (build/lib/)
+-- first on package.path and package.cpath.  Returns the repository root,
+-- found from this file's location.
+function M.tree()
   local src = debug.getinfo(1, "S").source:sub(2)
-  local dir = src:match("^(.*)/tests/lib/tap%.lua$") or "."
-  return dir
+  local root = (src:match("^(.*)/[^/]+$") or ".") .. "/../.." -- tests/lib/..
+  package.path = root .. "/lua/?.lua;" .. root .. "/lua/?/init.lua;" .. root .. "/build/lua/?.lua;"
+    .. package.path
+  package.cpath = root .. "/build/lib/?.so;" .. package.cpath
+  return root
 end
 
 return M

@@ -5,11 +5,9 @@
 -- UPDATE_GOLDEN=1 rewrites the expected files.
 local src = debug.getinfo(1, "S").source:sub(2)
 local here = src:match("^(.*)/[^/]+$") or "."
-local root = here .. "/../.."
-package.path = root .. "/tests/lib/?.lua;" .. root .. "/lua/?.lua;" .. root .. "/lua/?/init.lua;"
-  .. root .. "/build/lua/?.lua;" .. package.path
-package.cpath = root .. "/build/lib/?.so;" .. package.cpath
+package.path = here .. "/../lib/?.lua;" .. package.path
 local tap = require "tap"
+tap.tree()
 local okc, core = pcall(require, "nucleus.core")
 if not okc then tap.skip_all("build/lib/nucleus/core.so not built") end
 if core.landlock_abi() == 0 then tap.skip_all("Landlock is not available on this kernel") end

@@ -2,11 +2,9 @@
 -- nucleus.attest on real temporary trees (the real core, no privilege
 -- needed): manifests, attestation, verification, kernel lockdown parsing.
 local src = debug.getinfo(1, "S").source:sub(2)
-local root = src:match("^(.*)/tests/unit/[^/]+$") or "."
-package.path = root .. "/tests/lib/?.lua;" .. root .. "/lua/?.lua;" .. root .. "/lua/?/init.lua;"
-  .. root .. "/build/lua/?.lua;" .. package.path
-package.cpath = root .. "/build/lib/?.so;" .. package.cpath
+package.path = (src:match("^(.*)/[^/]+$") or ".") .. "/../lib/?.lua;" .. package.path
 local tap = require "tap"
+local root = tap.tree()
 
 local so = io.open(root .. "/build/lib/nucleus/core.so")
 if not so then tap.skip_all("build/lib/nucleus/core.so not built (run make)") end

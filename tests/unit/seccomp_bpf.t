@@ -7,11 +7,9 @@
 -- values, and must give exactly the action libseccomp's program alone
 -- gives: for the default profile and for generated ones.
 local src = debug.getinfo(1, "S").source:sub(2)
-local root = src:match("^(.*)/tests/unit/[^/]+$") or "."
-package.path = root .. "/tests/lib/?.lua;" .. root .. "/lua/?.lua;" .. root .. "/lua/?/init.lua;"
-  .. root .. "/build/lua/?.lua;" .. package.path
-package.cpath = root .. "/build/lib/?.so;" .. package.cpath
+package.path = (src:match("^(.*)/[^/]+$") or ".") .. "/../lib/?.lua;" .. package.path
 local tap = require "tap"
+local root = tap.tree()
 local ok_core, core = pcall(require, "nucleus.core")
 if not ok_core then tap.skip_all("the C core is not built (make)") end
 if not pcall(require, "cjson.safe") then tap.skip_all("lua-cjson is not installed (make deps)") end

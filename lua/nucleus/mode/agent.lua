@@ -423,8 +423,8 @@ function M.build(o, host)
   end
   end
 
-  -- /dev: its own tmpfs, host nodes bound in (mknod is impossible in a
-  -- user namespace, and the root tmpfs is nodev)
+  -- /dev: its own tmpfs (the root tmpfs is nodev), with the host's
+  -- character devices made anew, or bound where mknod is impossible
   add { kind = "tmpfs", target = "/dev", options = "mode=0755,size=64k", flags = { "nosuid", "noexec" } }
   for _, n in ipairs(DEV_NODES) do
     local dst = core.lstat("/dev/" .. n)
