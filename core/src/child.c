@@ -66,6 +66,13 @@ struct child {
   const char *host_prefix; /* OLDROOT, or "" with the chroot fallback */
   int stdin_fd;            /* for the workload's fd 0, or -1 */
   int tty_slave;           /* the workload's terminal, or -1 */
+  /* directories the last mount op made sure of (its target's parent,
+   * and its target if that is a directory): /etc/passwd after /etc/hosts
+   * or after /etc itself needs no mkdir of etc */
+  struct {
+    const char *path;
+    size_t len;
+  } made[2];
 };
 
 NC_CHILD static void copy_detail (char *dst, const char *a, const char *b)
@@ -154,6 +161,40 @@ NC_CHILD static int mkdir_p (const char *path, mode_t mode, int skip_last)
   return 0;
 }
 
+/* t is a directory now: the parent of what the next op makes in it */
+NC_CHILD static void made_dir (struct child *c, const char *t)
+{
+  c->made[1].path = t;
+  c->made[1].len = strlen (t);
+}
+
+NC_CHILD static void made_nothing (struct child *c)
+{
+  c->made[0].path = c->made[1].path = NULL;
+}
+
+/* mkdir_p of t's parent, unless the op before made sure of the same
+ * parent or made that very directory: an op that works in a directory
+ * cannot make it go away (targets are normalized absolute paths; an op
+ * that mounts over a directory records that directory, so what was
+ * under it is made again). */
+NC_CHILD static int ensure_parent (struct child *c, const char *t)
+{
+  size_t n = 0; /* the parent's length: up to the last '/' */
+  for (size_t i = 0; t[i]; i++)
+    if (t[i] == '/')
+      n = i;
+  int known = n == 0; /* the root */
+  for (int i = 0; i < 2 && !known; i++)
+    known = c->made[i].path && c->made[i].len == n && memcmp (c->made[i].path, t, n) == 0;
+  made_nothing (c);
+  if (!known && mkdir_p (t, 0755, 1) < 0)
+    return -1;
+  c->made[0].path = t;
+  c->made[0].len = n;
+  return 0;
+}
+
 NC_CHILD static unsigned long ms_flags (unsigned f)
 {
   unsigned long m = 0;
@@ -168,7 +209,7 @@ NC_CHILD static unsigned long ms_flags (unsigned f)
   return m;
 }
 
-NC_CHILD static void do_bind (const struct child *c, const struct nc_mount *m)
+NC_CHILD static void do_bind (struct child *c, const struct nc_mount *m)
 {
   const char *t = m->target + 1;
   char src[4096];
@@ -182,8 +223,8 @@ NC_CHILD static void do_bind (const struct child *c, const struct nc_mount *m)
   else if (join (src, sizeof src, c->host_prefix, m->source) < 0)
     fail (c, NC_STAGE_MOUNTS, m->source);
   if (m->flags & NC_MNT_F_INNER)
-    ;
-  else if (mkdir_p (t, 0755, m->flags & NC_MNT_F_FILE) < 0)
+    made_nothing (c);
+  else if (ensure_parent (c, t) < 0)
     fail (c, NC_STAGE_MOUNTS, m->target);
   else if (m->flags & NC_MNT_F_FILE)
     {
@@ -198,6 +239,8 @@ NC_CHILD static void do_bind (const struct child *c, const struct nc_mount *m)
   unsigned long rec = (m->flags & NC_MNT_F_RECURSIVE) ? MS_REC : 0;
   if (mount (src, t, NULL, MS_BIND | rec, NULL) < 0)
     fail2 (c, NC_STAGE_MOUNTS, errno, "bind ", m->source);
+  if (!(m->flags & (NC_MNT_F_INNER | NC_MNT_F_FILE)))
+    made_dir (c, t);
 
   unsigned f = m->flags & (NC_MNT_F_RO | NC_MNT_F_NOSUID | NC_MNT_F_NODEV | NC_MNT_F_NOEXEC);
   if (!f)
@@ -311,16 +354,25 @@ NC_CHILD static void do_copy (const struct child *c, const struct nc_mount *m)
   close (dfd);
 }
 
-NC_CHILD static void do_mount (const struct child *c, const struct nc_mount *m)
+NC_CHILD static void do_mount (struct child *c, const struct nc_mount *m)
 {
   const char *t = m->target + 1; /* relative to the new root, our cwd */
+  /* umask is 0 here: what mkdir and open create has the mode asked for,
+   * but for set-id bits, which only chmod sets */
+  const mode_t plain = S_IRWXU | S_IRWXG | S_IRWXO | S_ISVTX;
   switch (m->kind)
     {
     case NC_MNT_DIR:
-      if (mkdir_p (t, 0755, 1) < 0 || (mkdir (t, m->mode) < 0 && errno != EEXIST))
-        fail (c, NC_STAGE_MOUNTS, m->target);
-      if (chmod (t, m->mode) < 0)
-        fail (c, NC_STAGE_MOUNTS, m->target);
+      {
+        if (ensure_parent (c, t) < 0)
+          fail (c, NC_STAGE_MOUNTS, m->target);
+        int made = mkdir (t, m->mode) == 0;
+        if (!made && errno != EEXIST)
+          fail (c, NC_STAGE_MOUNTS, m->target);
+        if ((!made || (m->mode & ~plain)) && chmod (t, m->mode) < 0)
+          fail (c, NC_STAGE_MOUNTS, m->target);
+        made_dir (c, t);
+      }
       if ((m->flags & NC_MNT_F_OWNED) && chown (t, c->plan->uid, c->plan->gid) < 0)
         fail (c, NC_STAGE_MOUNTS, m->target);
       break;
@@ -339,25 +391,29 @@ NC_CHILD static void do_mount (const struct child *c, const struct nc_mount *m)
           [NC_MNT_MQUEUE] = "mqueue",
         };
         const char *fs = fstype[m->kind];
-        if (mkdir_p (t, 0755, 0) < 0)
+        if (ensure_parent (c, t) < 0 || (mkdir (t, 0755) < 0 && errno != EEXIST))
           fail (c, NC_STAGE_MOUNTS, m->target);
         if (mount (fs, t, fs, ms_flags (m->flags), m->data) < 0)
           fail (c, NC_STAGE_MOUNTS, m->target);
+        made_dir (c, t);
         break;
       }
     case NC_MNT_SYMLINK:
-      if (mkdir_p (t, 0755, 1) < 0 || symlink (m->data, t) < 0)
+      if (ensure_parent (c, t) < 0 || symlink (m->data, t) < 0)
         fail (c, NC_STAGE_MOUNTS, m->target);
       break;
     case NC_MNT_FILE:
       {
-        if (mkdir_p (t, 0755, 1) < 0)
+        if (ensure_parent (c, t) < 0)
           fail (c, NC_STAGE_MOUNTS, m->target);
-        int fd = open (t, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, m->mode);
+        int fd = open (t, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, m->mode);
+        int made = fd >= 0;
+        if (!made && errno == EEXIST)
+          fd = open (t, O_WRONLY | O_TRUNC | O_NOFOLLOW | O_CLOEXEC);
         if (fd < 0)
           fail (c, NC_STAGE_MOUNTS, m->target);
         write_all (c, fd, m->data, m->data_len, m->target);
-        if (fchmod (fd, m->mode) < 0)
+        if ((!made || (m->mode & ~plain)) && fchmod (fd, m->mode) < 0)
           fail (c, NC_STAGE_MOUNTS, m->target);
         if ((m->flags & NC_MNT_F_OWNED) && fchown (fd, c->plan->uid, c->plan->gid) < 0)
           fail (c, NC_STAGE_MOUNTS, m->target);
@@ -365,11 +421,12 @@ NC_CHILD static void do_mount (const struct child *c, const struct nc_mount *m)
         break;
       }
     case NC_MNT_COPY:
+      made_nothing (c);
       do_copy (c, m);
       break;
     case NC_MNT_DEVICE:
       /* umask is 0 here: the mode is the host node's */
-      if (mkdir_p (t, 0755, 1) < 0 || mknod (t, S_IFCHR | m->mode, m->rdev) < 0)
+      if (ensure_parent (c, t) < 0 || mknod (t, S_IFCHR | m->mode, m->rdev) < 0)
         fail (c, NC_STAGE_MOUNTS, m->target);
       break;
     default:
@@ -662,11 +719,19 @@ NC_CHILD static void apply_landlock (const struct child *c)
           if (p->degraded)
             return;
         }
+      /* A file takes only the rights that apply to files: EINVAL says
+       * so, then the rule is made again with those (most rules are on
+       * directories, which would otherwise cost a stat each). */
       struct stat st;
       struct nc_ll_path_beneath pb = { r->access, fd };
-      if (fstat (fd, &st) == 0 && !S_ISDIR (st.st_mode))
-        pb.allowed_access &= NC_LL_FS_FILE_RIGHTS;
-      if (syscall (SYS_landlock_add_rule, p->landlock_fd, NC_LL_RULE_PATH_BENEATH, &pb, 0) < 0)
+      long rc = syscall (SYS_landlock_add_rule, p->landlock_fd, NC_LL_RULE_PATH_BENEATH, &pb, 0);
+      if (rc < 0 && errno == EINVAL && (pb.allowed_access & ~NC_LL_FS_FILE_RIGHTS)
+          && fstat (fd, &st) == 0 && !S_ISDIR (st.st_mode))
+        {
+          pb.allowed_access &= NC_LL_FS_FILE_RIGHTS;
+          rc = syscall (SYS_landlock_add_rule, p->landlock_fd, NC_LL_RULE_PATH_BENEATH, &pb, 0);
+        }
+      if (rc < 0)
         {
           fail_or_warn (c, NC_STAGE_LANDLOCK, r->path);
           close (fd);
@@ -866,7 +931,7 @@ NC_CHILD static void make_tty (struct child *c)
 NC_CHILD _Noreturn void nc_child_run (const struct nc_plan *plan, int sync_fd, const sigset_t *mask,
                                       int stdin_fd, int want_tty, int status_fd, int netns_fd)
 {
-  struct child c = { plan, sync_fd, OLDROOT, stdin_fd, -1 };
+  struct child c = { plan, sync_fd, OLDROOT, stdin_fd, -1, { { NULL, 0 }, { NULL, 0 } } };
   char go = 0;
   ssize_t r;
 

@@ -50,8 +50,10 @@ M.ACCESS = {
 
 --- Agent mode rules: system trees read+execute, /dev usable, /proc read
 -- only, the workload's scratch space read+write but never execute.
--- `extra` lists {path=, access=} for volumes and the home directory.
-function M.agent_rules(extra)
+-- `extra` lists {path=, access=} for volumes and the home directory;
+-- `skip` is a set of paths that get no rule (a host tree the container
+-- lacks, or a link into /usr, which /usr's rule covers).
+function M.agent_rules(extra, skip)
   local rules = {
     { path = "/", access = FS.read_dir },
     { path = "/usr", access = READ | EXEC, optional = true },
@@ -70,6 +72,13 @@ function M.agent_rules(extra)
     { path = "/tmp", access = READ | WRITE },
   }
   for _, r in ipairs(extra or {}) do rules[#rules + 1] = r end
+  if skip then
+    local kept = {}
+    for _, r in ipairs(rules) do
+      if not skip[r.path] then kept[#kept + 1] = r end
+    end
+    rules = kept
+  end
   return rules
 end
 

@@ -160,6 +160,31 @@ refused(nt2, "a plan with a user namespace")
 nt2 = assert(nucleus.plan { argv = { "true" }, network = "host", allow_host_network = true })
 refused(nt2, "a plan without a network namespace")
 
+-- mount ops in the child: a directory an op needs is made again when a
+-- later op covered it (the child skips the mkdir only after an op that
+-- made sure of the same directory); modes are the plan's, set-id bits
+-- and files that were there already included
+local mdir = io.popen("mktemp -d"):read("l")
+local mt = assert(nucleus.plan { argv = { "sh", "-c",
+  "ls /a/b > /data/ab; stat -c %a /m /t /etc/f1 /etc/hostname > /data/modes; cat /etc/hostname > /data/hn" },
+  volume = { mdir .. ":/data" } })
+for _, op in ipairs {
+  { kind = "file", target = "/a/b/c", content = "c", mode = 420 },
+  { kind = "tmpfs", target = "/a" },
+  { kind = "file", target = "/a/b/d", content = "d", mode = 420 },
+  { kind = "dir", target = "/m", mode = tonumber("2775", 8) },
+  { kind = "dir", target = "/t", mode = tonumber("1777", 8) },
+  { kind = "file", target = "/etc/f1", content = "", mode = tonumber("600", 8) },
+  { kind = "file", target = "/etc/hostname", content = "again\n", mode = tonumber("640", 8) },
+} do mt.mounts[#mt.mounts + 1] = op end
+local mproc = assert(core.spawn(assert(core.plan_compile(mt)), {}))
+tap.is(mproc:wait({}), 0, "mount ops: the workload ran")
+tap.is(readfile(mdir .. "/ab"), "d\n", "mount ops: a directory covered by a later tmpfs is made again")
+tap.is(readfile(mdir .. "/modes"), "2775\n1777\n600\n640\n",
+  "mount ops: modes as planned (set-gid, sticky, a new file, a file written twice)")
+tap.is(readfile(mdir .. "/hn"), "again\n", "mount ops: a file written twice has the second content")
+os.execute(("rm -rf %q"):format(mdir))
+
 -- core.helper: argv, path and log are copied to C memory before the fork
 local hcode, hout = core.helper("/bin/sh", { "sh", "-c", "echo \"$0:$1\"", "a b", "c" })
 tap.ok(hcode == 0 and hout == "a b:c\n", "helper: argv reaches the program as given")

@@ -56,4 +56,28 @@ for file in p:lines() do
   ::continue::
 end
 p:close()
+
+-- Landlock rules follow the host's trees: a link into /usr needs none
+-- (/usr's rule covers where it leads), a tree the host lacks gets none,
+-- and a real directory or a link elsewhere keeps its own.
+local function rule_paths(host)
+  fs = host
+  local tbl = assert(agent.build(assert(options.normalize { argv = { "true" } }), { id = ("ab"):rep(16) }))
+  local set = {}
+  for _, r in ipairs(tbl.landlock.rules) do set[r.path] = true end
+  return set
+end
+local merged = rule_paths {
+  ["/usr"] = { type = "dir" }, ["/bin"] = { type = "link", link = "usr/bin" },
+  ["/sbin"] = { type = "link", link = "/usr/sbin" }, ["/lib64"] = { type = "link", link = "/opt/lib64" },
+  ["/lib"] = { type = "link", link = "usr/../lib.real" },
+}
+tap.ok(merged["/usr"] and not merged["/bin"] and not merged["/sbin"],
+  "links into /usr get no rule of their own")
+tap.ok(merged["/lib64"] and merged["/lib"], "a link elsewhere, or through .., keeps its rule")
+tap.ok(not merged["/lib32"] and not merged["/nix"], "trees the host lacks get no rule")
+local split = rule_paths { ["/usr"] = { type = "dir" }, ["/bin"] = { type = "dir" }, ["/nix"] = { type = "dir" } }
+tap.ok(split["/bin"] and split["/nix"] and split["/usr"], "real directories keep their rules")
+local no_usr = rule_paths { ["/bin"] = { type = "link", link = "usr/bin" } }
+tap.ok(no_usr["/bin"], "without a /usr to cover it, a link into usr keeps its rule")
 tap.done()

@@ -367,6 +367,7 @@ function M.build(o, host)
   local function add(t) m[#m + 1] = t end
 
   local own_etc = false
+  local no_rule = {} -- host trees that need no Landlock rule of their own
   if prod then
     -- the prepared root instead of the host's trees; its /etc, if any,
     -- is the service's and is not replaced
@@ -375,13 +376,23 @@ function M.build(o, host)
       if mt.target == "/etc" then own_etc = true end
     end
   else
+    local into_usr, usr_bound = {}, false
     for _, d in ipairs(SYSTEM_DIRS) do
       local st = core.lstat(d)
       if st and st.type == "link" then
-        add { kind = "symlink", target = d, link = assert(core.readlink(d)) }
+        local link = assert(core.readlink(d))
+        add { kind = "symlink", target = d, link = link }
+        -- /bin -> usr/bin: what it leads to is under /usr's rule
+        into_usr[d] = link:match("^/?usr/.") and not ("/" .. link .. "/"):find("/../", 1, true)
       elseif st and st.type == "dir" then
         add { kind = "bind", source = d, target = d, flags = RO }
+        usr_bound = usr_bound or d == "/usr"
+      else
+        no_rule[d] = true -- not in the container at all
       end
+    end
+    for d, yes in pairs(into_usr) do
+      if yes and usr_bound then no_rule[d] = true end
     end
   end
 
@@ -580,7 +591,7 @@ function M.build(o, host)
   elseif o.landlock_policy_sha256 then
     return nil, "--landlock-policy-sha256 given without --landlock-policy"
   elseif abi > 0 then
-    plan.landlock = landlock.for_abi(landlock.agent_rules(extra), abi)
+    plan.landlock = landlock.for_abi(landlock.agent_rules(extra, no_rule), abi)
   elseif o.allow_degraded_security then
     warnings[#warnings + 1] = "Landlock is not available on this kernel: running without it"
   else
