@@ -657,12 +657,16 @@ static int l_grouplist (lua_State *L)
 
 static int l_ids (lua_State *L)
 {
+  uid_t ruid, euid, suid;
+  gid_t rgid, egid, sgid;
+  getresuid (&ruid, &euid, &suid);
+  getresgid (&rgid, &egid, &sgid);
   lua_createtable (L, 0, 5);
   set_int (L, "pid", getpid ());
-  set_int (L, "uid", getuid ());
-  set_int (L, "gid", getgid ());
-  set_int (L, "euid", geteuid ());
-  set_int (L, "egid", getegid ());
+  set_int (L, "uid", ruid);
+  set_int (L, "gid", rgid);
+  set_int (L, "euid", euid);
+  set_int (L, "egid", egid);
   return 1;
 }
 
@@ -756,6 +760,27 @@ static int make_link (lua_State *L, int (*fn) (const char *, const char *))
 
 static int l_symlink (lua_State *L) { return make_link (L, symlink); }
 static int l_link (lua_State *L) { return make_link (L, link); }
+
+/* core.append(path, data) -> true | nil, msg, errno: data added at the end
+ * of an existing file in one write (O_APPEND: concurrent appends of lines
+ * do not overwrite each other, as a seek to the end and a write could);
+ * a missing file is ENOENT, never created. */
+static int l_append (lua_State *L)
+{
+  const char *path = luaL_checkstring (L, 1);
+  size_t len;
+  const char *data = luaL_checklstring (L, 2, &len);
+  int fd = open (path, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0)
+    return fail_errno (L, path, errno);
+  ssize_t n = write (fd, data, len);
+  int e = n < 0 ? errno : EIO;
+  close (fd);
+  if (n != (ssize_t) len)
+    return fail_errno (L, path, e);
+  lua_pushboolean (L, 1);
+  return 1;
+}
 
 /* core.listdir(path) -> { names... } | nil, msg, errno ("." and ".." left out) */
 static int l_listdir (lua_State *L)
@@ -1120,6 +1145,7 @@ static const luaL_Reg core_funcs[] = {
   { "symlink", l_symlink },
   { "link", l_link },
   { "listdir", l_listdir },
+  { "append", l_append },
   { "proc_start", l_proc_start },
   { "signal_pid", l_signal_pid },
   { "wait_pid_exit", l_wait_pid_exit },

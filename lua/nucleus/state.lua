@@ -197,16 +197,11 @@ function M.create(st, rec, tmpf)
 end
 
 --- Update a record: fields (set in rec too) appended as a line of their
--- own.  A record that `rm` removed meanwhile stays removed.
+-- own, in one O_APPEND write (the supervisor and `stop` may append at
+-- once).  A record that `rm` removed meanwhile stays removed.
 function M.update(st, rec, fields)
   for k, v in pairs(fields) do rec[k] = v end
-  local f, err = io.open(cfile(st, rec.id), "r+")
-  if not f then return nil, err end
-  f:seek("end")
-  local ok, werr = f:write(json.encode(fields), "\n")
-  local cok, cerr = f:close()
-  if not ok or not cok then return nil, werr or cerr end
-  return true
+  return core.append(cfile(st, rec.id), json.encode(fields) .. "\n")
 end
 
 --- Mark it exited.

@@ -258,6 +258,29 @@ tap.ok(lok == nil and lerr:match("/tmp/x: No such file") and lcode == 2, "core.l
 lok, lerr, lcode = core.link(sdir .. "/tmp/.begun", sdir .. "/tmp/.begun")
 tap.ok(lok == nil and lcode == 17, "core.link: an existing path is refused (EEXIST)")
 tap.ok(not pcall(core.link, sdir), "core.link: a missing argument raises")
+-- core.append: one O_APPEND write to a file that exists, never a new one
+local apath = sdir .. "/appended"
+put(apath, "a\n")
+tap.ok(core.append(apath, "b\n") and readfile(apath) == "a\nb\n", "core.append: added at the end")
+local aok, aerr, acode = core.append(sdir .. "/not-there", "x\n")
+tap.ok(aok == nil and aerr:match("/not%-there: No such file") and acode == 2 and not core.lstat(sdir .. "/not-there"),
+  "core.append: a missing file is named, ENOENT, and not created")
+assert(core.symlink(apath, sdir .. "/alink"))
+aok, aerr, acode = core.append(sdir .. "/alink", "x\n")
+tap.ok(aok == nil and acode == 40 and readfile(apath) == "a\nb\n", "core.append: a symlink is not followed (ELOOP)")
+tap.ok(not pcall(core.append, apath), "core.append: missing data raises")
+-- two writers of 400 lines each: no line lost or torn
+put(apath, "")
+local lua = arg[-1] or "lua5.4"
+local writer = ("package.cpath = %q; local c = require 'nucleus.core'; local l = (%%q):rep(60) .. '\\n'; "
+  .. "for _ = 1, 400 do assert(c.append(%q, l)) end"):format(package.cpath, apath)
+os.execute(("%s -e %q & %s -e %q & wait"):format(lua, writer:format("x"), lua, writer:format("y")))
+local lines, whole = 0, true
+for line in (readfile(apath) or ""):gmatch("([^\n]*)\n") do
+  lines = lines + 1
+  whole = whole and (line == ("x"):rep(60) or line == ("y"):rep(60))
+end
+tap.ok(lines == 800 and whole, "core.append: concurrent appends keep every line whole (" .. lines .. " lines)")
 local bid = core.random_hex(16)
 local begun = assert(state.begin(st, bid))
 local lb, lm = core.lstat(begun), core.lstat(sdir .. "/tmp/.begun")
