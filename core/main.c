@@ -19,6 +19,10 @@
 #include "nucleus/nc.h"
 
 int luaopen_nucleus_core (lua_State *L);
+int luaopen_cjson (lua_State *L);
+int luaopen_cjson_safe (lua_State *L);
+/* glibc: the services of one database, in place of nsswitch.conf's */
+int __nss_configure_lookup (const char *db, const char *services);
 
 struct nc_embedded {
   const char *name;
@@ -155,6 +159,16 @@ static int run (lua_State *L)
       lua_pop (L, 1);
     }
   luaL_requiref (L, "nucleus.core", luaopen_nucleus_core, 0);
+  /* what this binary's user database lookups see: its files only (the
+   * agent asks getent(1) for a name they lack) */
+  lua_pushboolean (L, 1);
+  lua_setfield (L, -2, "nss_files_only");
+  lua_pop (L, 1);
+  luaL_getsubtable (L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
+  lua_pushcfunction (L, luaopen_cjson);
+  lua_setfield (L, -2, "cjson");
+  lua_pushcfunction (L, luaopen_cjson_safe);
+  lua_setfield (L, -2, "cjson.safe");
   lua_pop (L, 1);
   setup_loader (L);
   lua_getglobal (L, "require");
@@ -173,6 +187,14 @@ static int run (lua_State *L)
 
 int main (int argc, char **argv)
 {
+  /* A static glibc reads passwd and group files itself but would load the
+   * other services of nsswitch.conf (systemd, sss, ...) as shared objects,
+   * which it cannot: files only. */
+  __nss_configure_lookup ("passwd", "files");
+  __nss_configure_lookup ("group", "files");
+  __nss_configure_lookup ("initgroups", "files");
+  __nss_configure_lookup ("protocols", "files");
+  __nss_configure_lookup ("hosts", "files");
   /* The workload inherits 0-2: make sure they exist (crun#1702). */
   for (int fd = 0; fd < 3; fd++)
     if (fcntl (fd, F_GETFD) < 0)

@@ -25,4 +25,11 @@ like "$out" "version [0-9]+\.[0-9]+" "require \"nucleus\" finds the installed mo
 like "$out" "code 3" "  ... and runs a container with the installed core.so"
 out=$("$D/usr/local/bin/nucleus" run --rm -- echo installed)
 is "$out" installed "the installed CLI runs from anywhere"
+# one static PIE: nothing for a loader to map or look up at each start
+# (Makefile: CLI_LIBS), and still position-independent (ASLR)
+dyn=$(readelf -W -l -d "$D/usr/local/bin/nucleus" 2>&1)
+ok "$(grep -qE 'INTERP|\(NEEDED\)' <<<"$dyn"; [ $? -ne 0 ]; echo $?)" "the CLI needs no loader and no shared object"
+like "$(readelf -h "$D/usr/local/bin/nucleus")" "Type: +DYN" "  ... and is position-independent"
+out=$("$D/usr/local/bin/nucleus" policy check "$ROOT/policies/default.seccomp.json" 2>&1)
+is "$?" 0 "  ... with lua-cjson in it (a JSON seccomp profile is read: $out)"
 done_testing

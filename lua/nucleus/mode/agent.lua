@@ -46,6 +46,33 @@ local function read_file(path)
   return s
 end
 
+-- The CLI's own lookups read the host's passwd and group files only (a
+-- static glibc cannot load the other services nsswitch.conf may name:
+-- main.c); an entry they lack is asked of getent(1), which has them all.
+-- db: "passwd" or "group".
+local function getent(db, key)
+  if not core.nss_files_only then return nil end
+  for dir in (os.getenv("PATH") or "/usr/bin:/bin"):gmatch("[^:]+") do
+    local path = dir .. "/getent"
+    if dir:sub(1, 1) == "/" and core.access(path, "x") then
+      local code, out = core.helper(path, { "getent", db, tostring(key) })
+      if code ~= 0 or type(out) ~= "string" then return nil end
+      local f = {}
+      for field in (out:match("^[^\n]*") .. ":"):gmatch("([^:]*):") do f[#f + 1] = field end
+      local id = math.tointeger(tonumber(f[3] or ""))
+      if db == "passwd" and #f == 7 and id and math.tointeger(tonumber(f[4])) then
+        return { name = f[1], uid = id, gid = math.tointeger(tonumber(f[4])), home = f[6], shell = f[7] }
+      elseif db == "group" and #f == 4 and id then
+        local members = {}
+        for m in f[4]:gmatch("[^,]+") do members[#members + 1] = m end
+        return { name = f[1], gid = id, members = members }
+      end
+      return nil
+    end
+  end
+  return nil
+end
+
 -- "name" or "uid" -> passwd-like table.  Names come from the host's user
 -- database: the container's /usr is the host's, and its /etc/passwd is
 -- generated from what is resolved here.
@@ -53,10 +80,11 @@ local function resolve_user(spec)
   if spec:match("^%d+$") then
     local uid = math.tointeger(tonumber(spec))
     if not uid or uid > 0xfffffffe then return nil, ("invalid user %q"):format(spec) end
-    local pw = core.getpw(uid)
+    local pw = core.getpw(uid) or getent("passwd", uid)
     return pw or { name = uid == 0 and "root" or ("u" .. uid), uid = uid, gid = 0, numeric = true }
   end
   local pw = (M.lookup_user and M.lookup_user(spec)) or core.getpw(spec)
+    or not M.lookup_user and getent("passwd", spec)
   if not pw then return nil, ("unknown user %q"):format(spec) end
   return pw
 end
@@ -65,9 +93,9 @@ local function resolve_group(spec)
   if spec:match("^%d+$") then
     local gid = math.tointeger(tonumber(spec))
     if not gid or gid > 0xfffffffe then return nil, ("invalid group %q"):format(spec) end
-    return core.getgr(gid) or { name = "g" .. gid, gid = gid }
+    return core.getgr(gid) or getent("group", gid) or { name = "g" .. gid, gid = gid }
   end
-  local gr = core.getgr(spec)
+  local gr = core.getgr(spec) or getent("group", spec)
   if not gr then return nil, ("unknown group %q"):format(spec) end
   return gr
 end
