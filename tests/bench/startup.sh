@@ -6,12 +6,13 @@
 # from a stock lua5.4.
 # Prints medians and ratios.
 #
-#   tests/bench/startup.sh [RUNS]      (default 300 runs per command; QUICK=1: 30)
+#   tests/bench/startup.sh [RUNS]      (default 600 runs per command; QUICK=1: 30)
 #
 # hyperfine runs all the runs of one command before the next command, so a
 # load change on the machine would bias one command: the runs are split into
-# ROUNDS (default 10) hyperfine invocations over all the commands, whose
-# per-run times are merged.  ROUNDS=1 is one hyperfine invocation.
+# ROUNDS (default 60, of 10 runs each: this machine's speed drifts within
+# seconds) hyperfine invocations over all the commands, whose per-run times
+# are merged.  ROUNDS=1 is one hyperfine invocation.
 #
 # crun refuses hybrid cgroups: it runs in a private mount namespace in which
 # the cgroup2 mount is hidden (the host's mounts are not touched), with its
@@ -24,7 +25,7 @@ BENCH_NAME=startup
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 if [ "$QUICK" = 1 ]; then RUNS=${1:-30}; ROUNDS=${ROUNDS:-2}; WARMUP=3
-else RUNS=${1:-300}; ROUNDS=${ROUNDS:-10}; WARMUP=5; fi
+else RUNS=${1:-600}; ROUNDS=${ROUNDS:-60}; WARMUP=2; fi
 [ "$RUNS" -ge "$ROUNDS" ] || ROUNDS=1
 PER_ROUND=$(( (RUNS + ROUNDS - 1) / ROUNDS ))
 need hyperfine bwrap crun runc busybox unshare
@@ -129,39 +130,57 @@ cpu() { echo "$(fmt "$(stats get "$DATA/startup.json" "$1" user)") ms user + $(f
 # the stages of the run path in the Lua modules and in the child (core/src/child.c),
 # 100 runs, medians; the seccomp load alone with a small C program that loads a
 # given BPF program in a fresh fork, 300 times.
-GAP="What a start overlaps now: the network namespace (lo up) is made on a thread while the \
-launch plan is compiled, and the container joins it (clone3 0.74 -> 0.25 ms; making it in the \
-parent while the child builds its root had gained nothing, the two contending in the kernel); the \
-record is one file, begun as a hard link before the cgroup (a name, not an inode) and written \
-while the container is set up (the workload waits for it at a gate), so the records-on-tmpfs case \
-above costs the same as records on this machine's disk; the Lua heap is MADV_DONTFORK (clone3 \
-copies none of its page tables; no copy-on-write faults while the container is set up); device \
-nodes are made with mknod where no user namespace forbids it; the seccomp filter is 135 \
-instructions where libseccomp alone makes 473. Where a start goes now (timestamps at each stage, \
-200 runs, medians): the CLI's start (exec, the Lua state, 65 KB of the run path's bytecode, ~0.3 ms \
-of it undumping) ~0.6 ms more than a bare exec; options, policies, record, cgroup and launch plan \
-~1.2 ms more before clone3 (bubblewrap, in C, reaches its clone in a fraction of that); clone3 \
-~0.25 ms; in the child, the mounts ~0.45 ms (34 plan entries, the two pivots, the host tree's \
-detach ~0.09 ms), identity and Landlock ~0.15 ms, seccomp ~0.14 ms; the workload's exec ~0.35 ms \
-(as for bubblewrap); the record's exit line and the cgroup's removal while the init's exit tears \
-the namespaces down. The rest of the gap is the interpreter's start and the launch plan, on the \
-critical path before clone3 while the other core has only the network namespace's thread to run \
-(the CPU a start takes, counted by the kernel, is given above). Tried and left out (no gain or worse): mount, IPC and UTS namespaces \
-made on the thread as well; a pre-faulted Lua heap; copying /etc/ld.so.cache instead of binding \
-it; a CLI without PIE. What would close it: a smaller, lazier run path in Lua (the bytecode \
-undumped at each start), or the plan's fixed part compiled once. Half of crun's median leaves \
+GAP="What a start does now: the CLI is one static PIE (no loader, no shared object, no symbol \
+looked up at run time: -0.3 ms against the same code linked dynamically, alternating runs, 800 \
+pairs; the host's passwd and group files are read by glibc's own code, getent(1) asked for what \
+they lack, since a static glibc cannot load NSS modules); the network namespace (lo up) is made \
+on a thread while the launch plan is compiled, and the container joins it; the record is one \
+file, begun as a hard link before the cgroup and written while the container is set up (the \
+workload waits for it at a gate); on this machine's root file system (ext4 without a journal, \
+which skips the inodes deleted in the last minutes when it allocates one) that file's creation \
+alone took 0.8 ms in a loop of runs, longer than the container's set-up, so the workload waited \
+for it: records on a tmpfs (where /run is on a systemd host; not here) start faster, below; \
+the Lua heap is MADV_DONTFORK; in the child each mount op's parent directory is made once, modes \
+are set at creation, and Landlock takes 9 rules (links into /usr and trees the host lacks need \
+none) without a stat each: 50 syscalls fewer; the seccomp filter is 135 instructions where \
+libseccomp alone makes 473. Where a start goes (timestamps at each stage, 200-300 runs, medians, \
+this machine's quieter phases): exec to the CLI's main ~0.5 ms (a bare exec of a small dynamic \
+program: the same); the Lua state and libraries ~0.1 ms; the run path's 65 KB of bytecode \
+undumped ~0.2 ms; options, the plan table, the record begun, the cgroup and the compiled plan \
+~0.6 ms; clone3 ~0.2 ms; in the child, the mounts ~0.3 ms (34 plan entries, the two pivots, the \
+host tree's detach), identity and Landlock ~0.08 ms, seccomp ~0.1 ms (the kernel's BPF JIT); the \
+workload's exec and run ~0.5 ms (as for bubblewrap); then the init's report, the exit line, the \
+init's exit tearing the namespaces down (~0.1 ms: the cgroup can go only after it) and the CLI's \
+exit. Tried and left out (measured with alternating runs, hundreds of pairs): the staging root \
+made ahead on the thread too (a mount namespace with the staging and root tmpfs, pivoted; the \
+child joined it: its own set-up 0.45 ms shorter, the start no shorter, +0.04 ms), and that thread \
+started at the CLI's first instruction (+0.12 ms): on this machine two busy vCPUs do not run in \
+parallel for free (two threads spinning together take 3-4 times as long as one alone, twice as \
+long pinned to one CPU), so work moved off the critical path is paid for on it; for the same \
+reason the network namespace made ahead measured even with making it in clone3 this time (1 000 \
+pairs: -0.06 ms), kept for machines whose cores are their own; a pre-faulted Lua heap (-0.03 ms, \
+noise); mount, IPC and UTS namespaces on the thread; copying /etc/ld.so.cache instead of binding \
+it. What is left is the interpreter's start and its work before clone3, and the namespaces, mounts \
+and filters the kernel builds, each measured above. Half of crun's median leaves \
 $(fmt "$(calc "$CR / 2 - $UN")") ms over \`unshare\` alone with the same namespaces ($(fmt "$UN") ms: no root, no \
 policies, no supervisor) for all the rest; bubblewrap takes $(fmt "$BW") ms."
 # CPU per start counted by the kernel (perf stat's task-clock, every
 # process of the start included) where perf works: hyperfine's user and
 # system times are sampled at the tick and overstate short processes.
-task_clock() {  # CMD... -> ms of CPU per run (mean of 100)
-  perf stat -x, -e task-clock -r 100 "$@" 2>&1 >/dev/null | awk -F, '$3 == "task-clock" { printf "%.2f", $1 }'
+task_clock() {  # CMD... -> ms of CPU per run (mean of 50)
+  perf stat -x, -e task-clock -r 50 "$@" 2>&1 >/dev/null | awk -F, '$3 == "task-clock" { printf "%.2f", $1 }'
 }
 TC=""
 if command -v perf >/dev/null && perf stat -e task-clock true >/dev/null 2>&1; then
-  TN=$(task_clock sh -c "${CMDS[$(idx nucleus)]}") TB=$(task_clock sh -c "${CMDS[$(idx bubblewrap)]}") TT=$(task_clock sh -c true)
-  [ -n "$TN" ] && [ -n "$TB" ] && [ -n "$TT" ] && TC="perf stat's task-clock (CPU of every process of a start, \`sh -c\` subtracted): \
+  # five alternating rounds, the median of each (this machine's speed drifts)
+  tn=() tb=() tt=()
+  for _ in 1 2 3 4 5; do
+    tn+=("$(task_clock sh -c "${CMDS[$(idx nucleus)]}")") tb+=("$(task_clock sh -c "${CMDS[$(idx bubblewrap)]}")")
+    tt+=("$(task_clock sh -c true)")
+  done
+  TN=$(printf '%s\n' "${tn[@]}" | sort -g | sed -n 3p) TB=$(printf '%s\n' "${tb[@]}" | sort -g | sed -n 3p)
+  TT=$(printf '%s\n' "${tt[@]}" | sort -g | sed -n 3p)
+  [ -n "$TN" ] && [ -n "$TB" ] && [ -n "$TT" ] && TC="perf stat's task-clock (CPU of every process of a start, \`sh -c\` subtracted, medians of five alternating rounds of 50): \
 nucleus $(fmt "$(calc "$TN - $TT")") ms, bubblewrap $(fmt "$(calc "$TB - $TT")") ms; "
 fi
 WHY="${TC}CPU per start (hyperfine's user and system means, tick-sampled): nucleus $(cpu nucleus), bubblewrap $(cpu bubblewrap), crun $(cpu crun); \
