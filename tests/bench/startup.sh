@@ -163,7 +163,11 @@ noise); mount, IPC and UTS namespaces on the thread; copying /etc/ld.so.cache in
 it. What is left is the interpreter's start and its work before clone3, and the namespaces, mounts \
 and filters the kernel builds, each measured above. Half of crun's median leaves \
 $(fmt "$(calc "$CR / 2 - $UN")") ms over \`unshare\` alone with the same namespaces ($(fmt "$UN") ms: no root, no \
-policies, no supervisor) for all the rest; bubblewrap takes $(fmt "$BW") ms."
+policies, no supervisor) for all the rest; bubblewrap takes $(fmt "$BW") ms. What would close it here: \
+the records on a tmpfs, as /run is on a systemd host ($(fmt "$NT") ms in this run, \
+$(fmt "$(calc "$NT / $CR")") of crun's median), and a few tenths of a millisecond off the interpreter's \
+start (the run path's bytecode is undumped at every start: a smaller run path; keeping a compiled \
+state between starts would take a daemon, which nucleus is not)."
 # CPU per start counted by the kernel (perf stat's task-clock, every
 # process of the start included) where perf works: hyperfine's user and
 # system times are sampled at the tick and overstate short processes.
