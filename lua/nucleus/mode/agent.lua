@@ -51,11 +51,13 @@ end
 -- main.c); an entry they lack is asked of getent(1), which has them all.
 -- db: "passwd" or "group".
 local function getent(db, key)
-  if not core.nss_files_only then return nil end
+  key = tostring(key)
+  -- no user or group name starts with "-": none is passed as an option
+  if not core.nss_files_only or key:sub(1, 1) == "-" then return nil end
   for dir in (os.getenv("PATH") or "/usr/bin:/bin"):gmatch("[^:]+") do
     local path = dir .. "/getent"
     if dir:sub(1, 1) == "/" and core.access(path, "x") then
-      local code, out = core.helper(path, { "getent", db, tostring(key) })
+      local code, out = core.helper(path, { "getent", db, key })
       if code ~= 0 or type(out) ~= "string" then return nil end
       local f = {}
       for field in (out:match("^[^\n]*") .. ":"):gmatch("([^:]*):") do f[#f + 1] = field end
