@@ -20,6 +20,12 @@ runs_for() {  # runs per command for a tree of $1 files
   fi
 }
 
+# nucleus without a context and with a bound one cost the same at every
+# size, a few ms: they get many runs of their own, in rounds alternating
+# the two (this machine's speed drifts within seconds), where the copies
+# get the few above
+if [ "$QUICK" = 1 ]; then CHEAP_ROUNDS=4; else CHEAP_ROUNDS=20; fi
+CHEAP_PER_ROUND=5
 mkdir -p "$W/mnt"
 echo "files,command,median_ms,mean_ms,stddev_ms,min_ms,runs" > "$DATA/context.csv"
 CMDS_DOC=""
@@ -39,11 +45,18 @@ for n in $SIZES; do
   for c in "${cmds[@]}"; do sh -c "$c" || die "failed: $c"; done
   got=$("$NUCLEUS" run --context "$T" -- sh -c 'find /context -type f | wc -l')
   [ "$got" -eq "$n" ] || die "copied context has $got files, expected $n"
-  HF=(hyperfine -N --warmup 1 --runs "$runs" --style none --export-json "$W/ctx$n.json")
-  for i in "${!names[@]}"; do HF+=(-n "${names[$i]}" "${cmds[$i]}"); done
-  note "$n files: $runs runs of ${#names[@]} commands"
+  note "$n files: $((CHEAP_ROUNDS * CHEAP_PER_ROUND)) runs without and with a bound context, $runs of the copies"
+  parts=()
+  for r in $(seq "$CHEAP_ROUNDS"); do
+    HF=(hyperfine -N --warmup 1 --runs "$CHEAP_PER_ROUND" --style none --export-json "$W/ctx$n-$r.json")
+    for i in 0 1; do HF+=(-n "${names[$i]}" "${cmds[$i]}"); done
+    bg_wait "${HF[@]}" >/dev/null 2>"$W/hf.err" || { cat "$W/hf.err" >&2; die "hyperfine failed"; }
+    parts+=("$W/ctx$n-$r.json")
+  done
+  HF=(hyperfine -N --warmup 1 --runs "$runs" --style none --export-json "$W/ctx$n-copy.json")
+  for i in 2 3; do HF+=(-n "${names[$i]}" "${cmds[$i]}"); done
   bg_wait "${HF[@]}" >/dev/null 2>"$W/hf.err" || { cat "$W/hf.err" >&2; die "hyperfine failed"; }
-  stats merge "$DATA/context-$n.json" "$W/ctx$n.json"
+  ORDER=$(IFS=,; echo "${names[*]}") stats merge "$DATA/context-$n.json" "${parts[@]}" "$W/ctx$n-copy.json"
   stats csv "$DATA/context-$n.json" | tail -n +2 |
     awk -F, -v n="$n" '{print n "," $1 "," $2 "," $3 "," $4 "," $7 "," $9}' >> "$DATA/context.csv"
   [ -n "$CMDS_DOC" ] || for i in "${!names[@]}"; do
@@ -82,8 +95,9 @@ headline "context of $last files: copy / bind / \`cp -a\` into tmpfs" "$(fmt "$C
   echo "## Context population"
   echo
   echo "Median start-up of \`/bin/true\` with a context of N files of 256 bytes (100 per directory),"
-  echo "against \`cp -a\` of the same tree into a fresh tmpfs; hyperfine, one invocation per size"
-  echo "($(runs_for 100)/$(runs_for 10000)/$(runs_for 100000) runs for 100/10 000/100 000 files, 1 warm-up run; the tree is in the page cache)."
+  echo "against \`cp -a\` of the same tree into a fresh tmpfs; hyperfine: nucleus without and with a bound"
+  echo "context $((CHEAP_ROUNDS * CHEAP_PER_ROUND)) runs each per size, in $CHEAP_ROUNDS alternating rounds; the copies"
+  echo "$(runs_for 100)/$(runs_for 10000)/$(runs_for 100000) runs for 100/10 000/100 000 files (1 warm-up run; the tree is in the page cache)."
   echo
   table
   echo
