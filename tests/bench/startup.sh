@@ -142,8 +142,9 @@ alone took 0.8 ms in a loop of runs, longer than the container's set-up, so the 
 for it: records on a tmpfs (where /run is on a systemd host; not here) start faster, below; \
 the Lua heap is MADV_DONTFORK; in the child each mount op's parent directory is made once, modes \
 are set at creation, and Landlock takes 9 rules (links into /usr and trees the host lacks need \
-none) without a stat each: 50 syscalls fewer; the seccomp filter is 135 instructions where \
-libseccomp alone makes 473. Where a start goes (timestamps at each stage, 200-300 runs, medians, \
+none) without a stat each: 50 syscalls fewer; the CLI's commands other than run are a module of \
+their own, not loaded for a start (-0.1 ms: 4.5 KB of bytecode and their option tables); the \
+seccomp filter is 135 instructions where libseccomp alone makes 473. Where a start goes (timestamps at each stage, 200-300 runs, medians, \
 this machine's quieter phases): exec to the CLI's main ~0.5 ms (a bare exec of a small dynamic \
 program: the same); the Lua state and libraries ~0.1 ms; the run path's 65 KB of bytecode \
 undumped ~0.2 ms; options, the plan table, the record begun, the cgroup and the compiled plan \
