@@ -146,7 +146,7 @@ none) without a stat each: 50 syscalls fewer; the CLI's commands other than run 
 their own, not loaded for a start (-0.1 ms: 4.5 KB of bytecode and their option tables); the \
 seccomp filter is 135 instructions where libseccomp alone makes 473. Where a start goes (timestamps at each stage, 200-300 runs, medians, \
 this machine's quieter phases): exec to the CLI's main ~0.5 ms (a bare exec of a small dynamic \
-program: the same); the Lua state and libraries ~0.1 ms; the run path's 65 KB of bytecode \
+program: the same); the Lua state and libraries ~0.1 ms; the run path's ~60 KB of bytecode \
 undumped ~0.2 ms; options, the plan table, the record begun, the cgroup and the compiled plan \
 ~0.6 ms; clone3 ~0.2 ms; in the child, the mounts ~0.3 ms (34 plan entries, the two pivots, the \
 host tree's detach), identity and Landlock ~0.08 ms, seccomp ~0.1 ms (the kernel's BPF JIT); the \
