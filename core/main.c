@@ -1,5 +1,6 @@
-/* main.c - the nucleus CLI: a Lua 5.4 state with nucleus.core registered
- * and the lua/ modules embedded as bytecode.
+/* main.c - the nucleus CLI: a Lua 5.4 state with nucleus.core registered,
+ * the lua/ modules embedded as bytecode and lua-cjson preloaded, linked as
+ * one static PIE (Makefile: CLI_LIBS).
  *
  * NUCLEUS_LUA_DIR=DIR loads the Lua modules from DIR instead (development).
  * All policy and command-line handling is in lua/nucleus/cli.lua; this file
