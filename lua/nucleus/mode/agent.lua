@@ -13,6 +13,8 @@ local core = require "nucleus.core"
 local landlock = require "nucleus.landlock"
 -- policy files are the exception: loaded (with the TOML parser) only when used
 local function policy() return require "nucleus.policy" end
+-- what only some options need (agent_opts.lua): not loaded for a default start
+local function opts() return require "nucleus.mode.agent_opts" end
 local validate = require "nucleus.validate"
 
 local M = {}
@@ -20,10 +22,6 @@ local M = {}
 local DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 local SYSTEM_DIRS = { "/bin", "/sbin", "/usr", "/lib", "/lib32", "/lib64", "/libx32", "/nix" }
 local DEV_NODES = { "null", "zero", "full", "random", "urandom", "tty" }
--- Mount points that volumes may not cover.
-local RESERVED = { "/proc", "/dev", "/sys", "/etc", "/usr", "/bin", "/sbin", "/lib", "/lib32",
-                   "/lib64", "/libx32", "/nix", "/context" }
-
 --- Secrets that a context copy leaves behind (a bind shows the tree as is).
 M.CONTEXT_EXCLUDE = {
   names = { ".env", ".ssh", ".gnupg", ".aws", ".azure", ".docker", ".netrc", ".kube",
@@ -34,72 +32,12 @@ M.CONTEXT_EXCLUDE = {
 
 local RO = { "ro", "nosuid", "nodev", "recursive" }
 
-local function under(path, prefix)
-  return path == prefix or path:sub(1, #prefix + 1) == prefix .. "/"
-end
-
 local function read_file(path)
   local f = io.open(path, "rb")
   if not f then return nil end
   local s = f:read("a")
   f:close()
   return s
-end
-
--- The CLI's own lookups read the host's passwd and group files only (a
--- static glibc cannot load the other services nsswitch.conf may name:
--- main.c); an entry they lack is asked of getent(1), which has them all.
--- db: "passwd" or "group".
-local function getent(db, key)
-  key = tostring(key)
-  -- no user or group name starts with "-": none is passed as an option
-  if not core.nss_files_only or key:sub(1, 1) == "-" then return nil end
-  for dir in (os.getenv("PATH") or "/usr/bin:/bin"):gmatch("[^:]+") do
-    local path = dir .. "/getent"
-    if dir:sub(1, 1) == "/" and core.access(path, "x") then
-      local code, out = core.helper(path, { "getent", db, key })
-      if code ~= 0 or type(out) ~= "string" then return nil end
-      local f = {}
-      for field in (out:match("^[^\n]*") .. ":"):gmatch("([^:]*):") do f[#f + 1] = field end
-      local id = math.tointeger(tonumber(f[3] or ""))
-      if db == "passwd" and #f == 7 and id and math.tointeger(tonumber(f[4])) then
-        return { name = f[1], uid = id, gid = math.tointeger(tonumber(f[4])), home = f[6], shell = f[7] }
-      elseif db == "group" and #f == 4 and id then
-        local members = {}
-        for m in f[4]:gmatch("[^,]+") do members[#members + 1] = m end
-        return { name = f[1], gid = id, members = members }
-      end
-      return nil
-    end
-  end
-  return nil
-end
-
--- "name" or "uid" -> passwd-like table.  Names come from the host's user
--- database: the container's /usr is the host's, and its /etc/passwd is
--- generated from what is resolved here.
-local function resolve_user(spec)
-  if spec:match("^%d+$") then
-    local uid = math.tointeger(tonumber(spec))
-    if not uid or uid > 0xfffffffe then return nil, ("invalid user %q"):format(spec) end
-    local pw = core.getpw(uid) or getent("passwd", uid)
-    return pw or { name = uid == 0 and "root" or ("u" .. uid), uid = uid, gid = 0, numeric = true }
-  end
-  local pw = (M.lookup_user and M.lookup_user(spec)) or core.getpw(spec)
-    or not M.lookup_user and getent("passwd", spec)
-  if not pw then return nil, ("unknown user %q"):format(spec) end
-  return pw
-end
-
-local function resolve_group(spec)
-  if spec:match("^%d+$") then
-    local gid = math.tointeger(tonumber(spec))
-    if not gid or gid > 0xfffffffe then return nil, ("invalid group %q"):format(spec) end
-    return core.getgr(gid) or getent("group", gid) or { name = "g" .. gid, gid = gid }
-  end
-  local gr = core.getgr(spec) or getent("group", spec)
-  if not gr then return nil, ("unknown group %q"):format(spec) end
-  return gr
 end
 
 local function identity(o, userns)
@@ -116,19 +54,19 @@ local function identity(o, userns)
   local pw = { name = "root", uid = 0, gid = 0 }
   if spec then
     local err
-    pw, err = resolve_user(spec)
+    pw, err = opts().user(spec, M.lookup_user)
     if not pw then return nil, err end
   end
   local gid, gname = pw.gid, nil
   if gspec then
-    local gr, err = resolve_group(gspec)
+    local gr, err = opts().group(gspec)
     if not gr then return nil, err end
     gid, gname = gr.gid, gr.name
   end
   local groups = {}
   local seen = { [gid] = true }
   for _, g in ipairs(o.additional_group) do
-    local gr, err = resolve_group(g)
+    local gr, err = opts().group(g)
     if not gr then return nil, err end
     if not seen[gr.gid] then
       groups[#groups + 1] = gr.gid
@@ -143,46 +81,6 @@ local function identity(o, userns)
   end
   local home = pw.uid == 0 and "/root" or ("/home/" .. pw.name)
   return { uid = pw.uid, gid = gid, groups = groups, name = pw.name, group = gname, home = home }
-end
-
-local ULIMITS = {}
-for n in ("as core cpu data fsize locks memlock msgqueue nice nofile nproc rss rtprio rttime sigpending stack")
-    :gmatch("%S+") do ULIMITS[n] = true end
-
-local function parse_ulimit(s)
-  local name, soft, hard = s:match("^([%a_]+)=([^:]+):?(.*)$")
-  if not name then return nil, ("invalid ulimit %q: expected NAME=SOFT[:HARD]"):format(s) end
-  if not ULIMITS[name:lower()] then return nil, ("invalid ulimit %q: unknown resource %q"):format(s, name) end
-  local sv = validate.limit(soft)
-  local hv = hard ~= "" and validate.limit(hard) or sv
-  if not sv or not hv then return nil, ("invalid ulimit %q: limits are integers or 'unlimited'"):format(s) end
-  if sv > hv then return nil, ("invalid ulimit %q: soft limit above hard limit"):format(s) end
-  return { resource = name:lower(), soft = sv, hard = hv }
-end
-
-local function parse_volume(s)
-  local src, dst, mode = s:match("^([^:]+):([^:]+):?(.*)$")
-  if not src then return nil, ("invalid volume %q: expected SRC:DST[:ro|rw]"):format(s) end
-  if mode ~= "" and mode ~= "ro" and mode ~= "rw" then
-    return nil, ("invalid volume %q: mode must be ro or rw"):format(s)
-  end
-  local real, err = core.realpath(src)
-  if not real then return nil, ("volume %q: %s"):format(s, err) end
-  local d, derr = validate.container_path(dst, "volume destination")
-  if not d then return nil, derr end
-  if d == "/" then return nil, ("volume %q: cannot cover the root"):format(s) end
-  for _, r in ipairs(RESERVED) do
-    if under(d, r) then return nil, ("volume %q: %s is reserved"):format(s, r) end
-  end
-  local st = core.lstat(real, true)
-  return { source = real, target = d, ro = mode == "ro", file = st and st.type ~= "dir" }
-end
-
-local function deep_copy(t)
-  if type(t) ~= "table" then return t end
-  local c = {}
-  for k, v in pairs(t) do c[k] = deep_copy(v) end
-  return c
 end
 
 --- The seccomp part of the plan: the built-in profile by name, the same
@@ -208,38 +106,7 @@ function M.seccomp(o)
     return nil, "--seccomp-profile-sha256 given without --seccomp-profile"
   end
   if #o.seccomp_allow == 0 then return "default" end -- compiled at build time
-  local prof = deep_copy(require("nucleus.policies")["default.seccomp.json"])
-  local allow = prof.syscalls[1].names
-  local allowed = {}
-  for _, n in ipairs(allow) do allowed[n] = true end
-  for _, name in ipairs(o.seccomp_allow) do
-    if not core.seccomp_resolve(name) then
-      return nil, ("--seccomp-allow %s: unknown syscall"):format(name)
-    end
-    for _, rule in ipairs(prof.syscalls) do
-      if rule.args then
-        for _, n in ipairs(rule.names) do
-          if n == name then
-            return nil, ("--seccomp-allow %s: the built-in profile filters its arguments; use a profile file"):format(name)
-          end
-        end
-      end
-    end
-    if not allowed[name] then
-      allow[#allow + 1] = name
-      allowed[name] = true
-    end
-    for r = #prof.syscalls, 1, -1 do
-      local rule = prof.syscalls[r]
-      if rule.action ~= "SCMP_ACT_ALLOW" then
-        for i = #rule.names, 1, -1 do
-          if rule.names[i] == name then table.remove(rule.names, i) end
-        end
-        if #rule.names == 0 then table.remove(prof.syscalls, r) end
-      end
-    end
-  end
-  return prof
+  return opts().seccomp_allow(o)
 end
 
 --- Build the plan table.  host = { euid =, egid =, landlock_abi =,
@@ -382,7 +249,7 @@ function M.build(o, host)
 
   local rlimits = {}
   for _, u in ipairs(o.ulimit) do
-    local r, err = parse_ulimit(u)
+    local r, err = opts().ulimit(u)
     if not r then return nil, err end
     rlimits[#rlimits + 1] = r
   end
@@ -544,7 +411,7 @@ function M.build(o, host)
     for _, sc in ipairs(secrets) do
       local dst, derr = validate.container_path(sc[2], "secret destination")
       if not dst then return nil, derr end
-      if not under(dst, "/run/secrets") or dst == "/run/secrets" or dst:find("/", 14, true) then
+      if not opts().under(dst, "/run/secrets") or dst == "/run/secrets" or dst:find("/", 14, true) then
         return nil, ("secret %q: the destination must be a file directly in /run/secrets"):format(sc[3])
       end
       if seen[dst] then return nil, ("secret %q: %s is given twice"):format(sc[3], dst) end
@@ -561,7 +428,7 @@ function M.build(o, host)
   if #secrets > 0 then extra[#extra + 1] = { path = "/run/secrets", access = landlock.READ } end
 
   for _, v in ipairs(o.volume) do
-    local vol, err = parse_volume(v)
+    local vol, err = opts().volume(v)
     if not vol then return nil, err end
     local flags = vol.ro and { "ro", "nosuid", "nodev", "recursive" } or { "nosuid", "nodev", "noexec", "recursive" }
     add { kind = "bind", source = vol.source, target = vol.target, file = vol.file, flags = flags }
