@@ -142,11 +142,12 @@ alone took 0.8 ms in a loop of runs, longer than the container's set-up, so the 
 for it: records on a tmpfs (where /run is on a systemd host; not here) start faster, below; \
 the Lua heap is MADV_DONTFORK; in the child each mount op's parent directory is made once, modes \
 are set at creation, and Landlock takes 9 rules (links into /usr and trees the host lacks need \
-none) without a stat each: 50 syscalls fewer; the CLI's commands other than run are a module of \
-their own, not loaded for a start (-0.1 ms: 4.5 KB of bytecode and their option tables); the \
+none) without a stat each: 50 syscalls fewer; the CLI's commands other than run, and what only \
+some run options need, are modules of their own, not loaded for a start (-0.1 ms: 4.5 KB of \
+bytecode and the commands' option tables; -0.03 ms: 4 KB of the plan builder's); the \
 seccomp filter is 135 instructions where libseccomp alone makes 473. Where a start goes (timestamps at each stage, 200-300 runs, medians, \
 this machine's quieter phases): exec to the CLI's main ~0.5 ms (a bare exec of a small dynamic \
-program: the same); the Lua state and libraries ~0.1 ms; the run path's ~60 KB of bytecode \
+program: the same); the Lua state and libraries ~0.1 ms; the run path's ~56 KB of bytecode \
 undumped ~0.2 ms; options, the plan table, the record begun, the cgroup and the compiled plan \
 ~0.6 ms; clone3 ~0.2 ms; in the child, the mounts ~0.3 ms (34 plan entries, the two pivots, the \
 host tree's detach), identity and Landlock ~0.08 ms, seccomp ~0.1 ms (the kernel's BPF JIT); the \
