@@ -190,7 +190,8 @@ int main (int argc, char **argv)
 {
   /* A static glibc reads passwd and group files itself but would load the
    * other services of nsswitch.conf (systemd, sss, ...) as shared objects,
-   * which it cannot: files only. */
+   * which it cannot: files only (protocols and hosts too, for the name
+   * lookups libnl links in, which nucleus does not call). */
   __nss_configure_lookup ("passwd", "files");
   __nss_configure_lookup ("group", "files");
   __nss_configure_lookup ("initgroups", "files");

@@ -36,18 +36,18 @@ local SPECS = {
            { name = "interactive", short = "i", kind = "flag", help = "Keep stdin open (default: /dev/null)" },
            { name = "tty", short = "t", kind = "flag", help = "Give the command a terminal" } },
 }
-SPECS.attach = SPECS.exec
 
-local USAGE = {
-  ps = "Usage: nucleus ps [-a] [-q] [--format table|json]",
-  inspect = "Usage: nucleus inspect CONTAINER...",
-  stats = "Usage: nucleus stats [--no-stream] [--format table|json] [CONTAINER...]",
-  stop = "Usage: nucleus stop [-t SECONDS] CONTAINER...",
-  kill = "Usage: nucleus kill [-s SIGNAL] CONTAINER...",
-  rm = "Usage: nucleus rm [-f] CONTAINER...",
-  exec = "Usage: nucleus exec [-e KEY=VALUE] [-w DIR] CONTAINER CMD [ARGS...]",
-  attach = "Usage: nucleus attach [-e KEY=VALUE] [-w DIR] CONTAINER [-- CMD [ARGS...]]",
-}
+-- each command's usage line, beside its options (args.parse reads only
+-- the array part)
+SPECS.ps.usage = "Usage: nucleus ps [-a] [-q] [--format table|json]"
+SPECS.inspect.usage = "Usage: nucleus inspect CONTAINER..."
+SPECS.stats.usage = "Usage: nucleus stats [--no-stream] [--format table|json] [CONTAINER...]"
+SPECS.stop.usage = "Usage: nucleus stop [-t SECONDS] CONTAINER..."
+SPECS.kill.usage = "Usage: nucleus kill [-s SIGNAL] CONTAINER..."
+SPECS.rm.usage = "Usage: nucleus rm [-f] CONTAINER..."
+SPECS.exec.usage = "Usage: nucleus exec [-e KEY=VALUE] [-w DIR] CONTAINER CMD [ARGS...]"
+SPECS.attach = { usage = "Usage: nucleus attach [-e KEY=VALUE] [-w DIR] CONTAINER [-- CMD [ARGS...]]",
+                 table.unpack(SPECS.exec) }
 
 local function cmd_manage(verb, argv, ctx)
   local manage = require "nucleus.manage"
@@ -55,17 +55,17 @@ local function cmd_manage(verb, argv, ctx)
   local a, err = args.parse(SPECS[verb], argv, 1, stop_early)
   if not a then return usage_error("%s: %s (see 'nucleus %s --help')", verb, err, verb) end
   if a.help then
-    io.stdout:write(args.help(USAGE[verb], VERBS[verb], SPECS[verb]))
+    io.stdout:write(args.help(SPECS[verb].usage, VERBS[verb], SPECS[verb]))
     return 0
   end
   a.verb = verb
   if verb == "exec" or verb == "attach" then
     local ref = a.operands[1]
-    if not ref then return usage_error("%s: no container given (%s)", verb, USAGE[verb]) end
+    if not ref then return usage_error("%s: no container given (%s)", verb, SPECS[verb].usage) end
     local cmd = { table.unpack(a.operands, 2) }
     if cmd[1] == "--" then table.remove(cmd, 1) end
     if #cmd == 0 then
-      if verb == "exec" then return usage_error("exec: missing command (%s)", USAGE.exec) end
+      if verb == "exec" then return usage_error("exec: missing command (%s)", SPECS.exec.usage) end
       cmd = { "/bin/sh" }
     end
     local code, rerr, status = nucleus.exec(ref, { argv = cmd, env = a.env, workdir = a.workdir,

@@ -30,6 +30,9 @@ check 125 "^nucleus: unknown group \"no-such-group\"" "unknown group" -- run --u
 check 125 "^nucleus: unknown group \"no-such-group\"" "unknown additional group" \
   -- run --user 0 --additional-group no-such-group -- true
 check 125 "need --user" "--group without --user" -- run --group 0 -- true
+# names that would read as getent(1) options are not handed to it
+check 125 "^nucleus: unknown user \"-s\"" "a user name that starts with -" -- run --user=-s -- true
+check 125 "^nucleus: unknown group \"-s\"" "a group name that starts with -" -- run --user 0 --group=-s -- true
 check 125 "^nucleus: invalid name \"a/b\"" "bad --name" -- run --name a/b -- true
 check 127 "^nucleus: /no/such/cmd: command not found" "absent command (path)" -- run -- /no/such/cmd
 check 127 "^nucleus: no-such-cmd: command not found" "absent command (PATH search)" -- run -- no-such-cmd

@@ -106,6 +106,13 @@ is "$(value uid <<<"$out")" 4242,4242,4242 "--user 4242"
 is "$(value gid <<<"$out")" 0,0,0 "numeric --user without a passwd entry gets gid 0"
 out=$(probe_run --user nobody -- ids)
 is "$(value uid <<<"$out")" 65534,65534,65534 "--user nobody resolves the name"
+# the CLI reads the host's passwd and group files itself and asks getent(1)
+# for the rest (a static glibc loads no NSS module): without getent on the
+# PATH, a user the files lack still runs as its number, an unknown name fails
+out=$(PATH=/nonexistent "$NUCLEUS" run --rm --user 4242 -- /usr/bin/id -un 2>&1)
+is "$out" u4242 "--user 4242 without getent on the PATH: the numeric user"
+out=$(PATH=/nonexistent "$NUCLEUS" run --rm --user no-such-user -- /usr/bin/true 2>&1)
+is "$?:$out" '125:nucleus: unknown user "no-such-user"' "an unknown name without getent: one line, 125"
 out=$(probe_run --user 1000 --group 1000 --additional-group 5 --additional-group 1000 -- ids)
 is "$(value gid <<<"$out")" 1000,1000,1000 "--group sets the primary group"
 is "$(value groups <<<"$out")" 5 "--additional-group, duplicates of the primary dropped"
