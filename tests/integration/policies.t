@@ -54,8 +54,12 @@ out=$(probe_run --seccomp-profile "$P/log.json" -- syscall getpid)
 is "$(value getpid <<<"$out")" ok "action log: the call proceeds"
 out=$(probe_run --seccomp-profile "$P/log.json" -- syscall-x32 getpid)
 is "$(value x32 <<<"$out")" signal:31 "a profile file blocks the x32 ABI"
-out=$(probe_run --seccomp-profile "$P/log.json" -- syscall-i386 getpid)
-is "$(value i386 <<<"$out")" signal:31 "a profile file blocks the i386 ABI"
+if host_abi i386; then
+  out=$(probe_run --seccomp-profile "$P/log.json" -- syscall-i386 getpid)
+  is "$(value i386 <<<"$out")" signal:31 "a profile file blocks the i386 ABI"
+else
+  skip "the host itself has no i386 syscall ABI (int \$0x80 faults outside any container)"
+fi
 out=$(probe_run --seccomp-profile "$P/log.json" -- syscall unknown)
 is "$(value unknown <<<"$out")" ENOSYS "defaultAction/defaultErrnoRet honoured"
 
