@@ -37,7 +37,7 @@ CORE_SRC := core/src/err.c core/src/plan.c core/src/seccomp.c core/src/landlock.
             core/src/hash.c core/src/trace.c core/src/spawn.c core/src/child.c \
             core/src/netns.c
 BIND_SRC := core/bind/l_core.c core/bind/l_plan.c core/bind/l_net.c
-CORE_OBJ := $(CORE_SRC:%.c=$(B)/obj/%.o)
+CORE_OBJ := $(CORE_SRC:%.c=$(B)/obj/%.o) $(B)/obj/core/src/init_blob.o
 BIND_OBJ := $(BIND_SRC:%.c=$(B)/obj/%.o)
 HEADERS := $(wildcard core/include/nucleus/*.h core/src/*.h core/bind/*.h)
 
@@ -51,6 +51,20 @@ all: $(B)/bin/nucleus $(B)/lib/nucleus/core.so $(B)/lib/libnucleus.a
 $(B)/obj/%.o: %.c $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
+
+# nucleus-init, PID 1 of every container: freestanding (no libc), static,
+# a few kilobytes; linked into the CLI and core.so as data (init_blob.S)
+# and exec'd from a sealed memfd (core/init/init.c says why).
+INIT_CFLAGS := -Os -static -nostdlib -ffreestanding -fno-stack-protector -fno-builtin \
+               -fno-asynchronous-unwind-tables -fno-pie -no-pie -Wall -Wextra -Werror \
+               -Wl,--build-id=none -Wl,-z,noexecstack -s
+$(B)/init/nucleus-init: core/init/init.c
+	@mkdir -p $(dir $@)
+	$(CC) $(INIT_CFLAGS) -o $@ $<
+
+$(B)/obj/core/src/init_blob.o: core/src/init_blob.S $(B)/init/nucleus-init
+	@mkdir -p $(dir $@)
+	$(CC) -c -DNC_INIT_PATH='"$(B)/init/nucleus-init"' -o $@ $<
 
 $(B)/lua/nucleus/policies.lua: tools/embed.lua $(POLICIES)
 	@mkdir -p $(dir $@)
@@ -180,6 +194,6 @@ install: all
 	install -D -m 0644 $(B)/lua/nucleus/policies.lua $(DESTDIR)$(LUA_LMOD)/nucleus/policies.lua
 
 clean:
-	rm -rf $(B)/obj $(B)/gen $(B)/bin $(B)/lib $(B)/lua $(B)/probe $(B)/tests $(B)/fuzz
+	rm -rf $(B)/obj $(B)/gen $(B)/bin $(B)/lib $(B)/lua $(B)/probe $(B)/tests $(B)/fuzz $(B)/init
 
 .PHONY: all deps bench-deps fuzz-deps demo check check-host check-vm fuzz bench install clean

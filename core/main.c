@@ -197,7 +197,8 @@ int main (int argc, char **argv)
   __nss_configure_lookup ("initgroups", "files");
   __nss_configure_lookup ("protocols", "files");
   __nss_configure_lookup ("hosts", "files");
-  /* The workload inherits 0-2: make sure they exist (crun#1702). */
+  /* 0-2 exist, so that no fd of ours lands there and is taken for our
+   * stdio by the relay of the workload's (crun#1702). */
   for (int fd = 0; fd < 3; fd++)
     if (fcntl (fd, F_GETFD) < 0)
       {
@@ -206,11 +207,6 @@ int main (int argc, char **argv)
           close (n);
       }
 
-  if (argc > 0)
-    {
-      char *end = argv[argc - 1] + strlen (argv[argc - 1]);
-      nc_set_argv_area (argv[0], (size_t) (end - argv[0]));
-    }
   arena = mmap (NULL, ARENA_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (arena == MAP_FAILED)
     arena = NULL;

@@ -357,14 +357,15 @@ static int l_netns_gc (lua_State *L)
 
 /* core.spawn(plan [, {signals to hold for wait} [, io]]) -> proc, warnings
  *   | nil, msg, errno, stage, detail
- * io = { tty = bool, interactive = bool }: without interactive (and
- * without tty) the workload's stdin is /dev/null, as docker does. */
+ * io = { tty = bool, interactive = bool }: without interactive the
+ * workload's stdin is the container's /dev/null, as docker does; its
+ * stdout and stderr are relayed by proc:wait (nc.h, struct nc_io). */
 static int l_spawn (lua_State *L)
 {
   struct nc_plan *plan = check_plan (L, 1);
   int hold[64];
   size_t nhold = check_signals (L, 2, hold, 64);
-  struct nc_io io = { -1, 0, 1, NULL, NULL, NULL, NULL, -1 };
+  struct nc_io io = { 0, 0, NULL, NULL, NULL, NULL, -1 };
   if (!lua_isnoneornil (L, 3))
     {
       luaL_checktype (L, 3, LUA_TTABLE);
@@ -416,13 +417,8 @@ static int l_spawn (lua_State *L)
         }
     }
   struct nc_err err = { 0 };
-  int devnull = -1;
-  if (!io.tty && !io.interactive)
-    io.stdin_fd = devnull = open ("/dev/null", O_RDONLY | O_CLOEXEC);
   int r = nc_spawn (plan, proc, hold, nhold, &io, warn_cb, &sc, &err);
   lua_settop (L, sc.warnings);
-  if (devnull >= 0)
-    close (devnull);
   if (r < 0)
     {
       char buf[512];
@@ -492,10 +488,10 @@ static int l_proc_pid (lua_State *L)
   return 1;
 }
 
-/* proc:wait([{signals to forward}]) -> code, signal | nil, msg, errno */
-/* proc:wait([signals to forward [, early]]) -> code, signal, last forwarded
- * early: return once the init reports the workload's exit, while the
- * init's own exit goes on; proc:reap() then waits for it. */
+/* proc:wait([{signals to forward}]) -> code, signal, last forwarded
+ *   | nil, msg, errno
+ * Relays the workload's standard streams meanwhile; the status is the
+ * kernel's word on the container's first process. */
 static int l_proc_wait (lua_State *L)
 {
   struct nc_proc *proc = check_proc (L, 1);
@@ -503,23 +499,13 @@ static int l_proc_wait (lua_State *L)
   size_t n = check_signals (L, 2, sigs, 64);
   struct nc_status st;
   struct nc_err err = { 0 };
-  proc->early = lua_toboolean (L, 3);
   if (nc_proc_wait (proc, sigs, n, &st, &err) < 0)
     return fail_errno (L, "wait", err.code);
-  if (!proc->reported)
-    nc_proc_release (proc);
+  nc_proc_release (proc);
   lua_pushinteger (L, st.code);
   lua_pushinteger (L, st.signal);
   lua_pushinteger (L, proc->last_forwarded);
   return 3;
-}
-
-/* proc:reap(): after an early wait, wait until the container's init is
- * gone, and let go of it. */
-static int l_proc_reap (lua_State *L)
-{
-  nc_proc_release (check_proc (L, 1));
-  return 0;
 }
 
 static int l_proc_signal (lua_State *L)
@@ -1102,7 +1088,6 @@ static const luaL_Reg plan_methods[] = {
 
 static const luaL_Reg proc_methods[] = {
   { "wait", l_proc_wait },
-  { "reap", l_proc_reap },
   { "signal", l_proc_signal },
   { "pid", l_proc_pid },
   { "trace", l_proc_trace },

@@ -13,8 +13,15 @@
  *   namespace made ahead, netns.c) -> mounts on a fresh
  *   tmpfs -> pivot_root -> setsid -> rlimits -> capability bounding drop ->
  *   identity -> capability sets -> no_new_privs -> workdir -> Landlock ->
- *   seccomp (last, so it needs to allow nothing of our own setup) ->
- *   mini-init fork -> execve.
+ *   workload cloned (it applies Landlock, waits at the gate, applies
+ *   seccomp, last, so the filter needs to allow nothing of our setup,
+ *   and execs once PID 1 is ready) -> PID 1 execs nucleus-init.
+ *
+ * The workload's standard streams are never the caller's files: pipes the
+ * supervisor relays (or the container's own terminal), and the container's
+ * own /dev/null for stdin.  An inherited fd would let a workload that owns
+ * the file (container root is host root in agent mode) fchmod, fchown or
+ * truncate a host inode through it.
  *
  * Any failure writes one struct nc_sync_msg (NC_MSG_ERROR) to the sync
  * socket and _exit()s; the parent formats it.  Success is EOF on that
@@ -51,21 +58,14 @@
 /* Prefix under which the host's root is reachable during mount setup. */
 #define OLDROOT "/oldroot"
 
-static char *argv_area;
-static size_t argv_area_len;
-
-void nc_set_argv_area (char *start, size_t len)
-{
-  argv_area = start;
-  argv_area_len = len;
-}
-
 struct child {
   const struct nc_plan *plan;
+  const struct nc_child_io *io;
   int sync_fd;
   const char *host_prefix; /* OLDROOT, or "" with the chroot fallback */
-  int stdin_fd;            /* for the workload's fd 0, or -1 */
+  int stdio[3];            /* for the workload's 0, 1, 2 (-1: none yet) */
   int tty_slave;           /* the workload's terminal, or -1 */
+  int ready_fd;            /* nucleus-init's "ready" pipe (workload side), or -1 */
   /* directories the last mount op made sure of (its target's parent,
    * and its target if that is a directory): /etc/passwd after /etc/hosts
    * or after /etc itself needs no mkdir of etc */
@@ -743,6 +743,29 @@ NC_CHILD static void apply_landlock (const struct child *c)
     fail_or_warn (c, NC_STAGE_LANDLOCK, "restrict_self");
 }
 
+/* One record of the given type carrying fd (SCM_RIGHTS) to the parent. */
+NC_CHILD static int send_fd (const struct child *c, uint32_t type, int code, int fd)
+{
+  struct nc_sync_msg msg;
+  memset (&msg, 0, sizeof msg);
+  msg.type = type;
+  msg.err.code = code;
+  union {
+    struct cmsghdr h;
+    char buf[CMSG_SPACE (sizeof (int))];
+  } cbuf;
+  memset (&cbuf, 0, sizeof cbuf);
+  struct iovec iov = { &msg, sizeof msg };
+  struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf.buf,
+                       .msg_controllen = sizeof cbuf.buf };
+  struct cmsghdr *cm = CMSG_FIRSTHDR (&mh);
+  cm->cmsg_level = SOL_SOCKET;
+  cm->cmsg_type = SCM_RIGHTS;
+  cm->cmsg_len = CMSG_LEN (sizeof (int));
+  memcpy (CMSG_DATA (cm), &fd, sizeof fd);
+  return sendmsg (c->sync_fd, &mh, MSG_NOSIGNAL) < 0 ? -1 : 0;
+}
+
 NC_CHILD static void apply_seccomp (const struct child *c)
 {
   const struct nc_plan *p = c->plan;
@@ -753,13 +776,18 @@ NC_CHILD static void apply_seccomp (const struct child *c)
     {
       /* From the filter on, every syscall of ours waits for the parent, so
        * the listener cannot be sent over the socket: announce the number
-       * it will get (the lowest free fd), and the parent takes it with
-       * pidfd_getfd (sync 2b). */
+       * it will get (the lowest free fd) with a pidfd of ours, and the
+       * parent takes it with pidfd_getfd (sync 2b).  The pidfd stays open
+       * (close-on-exec) so that the number stays the lowest free. */
+      int self = (int) syscall (SYS_pidfd_open, getpid (), 0);
+      if (self < 0)
+        fail (c, NC_STAGE_SECCOMP, "pidfd_open");
       int n = fcntl (c->sync_fd, F_DUPFD_CLOEXEC, 0);
       if (n < 0)
         fail (c, NC_STAGE_SECCOMP, "probe a free fd");
       close (n);
-      report2 (c, NC_MSG_LISTENER, NC_STAGE_SECCOMP, n, NULL, NULL);
+      if (send_fd (c, NC_MSG_LISTENER, n, self) < 0)
+        fail (c, NC_STAGE_SECCOMP, "announce the listener");
       long fd = syscall (SYS_seccomp, SECCOMP_SET_MODE_FILTER,
                          p->seccomp_flags | SECCOMP_FILTER_FLAG_NEW_LISTENER, &prog);
       if (fd < 0)
@@ -770,43 +798,39 @@ NC_CHILD static void apply_seccomp (const struct child *c)
     fail_or_warn (c, NC_STAGE_SECCOMP, "load filter");
 }
 
-/* PID 1: reap every child, forward every signal to the workload, exit
- * with the workload's status.  All signals are still blocked here (the
- * parent blocked them before clone3), so sigwaitinfo sees them all; a
- * namespace init would otherwise ignore signals it has no handler for. */
-NC_CHILD _Noreturn static void mini_init (pid_t workload, int status_fd)
+/* An unsigned number into buf (at least 12 bytes), NUL-terminated. */
+NC_CHILD static void utoa (char *buf, unsigned v)
 {
-  sigset_t all;
-  sigfillset (&all);
-  for (;;)
-    {
-      siginfo_t si;
-      int sig = sigwaitinfo (&all, &si);
-      if (sig < 0)
-        continue;
-      if (sig != SIGCHLD)
-        {
-          kill (workload, sig);
-          continue;
-        }
-      for (;;)
-        {
-          int status;
-          pid_t r = wait4 (-1, &status, WNOHANG, NULL);
-          if (r <= 0)
-            break;
-          if (r == workload)
-            {
-              /* told before our exit, which tears the namespaces down:
-               * the parent's work on the way out overlaps that */
-              int code = WIFEXITED (status) ? WEXITSTATUS (status) : 128 + WTERMSIG (status);
-              if (status_fd >= 0 && write (status_fd, &code, sizeof code) < 0)
-                {
-                }
-              _exit (code);
-            }
-        }
-    }
+  char tmp[12];
+  int n = 0;
+  do
+    tmp[n++] = (char) ('0' + v % 10);
+  while ((v /= 10) && n < 11);
+  for (int i = 0; i < n; i++)
+    buf[i] = tmp[n - 1 - i];
+  buf[n] = '\0';
+}
+
+/* PID 1 from here on: exec nucleus-init (core/init/init.c) from the
+ * sealed memfd the parent made, with an empty environment and no fd but
+ * the write end of the "ready" pipe as its 0.  Until this exec, PID 1 is
+ * a copy of the caller's memory; the workload does not exec before the
+ * init says it is ready (after its exec), so it never sees that copy. */
+NC_CHILD _Noreturn static void exec_init (const struct child *c, pid_t workload, int ready_w)
+{
+  char pid[12];
+  utoa (pid, (unsigned) workload);
+  char *const argv[] = { (char *) "nucleus-init", pid, NULL };
+  char *const envp[] = { NULL };
+  if (ready_w != 0 && dup2 (ready_w, 0) < 0)
+    fail (c, NC_STAGE_INIT, "init: ready pipe");
+  /* everything else goes at the exec: the sync socket (the parent then
+   * waits for the workload's end of it alone), the workload's pipes,
+   * the caller's own stdio */
+  if (syscall (SYS_close_range, 1, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
+    fail (c, NC_STAGE_INIT, "init: close_range");
+  syscall (SYS_execveat, c->io->init_fd, "", argv, envp, AT_EMPTY_PATH);
+  fail (c, NC_STAGE_INIT, "exec nucleus-init");
 }
 
 NC_CHILD _Noreturn static void exec_workload (const struct child *c, const sigset_t *mask)
@@ -824,8 +848,10 @@ NC_CHILD _Noreturn static void exec_workload (const struct child *c, const sigse
         if (dup2 (c->tty_slave, fd) < 0)
           fail (c, NC_STAGE_EXEC, "terminal as stdio");
     }
-  else if (c->stdin_fd >= 0 && dup2 (c->stdin_fd, 0) < 0)
-    fail (c, NC_STAGE_EXEC, "stdin");
+  else
+    for (int fd = 0; fd < 3; fd++)
+      if (c->stdio[fd] >= 0 && c->stdio[fd] != fd && dup2 (c->stdio[fd], fd) < 0)
+        fail (c, NC_STAGE_EXEC, "standard streams");
   /* Only 0, 1 and 2 cross into the workload (the sync socket is already
    * close-on-exec: EOF on it tells the parent exec succeeded). */
   if (syscall (SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
@@ -876,18 +902,55 @@ NC_CHILD _Noreturn static void exec_workload (const struct child *c, const sigse
   _exit (seen_eacces ? NC_EXIT_NOEXEC : NC_EXIT_NOTFOUND);
 }
 
+/* The workload's last steps, in the process that becomes it: Landlock,
+ * the gate (the record is written before anything of the workload runs),
+ * PID 1's ready byte, seccomp (last: a profile need not allow our own
+ * reads), execve. */
+NC_CHILD _Noreturn static void finish_workload (struct child *c, const sigset_t *mask, int gated)
+{
+  apply_landlock (c);
+  if (gated)
+    {
+      /* sync 2d */
+      char open_ = 0;
+      ssize_t r;
+      do
+        r = read (c->sync_fd, &open_, 1);
+      while (r < 0 && errno == EINTR);
+      if (r != 1 || open_ != NC_SYNC_GATE)
+        _exit (NC_EXIT_SETUP);
+    }
+  if (c->ready_fd >= 0)
+    {
+      /* nucleus-init is PID 1 now; EOF without its byte: it failed and
+       * reported why, and the container is going down */
+      char one = 0;
+      ssize_t r;
+      do
+        r = read (c->ready_fd, &one, 1);
+      while (r < 0 && errno == EINTR);
+      if (r != 1)
+        _exit (NC_EXIT_SETUP);
+      close (c->ready_fd);
+    }
+  apply_seccomp (c);
+  exec_workload (c, mask);
+}
+
 struct workload_arg {
-  const struct child *c;
+  struct child *c;
   const sigset_t *mask;
+  int gated;
+  int ready_w; /* PID 1's end of the ready pipe: not ours to hold */
 };
 
 NC_CHILD static int workload_entry (void *p)
 {
   struct workload_arg *a = p;
-  /* dies with its init (which matters for exec, where the init is not
-   * the namespace's PID 1) */
+  close (a->ready_w);
+  /* dies with its init */
   prctl (PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-  exec_workload (a->c, a->mask);
+  finish_workload (a->c, a->mask, a->gated);
 }
 
 /* -t: a terminal of the container's own devpts instance (so ttyname()
@@ -906,32 +969,32 @@ NC_CHILD static void make_tty (struct child *c)
   /* the workload's own terminal, as login(1) would have it */
   if (fchown (sl, c->plan->uid, c->plan->gid) < 0)
     fail (c, NC_STAGE_EXEC, "chown the terminal");
-  struct nc_sync_msg msg;
-  memset (&msg, 0, sizeof msg);
-  msg.type = NC_MSG_PTY;
-  union {
-    struct cmsghdr h;
-    char buf[CMSG_SPACE (sizeof (int))];
-  } cbuf;
-  memset (&cbuf, 0, sizeof cbuf);
-  struct iovec iov = { &msg, sizeof msg };
-  struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf.buf,
-                       .msg_controllen = sizeof cbuf.buf };
-  struct cmsghdr *cm = CMSG_FIRSTHDR (&mh);
-  cm->cmsg_level = SOL_SOCKET;
-  cm->cmsg_type = SCM_RIGHTS;
-  cm->cmsg_len = CMSG_LEN (sizeof (int));
-  memcpy (CMSG_DATA (cm), &m, sizeof m);
-  if (sendmsg (c->sync_fd, &mh, MSG_NOSIGNAL) < 0)
+  if (send_fd (c, NC_MSG_PTY, 0, m) < 0)
     fail (c, NC_STAGE_EXEC, "pass the terminal");
   close (m);
   c->tty_slave = sl;
 }
 
-NC_CHILD _Noreturn void nc_child_run (const struct nc_plan *plan, int sync_fd, const sigset_t *mask,
-                                      int stdin_fd, int want_tty, int status_fd, int netns_fd)
+/* The workload's stdin without -i: the container's own /dev/null (a node
+ * on its /dev tmpfs, or the host's bound under a user namespace, where
+ * container root does not own it), else an empty pipe. */
+NC_CHILD static int null_stdin (const struct child *c)
 {
-  struct child c = { plan, sync_fd, OLDROOT, stdin_fd, -1, { { NULL, 0 }, { NULL, 0 } } };
+  int fd = open ("/dev/null", O_RDONLY | O_NOCTTY | O_CLOEXEC);
+  if (fd >= 0)
+    return fd;
+  int p[2];
+  if (pipe2 (p, O_CLOEXEC) < 0)
+    fail (c, NC_STAGE_EXEC, "stdin");
+  close (p[1]);
+  return p[0];
+}
+
+NC_CHILD _Noreturn void nc_child_run (const struct nc_plan *plan, const struct nc_child_io *io)
+{
+  struct child c = { plan, io, io->sync_fd, OLDROOT, { io->stdio[0], io->stdio[1], io->stdio[2] },
+                     -1, -1, { { NULL, 0 }, { NULL, 0 } } };
+  int sync_fd = io->sync_fd;
   char go = 0;
   ssize_t r;
 
@@ -964,12 +1027,12 @@ NC_CHILD _Noreturn void nc_child_run (const struct nc_plan *plan, int sync_fd, c
         fail (&c, NC_STAGE_IDENTITY0, "become root in the user namespace");
       if (plan->hostname && sethostname (plan->hostname, strlen (plan->hostname)) < 0)
         fail (&c, NC_STAGE_HOSTNAME, plan->hostname);
-      if (netns_fd >= 0)
+      if (io->netns_fd >= 0)
         {
           /* made ahead, with lo up (netns.c) */
-          if (setns (netns_fd, CLONE_NEWNET) < 0)
+          if (setns (io->netns_fd, CLONE_NEWNET) < 0)
             fail (&c, NC_STAGE_NETWORK, "join the network namespace made ahead");
-          close (netns_fd);
+          close (io->netns_fd);
         }
       else if (plan->net_loopback)
         loopback_up (&c);
@@ -998,8 +1061,10 @@ NC_CHILD _Noreturn void nc_child_run (const struct nc_plan *plan, int sync_fd, c
             _exit (NC_EXIT_SETUP);
         }
     }
-  if (want_tty)
+  if (io->tty)
     make_tty (&c);
+  else if (c.stdio[0] < 0)
+    c.stdio[0] = null_stdin (&c);
   if (setsid () < 0)
     fail (&c, NC_STAGE_IDENTITY, "setsid");
   drop_privileges (&c);
@@ -1013,46 +1078,23 @@ NC_CHILD _Noreturn void nc_child_run (const struct nc_plan *plan, int sync_fd, c
   if (poll (&parent, 1, 0) > 0 && (parent.revents & (POLLRDHUP | POLLHUP)))
     _exit (NC_EXIT_SETUP);
   enter_workdir (&c);
-  apply_landlock (&c);
-  if (gated)
-    {
-      /* sync 2d: nothing of the workload's has run; the parent's record
-       * of it is written before it does.  Before seccomp: a profile need
-       * not allow our read. */
-      char open_ = 0;
-      do
-        r = read (sync_fd, &open_, 1);
-      while (r < 0 && errno == EINTR);
-      if (r != 1 || open_ != NC_SYNC_GATE)
-        _exit (NC_EXIT_SETUP);
-    }
-  apply_seccomp (&c);
 
-  if (plan->mini_init)
-    {
-      /* The workload shares our memory until it execs (posix_spawn's
-       * CLONE_VM|CLONE_VFORK): no page tables are copied, and we are
-       * suspended meanwhile, so its stack can be a buffer of ours.
-       * glibc's clone() runs no atfork handlers. */
-      static char stack[64 * 1024] __attribute__ ((aligned (16)));
-      struct workload_arg arg = { &c, mask };
-      /* our copy of the host's command line is not the container's
-       * business: /proc/1/cmdline reads "nucleus-init", and so does
-       * /proc/1/comm, before the workload can look (it execs its own) */
-      if (argv_area && argv_area_len > 13)
-        {
-          memset (argv_area, 0, argv_area_len);
-          memcpy (argv_area, "nucleus-init", 12);
-        }
-      prctl (PR_SET_NAME, "nucleus-init", 0, 0, 0);
-      pid_t pid = clone (workload_entry, stack + sizeof stack, CLONE_VM | CLONE_VFORK | SIGCHLD,
-                         &arg);
-      if (pid < 0)
-        fail (&c, NC_STAGE_INIT, "clone");
-      if (status_fd > 0)
-        syscall (SYS_close_range, 0, (unsigned) status_fd - 1, 0);
-      syscall (SYS_close_range, status_fd >= 0 ? (unsigned) status_fd + 1 : 0, ~0U, 0);
-      mini_init (pid, status_fd);
-    }
-  exec_workload (&c, mask);
+  if (!plan->mini_init)
+    finish_workload (&c, io->mask, gated);
+
+  /* The workload is a process of its own from here; we become PID 1.  It
+   * shares our memory until it execs (CLONE_VM: no page tables copied;
+   * its stack is a buffer of ours), and reads only what neither of us
+   * changes (the plan, c).  Our exec of nucleus-init leaves that memory
+   * to it alone.  glibc's clone() runs no atfork handlers. */
+  static char stack[64 * 1024] __attribute__ ((aligned (16)));
+  int ready[2];
+  if (pipe2 (ready, O_CLOEXEC) < 0)
+    fail (&c, NC_STAGE_INIT, "ready pipe");
+  c.ready_fd = ready[0];
+  struct workload_arg arg = { &c, io->mask, gated, ready[1] };
+  pid_t pid = clone (workload_entry, stack + sizeof stack, CLONE_VM | SIGCHLD, &arg);
+  if (pid < 0)
+    fail (&c, NC_STAGE_INIT, "clone");
+  exec_init (&c, pid, ready[1]);
 }

@@ -15,11 +15,9 @@
  *                            when the workload's execve closed the socket.
  * Every early return after clone3 kills and reaps the child, so a failed
  * spawn leaves no process behind.
- * A pipe apart from the socket carries the mini-init's report of the
- * workload's exit status, written just before the init exits: the init's
- * exit tears the container's namespaces down (a quarter of a millisecond
- * for a mount namespace), which the caller's own work on the way out
- * (the record) may overlap (nc_proc_wait with proc->early, nc_proc_reap).
+ * The container's status is what the kernel says of its first process
+ * (waitid on its pidfd): nucleus-init exits with the workload's status.
+ * No channel the workload could reach (a pipe, a file) is trusted for it.
  * See: formal/sync.pml.
  */
 #define _GNU_SOURCE
@@ -34,6 +32,8 @@
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <termios.h>
 #include <stdlib.h>
 
@@ -79,6 +79,56 @@ static int take_listener (int pidfd, int n, struct nc_err *err)
   return nc_err_set (err, NC_STAGE_SECCOMP, ETIMEDOUT, "take the seccomp listener");
 }
 
+#ifndef MFD_EXEC
+#define MFD_EXEC 0x0010U
+#endif
+#ifndef F_SEAL_EXEC
+#define F_SEAL_EXEC 0x0020
+#endif
+
+/* nucleus-init's image, linked in from build/init (init_blob.S) */
+extern const unsigned char nc_init_blob[], nc_init_blob_end[];
+
+int nc_init_fd (struct nc_err *err)
+{
+  /* MFD_EXEC says so to kernels that ask (6.3+: vm.memfd_noexec); older
+   * ones know no such flag */
+  int fd = memfd_create ("nucleus-init", MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_EXEC);
+  if (fd < 0 && errno == EINVAL)
+    fd = memfd_create ("nucleus-init", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  if (fd < 0)
+    return nc_err_set (err, NC_STAGE_INIT, errno,
+                       errno == EACCES ? "an executable memfd for nucleus-init (vm.memfd_noexec "
+                                         "forbids them in this pid namespace)"
+                                       : "memfd for nucleus-init");
+  const unsigned char *p = nc_init_blob;
+  size_t len = (size_t) (nc_init_blob_end - nc_init_blob);
+  while (len > 0)
+    {
+      ssize_t w = write (fd, p, len);
+      if (w < 0 && errno == EINTR)
+        continue;
+      if (w <= 0)
+        {
+          int e = w < 0 ? errno : EIO;
+          close (fd);
+          return nc_err_set (err, NC_STAGE_INIT, e, "write nucleus-init");
+        }
+      p += w;
+      len -= (size_t) w;
+    }
+  /* nothing can change it from here on, not even its mode */
+  int seals = F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE;
+  if (fcntl (fd, F_ADD_SEALS, seals | F_SEAL_EXEC) < 0
+      && (errno != EINVAL || fcntl (fd, F_ADD_SEALS, seals) < 0))
+    {
+      int e = errno;
+      close (fd);
+      return nc_err_set (err, NC_STAGE_INIT, e, "seal nucleus-init");
+    }
+  return fd;
+}
+
 static void kill_and_reap (pid_t pid, int pidfd)
 {
   siginfo_t si;
@@ -93,6 +143,52 @@ static void restore_mask (struct nc_proc *proc)
   if (proc->held)
     pthread_sigmask (SIG_SETMASK, &proc->held_from, NULL);
   proc->held = 0;
+}
+
+static void release_stdio (struct nc_proc *proc)
+{
+  for (int i = 0; i < 2; i++)
+    if (proc->out[i] >= 0)
+      {
+        close (proc->out[i]);
+        proc->out[i] = -1;
+      }
+  if (proc->in >= 0)
+    close (proc->in);
+  proc->in = -1;
+}
+
+static int same_file (int a, int b)
+{
+  struct stat x, y;
+  return fstat (a, &x) == 0 && fstat (b, &y) == 0 && x.st_dev == y.st_dev && x.st_ino == y.st_ino;
+}
+
+/* The workload's ends go to *w_in (interactive only), *w_out and *w_err
+ * (-1 when our stdout and stderr are one file: then one pipe serves both,
+ * and their order is kept); ours, non-blocking, to proc. */
+static int stdio_pipes (struct nc_proc *proc, int interactive, int *w_in, int *w_out, int *w_err,
+                        struct nc_err *err)
+{
+  int p[2];
+  int n = same_file (STDOUT_FILENO, STDERR_FILENO) ? 1 : 2;
+  for (int i = 0; i < n; i++)
+    {
+      if (pipe2 (p, O_CLOEXEC) < 0)
+        return nc_err_set (err, NC_STAGE_SYNC, errno, "pipe");
+      proc->out[i] = p[0];
+      *(i == 0 ? w_out : w_err) = p[1];
+      fcntl (p[0], F_SETFL, O_NONBLOCK);
+    }
+  if (interactive)
+    {
+      if (pipe2 (p, O_CLOEXEC) < 0)
+        return nc_err_set (err, NC_STAGE_SYNC, errno, "pipe");
+      *w_in = p[0];
+      proc->in = p[1];
+      fcntl (p[1], F_SETFL, O_NONBLOCK);
+    }
+  return 0;
 }
 
 int nc_spawn (const struct nc_plan *plan, struct nc_proc *proc, const int *hold, size_t nhold,
@@ -112,8 +208,8 @@ int nc_spawn (const struct nc_plan *plan, struct nc_proc *proc, const int *hold,
   memset (&proc->trace, 0, sizeof proc->trace);
   proc->relay_stdin = io && io->tty && io->interactive;
   proc->last_forwarded = 0;
-  proc->status_fd = -1;
-  proc->early = proc->reported = 0;
+  proc->out[0] = proc->out[1] = proc->in = -1;
+  proc->in_eof = 0;
 
   int netns_fd = io ? io->netns_fd : -1;
   if (netns_fd >= 0
@@ -127,12 +223,20 @@ int nc_spawn (const struct nc_plan *plan, struct nc_proc *proc, const int *hold,
     return nc_err_set (err, NC_STAGE_SYNC, errno, "socketpair");
   parent_fd = sv[0];
   child_fd = sv[1];
-  /* the mini-init's report of the workload's exit (nc_proc_wait) */
-  int report[2] = { -1, -1 };
-  if (plan->mini_init && pipe2 (report, O_CLOEXEC) < 0)
-    return nc_err_set (err, NC_STAGE_SYNC, errno, "pipe");
-  NC_AUTOCLOSE int report_w = report[1];
-  proc->status_fd = report[0];
+  NC_AUTOCLOSE int init_fd = -1;
+  if (plan->mini_init && (init_fd = nc_init_fd (err)) < 0)
+    return init_fd;
+  /* the workload's stdio: pipes of ours (module comment) */
+  struct nc_child_io cio = { -1, NULL, { -1, -1, -1 }, io && io->tty, netns_fd, init_fd };
+  NC_AUTOCLOSE int w_in = -1, w_out = -1, w_err = -1;
+  if (!cio.tty && (ret = stdio_pipes (proc, io && io->interactive, &w_in, &w_out, &w_err, err)) < 0)
+    {
+      release_stdio (proc);
+      return ret;
+    }
+  cio.stdio[0] = w_in;
+  cio.stdio[1] = w_out;
+  cio.stdio[2] = w_err >= 0 ? w_err : w_out;
 
   /* Block every signal across clone3: the child must not run a handler
    * of the host (the lua interpreter's SIGINT hook, say) before
@@ -157,15 +261,14 @@ int nc_spawn (const struct nc_plan *plan, struct nc_proc *proc, const int *hold,
     }
   args.pidfd = (uint64_t) (uintptr_t) &pidfd;
   args.exit_signal = SIGCHLD;
-  int status_r = proc->status_fd; /* proc is Lua memory: not read in the child */
+  cio.sync_fd = child_fd;
+  cio.mask = &old;
   pid_t pid = (pid_t) syscall (SYS_clone3, &args, sizeof args);
   if (pid == 0)
     {
+      /* proc is Lua memory, not mapped here: the child reads cio only */
       close (parent_fd);
-      if (status_r >= 0)
-        close (status_r);
-      nc_child_run (plan, child_fd, &old, io ? io->stdin_fd : -1, io && io->tty, report_w,
-                    netns_fd);
+      nc_child_run (plan, &cio);
     }
   int clone_errno = errno;
   if (nhold)
@@ -182,13 +285,10 @@ int nc_spawn (const struct nc_plan *plan, struct nc_proc *proc, const int *hold,
   if (pid < 0)
     {
       restore_mask (proc);
-      if (proc->status_fd >= 0)
-        close (proc->status_fd);
-      proc->status_fd = -1;
+      release_stdio (proc);
       return nc_err_set (err, NC_STAGE_CLONE, clone_errno, "clone3");
     }
   close (nc_steal_fd (&child_fd));
-  close (nc_steal_fd (&report_w));
 
   if (plan->clone_flags & CLONE_NEWUSER)
     {
@@ -289,8 +389,11 @@ int nc_spawn (const struct nc_plan *plan, struct nc_proc *proc, const int *hold,
             ioctl (passed_fd, TIOCSWINSZ, &ws);
           continue;
         }
-      if (passed_fd >= 0)
-        close (passed_fd);
+      if (passed_fd >= 0 && (m.type != NC_MSG_LISTENER || proc->listener >= 0))
+        {
+          close (passed_fd);
+          passed_fd = -1;
+        }
       if (m.type == NC_MSG_PAUSED)
         {
           if (io && io->paused && io->paused (io->paused_ctx, pid, err) != 0)
@@ -306,9 +409,11 @@ int nc_spawn (const struct nc_plan *plan, struct nc_proc *proc, const int *hold,
             }
           continue;
         }
-      if (m.type == NC_MSG_LISTENER && proc->listener < 0)
+      if (m.type == NC_MSG_LISTENER && proc->listener < 0 && passed_fd >= 0)
         {
-          proc->listener = take_listener (pidfd, m.err.code, err);
+          /* the workload's pidfd came with the number */
+          proc->listener = take_listener (passed_fd, m.err.code, err);
+          close (passed_fd);
           if (proc->listener < 0)
             {
               ret = proc->listener;
@@ -340,9 +445,7 @@ int nc_spawn (const struct nc_plan *plan, struct nc_proc *proc, const int *hold,
 fail:
   restore_mask (proc);
   kill_and_reap (pid, pidfd);
-  if (proc->status_fd >= 0)
-    close (proc->status_fd);
-  proc->status_fd = -1;
+  release_stdio (proc);
   if (proc->pty_master >= 0)
     close (proc->pty_master);
   proc->pty_master = -1;
@@ -375,24 +478,95 @@ static void status_from (const siginfo_t *si, struct nc_status *st)
     }
 }
 
-/* Copy what is readable on from to to; returns bytes moved, 0 at EOF or
- * when nothing is there, -1 when from is gone (EIO on a hung-up pty). */
+/* All of n bytes of buf to fd, waiting while fd is full (a caller's
+ * stdout may be non-blocking: its flags are not ours to change). */
+static int write_all (int fd, const char *buf, size_t n)
+{
+  while (n > 0)
+    {
+      ssize_t w = write (fd, buf, n);
+      if (w < 0 && errno == EINTR)
+        continue;
+      if (w < 0 && errno == EAGAIN)
+        {
+          struct pollfd p = { fd, POLLOUT, 0 };
+          poll (&p, 1, -1);
+          continue;
+        }
+      if (w <= 0)
+        return -1;
+      buf += w;
+      n -= (size_t) w;
+    }
+  return 0;
+}
+
+/* Copy what is readable on from to to.  Returns the bytes moved, 0 when
+ * nothing is there now, -1 at EOF or when from is gone (EIO on a hung-up
+ * pty) or to failed (EPIPE: its reader is gone).  from is non-blocking. */
 static ssize_t pump (int from, int to)
 {
-  char buf[16384];
+  char buf[65536];
   ssize_t n = read (from, buf, sizeof buf);
   if (n < 0)
     return errno == EAGAIN || errno == EINTR ? 0 : -1;
-  for (ssize_t off = 0; off < n;)
+  if (n == 0 || write_all (to, buf, (size_t) n) < 0)
+    return -1;
+  return n;
+}
+
+/* Our end of a relay is done: the workload reads EOF (stdin) or gets
+ * EPIPE at its next write (stdout, stderr whose reader went away), as it
+ * would have with our own file. */
+static void close_relay (int *fd)
+{
+  if (*fd >= 0)
+    close (*fd);
+  *fd = -1;
+}
+
+/* Our stdin to the workload's (interactive, no terminal): what we read
+ * waits in buf while its pipe is full, so that its output is still
+ * relayed meanwhile.  Returns 1 when something moved. */
+struct in_relay {
+  char buf[65536];
+  size_t off, len;
+};
+
+static void relay_in (struct nc_proc *proc, struct in_relay *r, int readable)
+{
+  if (r->len == 0 && readable && !proc->in_eof)
     {
-      ssize_t w = write (to, buf + off, (size_t) (n - off));
+      ssize_t n = read (STDIN_FILENO, r->buf, sizeof r->buf);
+      if (n < 0 && (errno == EAGAIN || errno == EINTR))
+        return;
+      if (n <= 0)
+        {
+          proc->in_eof = 1;
+          close_relay (&proc->in);
+          return;
+        }
+      r->off = 0;
+      r->len = (size_t) n;
+    }
+  while (r->len > 0)
+    {
+      ssize_t w = write (proc->in, r->buf + r->off, r->len);
       if (w < 0 && errno == EINTR)
         continue;
+      if (w < 0 && errno == EAGAIN)
+        return; /* full: polled for POLLOUT */
       if (w < 0)
-        return -1;
-      off += w;
+        {
+          /* the workload closed its stdin */
+          proc->in_eof = 1;
+          close_relay (&proc->in);
+          r->len = 0;
+          return;
+        }
+      r->off += (size_t) w;
+      r->len -= (size_t) w;
     }
-  return n;
 }
 
 int nc_proc_wait (struct nc_proc *proc, const int *sigs, size_t nsigs, struct nc_status *st,
@@ -401,7 +575,8 @@ int nc_proc_wait (struct nc_proc *proc, const int *sigs, size_t nsigs, struct nc
   siginfo_t si;
   if (proc->pidfd < 0)
     return nc_err_set (err, NC_STAGE_WAIT, ESRCH, "process already released");
-  if (nsigs == 0 && proc->listener < 0 && proc->pty_master < 0)
+  if (nsigs == 0 && proc->listener < 0 && proc->pty_master < 0 && proc->out[0] < 0
+      && proc->out[1] < 0 && proc->in < 0)
     {
       restore_mask (proc);
       for (;;)
@@ -417,25 +592,41 @@ int nc_proc_wait (struct nc_proc *proc, const int *sigs, size_t nsigs, struct nc
     }
 
   /* Forward signals through a signalfd while they are blocked, so the
-   * host's own handlers (if any) do not run meanwhile. */
-  sigset_t set, old;
+   * host's own handlers (if any) do not run meanwhile.  SIGPIPE is
+   * blocked too (a relay whose reader went away closes its pipe: the
+   * workload gets the EPIPE) and a SIGPIPE of ours is consumed below. */
+  sigset_t set, old, pipe_set;
   sigemptyset (&set);
   for (size_t i = 0; i < nsigs; i++)
     sigaddset (&set, sigs[i]);
-  pthread_sigmask (SIG_BLOCK, &set, &old);
+  sigemptyset (&pipe_set);
+  sigaddset (&pipe_set, SIGPIPE);
+  sigset_t block = set;
+  sigaddset (&block, SIGPIPE);
+  pthread_sigmask (SIG_BLOCK, &block, &old);
   if (proc->held)
     old = proc->held_from; /* what the caller had before nc_spawn */
   proc->held = 0;
+  sigset_t pending;
+  int pipe_was_pending = sigpending (&pending) == 0 && sigismember (&pending, SIGPIPE);
   NC_AUTOCLOSE int sfd = signalfd (-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
   int ret = 0;
   struct termios saved_tio;
   int raw = 0;
   int in_open = proc->pty_master >= 0 && proc->relay_stdin;
+  struct in_relay *inr = NULL;
   if (sfd < 0)
     {
       ret = nc_err_set (err, NC_STAGE_WAIT, errno, "signalfd");
       goto out;
     }
+  if (proc->in >= 0 && !(inr = malloc (sizeof *inr)))
+    {
+      ret = nc_err_set (err, NC_STAGE_WAIT, ENOMEM, "stdin relay");
+      goto out;
+    }
+  if (inr)
+    inr->off = inr->len = 0;
   if (in_open && isatty (STDIN_FILENO) && tcgetattr (STDIN_FILENO, &saved_tio) == 0)
     {
       /* keystrokes go to the container's terminal as they are typed; its
@@ -446,17 +637,21 @@ int nc_proc_wait (struct nc_proc *proc, const int *sigs, size_t nsigs, struct nc
     }
   for (;;)
     {
-      enum { P_PID, P_SIG, P_TRACE, P_PTY, P_IN, P_REPORT };
-      struct pollfd pfd[6] = {
+      enum { P_PID, P_SIG, P_TRACE, P_PTY, P_IN, P_INW, P_OUT, P_ERR, P_N };
+      int relay_in_open = proc->in >= 0 && !proc->in_eof;
+      struct pollfd pfd[P_N] = {
         [P_PID] = { proc->pidfd, POLLIN, 0 },
         [P_SIG] = { sfd, POLLIN, 0 },
         [P_TRACE] = { proc->listener, POLLIN, 0 },
         [P_PTY] = { proc->pty_master, POLLIN, 0 },
-        [P_IN] = { in_open ? STDIN_FILENO : -1, POLLIN, 0 },
-        /* (trace mode waits for the last traced process, not for the report) */
-        [P_REPORT] = { proc->early && proc->listener < 0 ? proc->status_fd : -1, POLLIN, 0 },
+        /* our stdin: for the terminal, or for the pipe when nothing of
+         * it waits to be written */
+        [P_IN] = { in_open || (relay_in_open && inr->len == 0) ? STDIN_FILENO : -1, POLLIN, 0 },
+        [P_INW] = { relay_in_open && inr->len > 0 ? proc->in : -1, POLLOUT, 0 },
+        [P_OUT] = { proc->out[0], POLLIN, 0 },
+        [P_ERR] = { proc->out[1], POLLIN, 0 },
       };
-      if (poll (pfd, 6, -1) < 0)
+      if (poll (pfd, P_N, -1) < 0)
         {
           if (errno == EINTR)
             continue;
@@ -473,7 +668,12 @@ int nc_proc_wait (struct nc_proc *proc, const int *sigs, size_t nsigs, struct nc
         }
       if (pfd[P_PTY].revents & (POLLIN | POLLHUP | POLLERR))
         pump (proc->pty_master, STDOUT_FILENO);
-      if (pfd[P_IN].revents & (POLLIN | POLLHUP | POLLERR) && pump (STDIN_FILENO, proc->pty_master) <= 0)
+      for (int i = 0; i < 2; i++)
+        if (pfd[P_OUT + i].revents & (POLLIN | POLLHUP | POLLERR)
+            && pump (proc->out[i], STDOUT_FILENO + i) < 0)
+          close_relay (&proc->out[i]);
+      if (in_open && pfd[P_IN].revents & (POLLIN | POLLHUP | POLLERR)
+          && pump (STDIN_FILENO, proc->pty_master) <= 0)
         {
           /* our stdin ended: the terminal reads EOF (^D) */
           char eot = 4;
@@ -482,6 +682,10 @@ int nc_proc_wait (struct nc_proc *proc, const int *sigs, size_t nsigs, struct nc
             }
           in_open = 0;
         }
+      if (relay_in_open
+          && (pfd[P_IN].revents & (POLLIN | POLLHUP | POLLERR)
+              || pfd[P_INW].revents & (POLLOUT | POLLERR | POLLHUP)))
+        relay_in (proc, inr, (pfd[P_IN].revents & (POLLIN | POLLHUP | POLLERR)) != 0);
       if (pfd[P_SIG].revents & POLLIN)
         {
           struct signalfd_siginfo ssi;
@@ -502,23 +706,6 @@ int nc_proc_wait (struct nc_proc *proc, const int *sigs, size_t nsigs, struct nc
                 }
             }
         }
-      if (pfd[P_REPORT].revents & (POLLIN | POLLHUP | POLLERR))
-        {
-          /* the workload is gone and the init is on its way out: its
-           * report is the container's status (an init that died without
-           * one shows as EOF: its own exit says it then) */
-          int code;
-          ssize_t n = read (proc->status_fd, &code, sizeof code);
-          close (proc->status_fd);
-          proc->status_fd = -1;
-          if (n == sizeof code)
-            {
-              proc->reported = 1;
-              st->code = code;
-              st->signal = 0;
-              break;
-            }
-        }
       if (pfd[P_PID].revents & (POLLIN | POLLHUP))
         {
           memset (&si, 0, sizeof si);
@@ -533,17 +720,26 @@ int nc_proc_wait (struct nc_proc *proc, const int *sigs, size_t nsigs, struct nc
             break;
         }
     }
+  /* What the workload wrote last: its pipes hold all of it now (when the
+   * first process was PID 1, every process of the container is gone) */
   if (proc->pty_master >= 0)
     {
-      /* what the workload wrote last */
       int fl = fcntl (proc->pty_master, F_GETFL);
       fcntl (proc->pty_master, F_SETFL, fl | O_NONBLOCK);
       while (pump (proc->pty_master, STDOUT_FILENO) > 0)
         ;
     }
-  if (!proc->reported)
-    status_from (&si, st);
+  for (int i = 0; i < 2; i++)
+    if (proc->out[i] >= 0)
+      {
+        while (pump (proc->out[i], STDOUT_FILENO + i) > 0)
+          ;
+        close_relay (&proc->out[i]);
+      }
+  close_relay (&proc->in);
+  status_from (&si, st);
 out:
+  free (inr);
   if (raw)
     tcsetattr (STDIN_FILENO, TCSANOW, &saved_tio);
   /* Signals that raced with the exit were meant for the container, not
@@ -554,26 +750,20 @@ out:
       while (read (sfd, &ssi, sizeof ssi) == sizeof ssi)
         ;
     }
+  if (!pipe_was_pending)
+    {
+      struct timespec zero = { 0, 0 };
+      while (sigtimedwait (&pipe_set, NULL, &zero) > 0)
+        ;
+    }
   pthread_sigmask (SIG_SETMASK, &old, NULL);
   return ret;
 }
 
-void nc_proc_reap (struct nc_proc *proc)
-{
-  siginfo_t si;
-  if (proc->reported && proc->pidfd >= 0)
-    while (waitid (P_PIDFD, (id_t) proc->pidfd, &si, WEXITED) < 0 && errno == EINTR)
-      ;
-  proc->reported = 0;
-}
-
 void nc_proc_release (struct nc_proc *proc)
 {
-  nc_proc_reap (proc);
-  if (proc->status_fd >= 0)
-    close (proc->status_fd);
-  proc->status_fd = -1;
   restore_mask (proc);
+  release_stdio (proc);
   if (proc->pidfd >= 0)
     close (proc->pidfd);
   proc->pidfd = -1;

@@ -62,7 +62,8 @@ local function exec_failure(msg, code, stage, detail)
 end
 
 --- Spawn a compiled plan and wait for it, forwarding signals.
--- io (optional): { tty =, interactive = }; without it stdin is inherited.
+-- io (optional): { tty =, interactive = }; without interactive stdin is
+-- the container's /dev/null.
 -- Returns code, signal, proc (whose :trace() holds a trace-mode record).
 function M.spawn_and_wait(plan, io)
   local forward = forward_list()
@@ -330,10 +331,7 @@ function M.run(opts, ctx)
     audit("mount_audit_passed", { mounts = #d.mounts })
   end
 
-  -- back as soon as the init reports the workload's exit: the record is
-  -- dealt with while the init's own exit tears its namespaces down; the
-  -- cgroup and the network only once it is gone (proc:reap)
-  local status, sig_or_err, forwarded = proc:wait(forward, true)
+  local status, sig_or_err, forwarded = proc:wait(forward)
   if trace_out then
     if status then M.write_trace(trace_out, proc:trace()) end
     trace_out:close()
@@ -351,7 +349,6 @@ function M.run(opts, ctx)
       state.set_exited(st, rec, status or 255, oom > 0)
     end
   end
-  proc:reap()
   drop_net()
   drop_cgroup()
   if not status then return nil, sig_or_err, M.EXIT_SETUP end

@@ -11,9 +11,9 @@ OBJ=$ROOT/build/obj/core/src/child.o
 command -v nm >/dev/null || skip_all "nm not installed"
 
 allowed=" __errno_location __stack_chk_fail _exit chdir chmod chown chroot clone close dup2 execve fchmod fchown
- fchownat fcntl fstat ioctl kill memchr memcmp memcpy memset mkdir mkdirat mknod mount open poll prctl read sendfile sendmsg sethostname
- setgroups setns setresgid setresuid setrlimit setsid sigfillset sigprocmask sigwaitinfo socket strchr
- strlen symlink symlinkat syscall umask umount2 wait4 write __memcpy_chk __open_2 __read_chk "
+ fchownat fcntl fstat getpid ioctl memchr memcmp memcpy memset mkdir mkdirat mknod mount open pipe2 poll prctl read
+ sendfile sendmsg sethostname setgroups setns setresgid setresuid setrlimit setsid sigprocmask socket strchr
+ strlen symlink symlinkat syscall umask umount2 write __memcpy_chk __open_2 __read_chk "
 for sym in $(nm -u "$OBJ" | awk '{print $2}' | sed 's/@.*//'); do
   case "$allowed" in
     *" $sym "* | *" $sym"$'\n'* | *$'\n'"$sym "*) ok 0 "child.o uses $sym (allowed)" ;;
@@ -23,4 +23,18 @@ done
 # the entry point is really there
 nm "$OBJ" | grep -q ' T nc_child_run$'
 ok $? "nc_child_run is defined in child.o"
+
+# nucleus-init, PID 1 of every container: a static program of its own with
+# no interpreter and no dynamic section (nothing of a libc, nothing loaded)
+INIT=$ROOT/build/init/nucleus-init
+if [ -f "$INIT" ] && command -v readelf >/dev/null; then
+  readelf -lW "$INIT" | grep -q INTERP
+  ok $((! $?)) "nucleus-init has no program interpreter"
+  readelf -dW "$INIT" | grep -q 'There is no dynamic section'
+  ok $? "nucleus-init has no dynamic section"
+  size=$(stat -c %s "$INIT")
+  ok "$([ "$size" -lt 65536 ]; echo $?)" "nucleus-init is small ($size bytes)"
+else
+  skip "build/init/nucleus-init or readelf missing" 3
+fi
 done_testing

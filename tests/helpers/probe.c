@@ -45,6 +45,7 @@
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -1197,6 +1198,83 @@ static int compare_int (const void *a, const void *b)
   return (x > y) - (x < y);
 }
 
+/* What a workload could do to the files behind its standard streams:
+ * each call on fds 0, 1 and 2, fdN_CALL=ok|ERRNO.  The caller checks the
+ * host's files afterwards. */
+static int cmd_stdio_attack (int argc, char **argv)
+{
+  (void) argc, (void) argv;
+  for (int fd = 0; fd < 3; fd++)
+    {
+      char key[32];
+      struct timespec old[2] = { { 0, UTIME_NOW }, { 0, UTIME_NOW } };
+      snprintf (key, sizeof key, "fd%d_fchmod", fd);
+      print_errno (key, fchmod (fd, 04755) == 0 ? 0 : errno);
+      snprintf (key, sizeof key, "fd%d_fchown", fd);
+      print_errno (key, fchown (fd, getuid (), getgid ()) == 0 ? 0 : errno);
+      snprintf (key, sizeof key, "fd%d_ftruncate", fd);
+      print_errno (key, ftruncate (fd, 0) == 0 ? 0 : errno);
+      snprintf (key, sizeof key, "fd%d_futimens", fd);
+      print_errno (key, futimens (fd, old) == 0 ? 0 : errno);
+      snprintf (key, sizeof key, "fd%d_fsetxattr", fd);
+      print_errno (key, syscall (SYS_fsetxattr, fd, "user.nucleus", "x", 1, 0) == 0 ? 0 : errno);
+    }
+  return EXIT_PROBE_OK;
+}
+
+/* What PID 1 shows the workload: environ=, mem=, maps=, fd= (listing),
+ * ptrace= (attach), vmread= (process_vm_readv), each ok|ERRNO, and
+ * forge=ok|ERRNO: a write into each of /proc/1/fd/N. */
+static int cmd_pid1 (int argc, char **argv)
+{
+  (void) argc, (void) argv;
+  static const char *const files[][2] = {
+    { "environ", "/proc/1/environ" }, { "maps", "/proc/1/maps" }, { "mem", "/proc/1/mem" }
+  };
+  for (size_t i = 0; i < sizeof files / sizeof files[0]; i++)
+    {
+      int fd = open (files[i][1], O_RDONLY | O_CLOEXEC);
+      int e = fd < 0 ? errno : 0;
+      char buf[256];
+      if (fd >= 0 && i < 2 && read (fd, buf, sizeof buf) < 0)
+        e = errno;
+      if (fd >= 0 && i == 2 && pread (fd, buf, 8, 0x400000) < 0 && errno != EIO)
+        e = errno;
+      if (fd >= 0)
+        close (fd);
+      print_errno (files[i][0], e);
+    }
+  DIR *d = opendir ("/proc/1/fd");
+  int forged = 0, e = d ? 0 : errno;
+  if (d)
+    {
+      struct dirent *de;
+      while ((de = readdir (d)))
+        {
+          char path[300];
+          if (de->d_name[0] == '.')
+            continue;
+          snprintf (path, sizeof path, "/proc/1/fd/%s", de->d_name);
+          int fd = open (path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+          if (fd >= 0)
+            {
+              int zero = 0;
+              if (write (fd, &zero, sizeof zero) == sizeof zero)
+                forged = 1;
+              close (fd);
+            }
+        }
+      closedir (d);
+    }
+  print_errno ("fd", e);
+  printf ("forge=%s\n", forged ? "ok" : "none");
+  print_errno ("ptrace", ptrace (PTRACE_ATTACH, 1, 0, 0) == 0 ? 0 : errno);
+  char buf[8];
+  struct iovec local = { buf, sizeof buf }, remote = { (void *) 0x400000, sizeof buf };
+  print_errno ("vmread", syscall (SYS_process_vm_readv, 1, &local, 1, &remote, 1, 0) >= 0 ? 0 : errno);
+  return EXIT_PROBE_OK;
+}
+
 static int cmd_fds (int argc, char **argv)
 {
   (void) argc, (void) argv;
@@ -1441,6 +1519,8 @@ static const struct command commands[] = {
   { "exit", 1, 1, cmd_exit, "N: exit with status N" },
   { "kill-self", 1, 1, cmd_kill_self, "SIG: die by signal SIG" },
   { "fds", 0, 0, cmd_fds, "fds=0,1,2" },
+  { "stdio-attack", 0, 0, cmd_stdio_attack, "fdN_fchmod= fdN_fchown= fdN_ftruncate= fdN_futimens= fdN_fsetxattr= (ok|ERRNO)" },
+  { "pid1", 0, 0, cmd_pid1, "environ= maps= mem= fd= ptrace= vmread= (ok|ERRNO) forge=ok|none" },
   { "stat", 1, 1, cmd_stat, "PATH: mode=0755 uid=N gid=N type=T [rdev=MAJ:MIN]" },
   { "landlock", 0, 0, cmd_landlock, "landlock_abi=N|ERRNO" },
   { "tty", 0, 0, cmd_tty, "isatty0=0|1 isatty1=0|1 isatty2=0|1 ctty=yes|no" },

@@ -105,5 +105,86 @@ full-fails" "... and they work: zeros, a sink, a full device"
 is "$("$NUCLEUS" run --rm --rootless -- sh -c 'grep -cE " /dev/(null|zero|full|random|urandom|tty) " /proc/self/mountinfo')" 6 \
   "with a user namespace (--rootless) they are the host's, bound"
 
+# --- the files behind the workload's standard streams (issue: a workload
+# that owns them, as container root owns root's files in agent mode, could
+# fchmod, fchown, truncate or retag them: a setuid-root file on the host)
+stdio_attack_check() { # what -- nucleus run options...
+  local what=$1
+  shift 2
+  printf 'keep-out\n' > "$T/out.log"
+  printf 'keep-err\n' > "$T/err.log"
+  printf 'keep-in\n' > "$T/in.txt"
+  chmod 0644 "$T/out.log" "$T/err.log"
+  chmod 0600 "$T/in.txt"
+  local null_before
+  null_before=$(stat -c '%a %u %g' /dev/null)
+  probe_run "$@" -- stdio-attack < "$T/in.txt" >> "$T/out.log" 2>> "$T/err.log"
+  is "$(stat -c '%a %u %g' "$T/out.log" "$T/err.log" "$T/in.txt" | tr '\n' ' ')" \
+    "644 0 0 644 0 0 600 0 0 " "$what: the host files behind stdin, stdout, stderr keep mode and owner"
+  is "$(head -1 "$T/out.log"; head -1 "$T/err.log"; cat "$T/in.txt")" "keep-out
+keep-err
+keep-in" "$what: ... and their contents (no truncation)"
+  like "$(tail -n +2 "$T/out.log" | tr '\n' ' ')" "fd1_fchmod=.*fd2_fsetxattr=" "$what: ... and the output still arrives"
+  is "$(python3 -c 'import os, sys; print(sum(len(os.listxattr(f)) for f in sys.argv[1:]))' "$T/out.log" "$T/err.log" "$T/in.txt")" 0 \
+    "$what: ... and no extended attribute was set"
+  # (its times are anyone's to set to now: the host's own users can)
+  is "$(stat -c '%a %u %g' /dev/null)" "$null_before" "$what: the host's /dev/null keeps its mode and owner"
+  if [ "$(stat -c %a /dev/null)" != 666 ]; then chmod 0666 /dev/null; fi
+}
+stdio_attack_check "root" --
+stdio_attack_check "root, -i" -- -i
+stdio_attack_check "--user 1000" -- --user 1000
+stdio_attack_check "--rootless" -- --rootless
+stdio_attack_check "-i --rootless" -- -i --rootless
+# the workload's streams are the relay's pipes and its own /dev/null
+out=$(probe_run -- fds)
+is "$("$NUCLEUS" run -- sh -c 'readlink /proc/self/fd/0 /proc/self/fd/1 /proc/self/fd/2' | sed 's/:\[[0-9]*\]//' | tr '\n' ' ')" \
+  "/dev/null pipe pipe " "stdin is the container's /dev/null, stdout and stderr are pipes"
+if command -v script >/dev/null; then
+  # a terminal without -t: the workload never holds the caller's terminal
+  # (it could change its modes or size, or read it)
+  out=$(script -qec "$NUCLEUS run -v $PROBE_DIR:/opt/probe:ro -- /opt/probe/probe tty" /dev/null | tr -d '\r')
+  is "$(value isatty0 <<<"$out") $(value isatty1 <<<"$out") $(value isatty2 <<<"$out")" "0 0 0" \
+    "under a terminal, without -t: no stream of the workload is a terminal"
+  out=$(script -qec "stty -g; $NUCLEUS run -- sh -c 'stty rows 3 cols 7 <&1; stty -echo -icanon <&1; stty raw' >/dev/null 2>&1; stty -g" /dev/null | tr -d '\r')
+  is "$(sed -n 2p <<<"$out")" "$(sed -n 1p <<<"$out")" "... and cannot change the caller's terminal (stty)"
+else
+  skip "script (util-linux) not installed" 2
+fi
+# the relay keeps what the streams carry
+is "$("$NUCLEUS" run -- sh -c 'echo a; echo b >&2; echo c; echo d >&2' 2>&1 | tr '\n' ' ')" "a b c d " \
+  "stdout and stderr that are one file keep their order (one pipe)"
+is "$("$NUCLEUS" run -- sh -c 'echo a; echo b >&2' 2>/dev/null)" "a" "stdout and stderr apart stay apart"
+head -c 3000000 /dev/urandom > "$T/big"
+is "$("$NUCLEUS" run -i -- sh -c 'head -c 2000000 /dev/zero; cat' < "$T/big" | wc -c)" 5000000 \
+  "-i: 3 MB in while 2 MB come out first (no deadlock), all of it relayed"
+is "$("$NUCLEUS" run -i -- cat < "$T/big" | sha256sum)" "$(sha256sum < "$T/big")" "-i: stdin arrives whole"
+is "$("$NUCLEUS" run -i -- sh -c 'exec 0<&-; sleep 0.2; echo closed' < /dev/zero)" "closed" \
+  "-i: a workload that closes its stdin ends the relay (endless input)"
+"$NUCLEUS" run -- sh -c 'yes' | head -1 > /dev/null
+is "${PIPESTATUS[0]}" 141 "a reader that goes away: the workload gets SIGPIPE (141), nucleus returns"
+is "$("$NUCLEUS" run -- sh -c 'trap "" PIPE; yes 2>/dev/null; echo "yes: $?" >&2' 2>&1 >/dev/full | head -1)" "yes: 1" \
+  "... or EPIPE-like failure when it ignores SIGPIPE (stdout /dev/full: write fails)"
+
+# --- PID 1 holds nothing of the caller's and is closed to the workload
+export NUCLEUS_TEST_CANARY=canary-$$-do-not-leak
+for who in "root:" "user 1000:--user 1000" "rootless:--rootless" "ptrace allowed, user 1000:--seccomp-allow ptrace --user 1000"; do
+  name=${who%%:*}
+  # shellcheck disable=SC2086
+  out=$(probe_run ${who#*:} -- pid1)
+  is "$(value environ <<<"$out") $(value mem <<<"$out") $(value maps <<<"$out")" "EACCES EACCES EACCES" \
+    "$name: /proc/1/environ, mem and maps are closed to the workload"
+  is "$(value forge <<<"$out")" none "$name: no fd of PID 1 can be written to"
+  is "$(value ptrace <<<"$out") $(value vmread <<<"$out")" "EPERM EPERM" "$name: PID 1 cannot be traced or read"
+done
+out=$("$NUCLEUS" run -- sh -c 'cat /proc/1/environ /proc/1/cmdline 2>/dev/null | tr "\0" " "; grep -E "^(Seccomp|NoNewPrivs|VmRSS):" /proc/1/status | tr -s "\t " " "')
+unlike "$out" "canary|NUCLEUS" "the caller's environment does not show through PID 1"
+like "$out" "Seccomp: 2" "PID 1 runs under a seccomp filter of its own"
+kb=$(sed -n 's/.*VmRSS: \([0-9]*\) kB.*/\1/p' <<<"$(tr '\n' ' ' <<<"$out")")
+ok "$([ -n "$kb" ] && [ "$kb" -lt 512 ]; echo $?)" "PID 1 is a small program of its own (VmRSS ${kb:-?} kB), not a copy of the caller"
+is "$("$NUCLEUS" run -- sh -c 'for f in /proc/1/fd/*; do printf "\0\0\0\0" > "$f"; done 2>/dev/null; exit 7'; echo $?)" 7 \
+  "the exit status is the kernel's word: writing into PID 1's fds forges nothing"
+unset NUCLEUS_TEST_CANARY
+
 is "$(host_state)" "$before" "no mount or process left on the host"
 done_testing

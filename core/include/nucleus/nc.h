@@ -35,7 +35,8 @@ enum nc_msg_type {
   NC_MSG_ERROR = 1,
   NC_MSG_WARN = 2,
   NC_MSG_LISTENER = 3, /* trace mode: err.code is the fd number the seccomp
-                          listener will have in the child */
+                          listener will have in the workload, whose pidfd
+                          the record carries (SCM_RIGHTS) */
   NC_MSG_PTY = 4,      /* -t: carries the terminal's master fd (SCM_RIGHTS) */
   NC_MSG_PAUSED = 5,   /* plan->pause_after_root: the root is built; the child
                           waits for NC_SYNC_GO (sync 2c) */
@@ -81,19 +82,24 @@ struct nc_proc {
   int pty_master;        /* -t: our side of the workload's terminal, else -1 */
   int relay_stdin;       /* -t -i: copy our stdin to the terminal */
   int last_forwarded;    /* the last signal nc_proc_wait passed on, 0 if none */
-  int status_fd;         /* the mini-init's report of the workload's exit, else -1 */
-  int early;             /* set by the caller: nc_proc_wait may return on that
-                            report, while the init's exit (its namespaces torn
-                            down) goes on; nc_proc_reap waits for the rest */
-  int reported;          /* nc_proc_wait returned on the report: not reaped yet */
+  /* The relay of the workload's standard streams (no terminal): our ends
+   * of its pipes, -1 once closed.  nc_proc_wait copies out[i] to our fd
+   * i + 1 (out[1] is -1 when our 1 and 2 are one file: one pipe keeps
+   * their order) and our stdin to in (-i). */
+  int out[2];
+  int in;
+  int in_eof; /* our stdin ended, or the workload closed its end */
 };
 
-/* The workload's standard input and terminal (per spawn, not per plan). */
+/* The workload's standard streams and terminal (per spawn, not per plan).
+ * The workload never holds a file of the caller's: its stdout and stderr
+ * are pipes that nc_proc_wait relays to ours, its stdin the container's
+ * own /dev/null, or a pipe fed from ours (interactive), or with tty a
+ * terminal of the container's own devpts, relayed. */
 struct nc_io {
-  int stdin_fd; /* dup'ed onto the workload's fd 0; -1 = inherit ours */
   int tty;      /* give the workload a new pseudo-terminal as 0, 1, 2 and
                    controlling terminal; nc_proc_wait relays it */
-  int interactive; /* with tty: relay our stdin to it */
+  int interactive; /* relay our stdin to the workload's */
   /* plan->pause_after_root: called with the child's pid once its root is
    * built (the child waits meanwhile); nonzero aborts the spawn, err set */
   int (*paused) (void *ctx, pid_t pid, struct nc_err *err);
@@ -131,22 +137,12 @@ int nc_spawn (const struct nc_plan *plan, struct nc_proc *proc, const int *hold,
 int nc_proc_wait (struct nc_proc *proc, const int *sigs, size_t nsigs, struct nc_status *st,
                   struct nc_err *err);
 
-/* After an early nc_proc_wait: wait until the container's init is gone
- * and reap it (nc_proc_release does too). */
-void nc_proc_reap (struct nc_proc *proc);
-
 int nc_proc_signal (struct nc_proc *proc, int sig);
 void nc_proc_release (struct nc_proc *proc);
 
 /* Lower-case hex SHA-256 of data (policy pinning). */
 void nc_sha256_hex (const void *data, size_t len, char out[65]);
 int nc_sha256_file_hex (int dirfd, const char *path, char out[65]);
-
-/* The host program's argv area (argv[0] .. the end of the last argument).
- * When set, the container's init overwrites its copy of it, so that
- * /proc/1/cmdline inside does not show the host's command line (paths,
- * -e values).  The CLI sets it; an embedding host may. */
-void nc_set_argv_area (char *start, size_t len);
 
 /* A network namespace with lo up, made on a thread of its own while the
  * caller goes on (netns.c).  nc_netns_take waits for it and returns its
@@ -163,8 +159,21 @@ int nc_netns_prepare (struct nc_netns *ns, struct nc_err *err);
 int nc_netns_take (struct nc_netns *ns, struct nc_err *err);
 void nc_netns_close (struct nc_netns *ns);
 
+/* What nc_spawn hands the child besides the plan. */
+struct nc_child_io {
+  int sync_fd;
+  const sigset_t *mask; /* the caller's signal mask, restored before execve */
+  int stdio[3];         /* the workload's 0, 1, 2 (pipes); stdin -1: /dev/null */
+  int tty;              /* a terminal of the container's own instead */
+  int netns_fd;         /* a network namespace made ahead, or -1 */
+  int init_fd;          /* nucleus-init, a sealed memfd (nc_init_fd) */
+};
+
 /* The post-fork sequence; never returns.  Exposed for tests only. */
-_Noreturn void nc_child_run (const struct nc_plan *plan, int sync_fd, const sigset_t *mask,
-                             int stdin_fd, int want_tty, int status_fd, int netns_fd);
+_Noreturn void nc_child_run (const struct nc_plan *plan, const struct nc_child_io *io);
+
+/* nucleus-init (core/init/init.c) in a sealed, executable memfd, made once
+ * per process; close-on-exec.  Returns the fd or -errno. */
+int nc_init_fd (struct nc_err *err);
 
 #endif
