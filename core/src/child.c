@@ -66,13 +66,14 @@ struct child {
   int stdio[3];            /* for the workload's 0, 1, 2 (-1: none yet) */
   int tty_slave;           /* the workload's terminal, or -1 */
   int ready_fd;            /* nucleus-init's "ready" pipe (workload side), or -1 */
-  /* directories the last mount op made sure of (its target's parent,
-   * and its target if that is a directory): /etc/passwd after /etc/hosts
-   * or after /etc itself needs no mkdir of etc */
+  int root_fd;             /* the new root while it is built */
+  /* the last mount op's parent directory (parent_of): /etc/passwd after
+   * /etc/hosts needs no lookup of etc */
   struct {
     const char *path;
     size_t len;
-  } made[2];
+    int fd;
+  } parent;
 };
 
 NC_CHILD static void copy_detail (char *dst, const char *a, const char *b)
@@ -135,135 +136,206 @@ NC_CHILD static int join (char *dst, size_t size, const char *a, const char *b)
   return 0;
 }
 
-/* mkdir -p of a relative path; the last component too unless skip_last. */
-NC_CHILD static int mkdir_p (const char *path, mode_t mode, int skip_last)
+/* openat2 beneath dirfd, no symlink followed anywhere in path, the last
+ * component included (ELOOP), no magic link, no "..": nothing a tree of
+ * the container's (a rw volume) holds can lead a target out of the new
+ * root to the host's, which is reachable at /oldroot while it is built
+ * (runc's CVE-2021-30465). */
+NC_CHILD static int open_beneath (int dirfd, const char *path, int flags, mode_t mode)
+{
+  struct nc_open_how how = { 0 };
+  how.flags = (uint64_t) (flags | O_CLOEXEC);
+  how.mode = mode;
+  how.resolve = NC_RESOLVE_BENEATH | NC_RESOLVE_NO_SYMLINKS | NC_RESOLVE_NO_MAGICLINKS;
+  int fd;
+  do
+    fd = (int) syscall (SYS_openat2, dirfd, path, &how, sizeof how);
+  while (fd < 0 && errno == EINTR);
+  return fd;
+}
+
+/* The directory rel[0..len) of the new root (relative, normalized; ""
+ * is the root itself) as an O_PATH fd, each missing component made with
+ * mode 0755 (the last with last_mode): one openat2 when it exists. */
+NC_CHILD static int walk_dirs (const struct child *c, const char *rel, size_t len, mode_t last_mode)
 {
   char buf[4096];
-  size_t len = strlen (path);
   if (len >= sizeof buf)
     {
       errno = ENAMETOOLONG;
       return -1;
     }
-  memcpy (buf, path, len + 1);
-  for (size_t i = 1; i <= len; i++)
+  memcpy (buf, rel, len);
+  buf[len] = '\0';
+  int fd = open_beneath (c->root_fd, len ? buf : ".", O_PATH | O_DIRECTORY, 0);
+  if (fd >= 0 || errno != ENOENT)
+    return fd;
+  int cur = c->root_fd;
+  for (size_t i = 0; i < len;)
     {
-      if (buf[i] != '/' && buf[i] != '\0')
-        continue;
-      if (buf[i] == '\0' && skip_last)
-        break;
-      char saved = buf[i];
-      buf[i] = '\0';
-      if (mkdir (buf, mode) < 0 && errno != EEXIST)
+      size_t j = i;
+      while (j < len && buf[j] != '/')
+        j++;
+      buf[j] = '\0';
+      int next = open_beneath (cur, buf + i, O_PATH | O_DIRECTORY, 0);
+      if (next < 0 && errno == ENOENT)
+        {
+          if (mkdirat (cur, buf + i, j == len ? last_mode : 0755) < 0 && errno != EEXIST)
+            next = -1;
+          else
+            next = open_beneath (cur, buf + i, O_PATH | O_DIRECTORY, 0);
+        }
+      if (cur != c->root_fd)
+        {
+          int e = errno;
+          close (cur);
+          errno = e;
+        }
+      if (next < 0)
         return -1;
-      buf[i] = saved;
+      cur = next;
+      i = j + 1;
     }
-  return 0;
+  return cur;
 }
 
-/* t is a directory now: the parent of what the next op makes in it */
-NC_CHILD static void made_dir (struct child *c, const char *t)
+/* The parent directory of t (relative to the new root) as an fd owned by
+ * c, and t's last component in *base.  The op before usually had the same
+ * parent: its fd is kept (no op mounts over its own parent, so it still
+ * names the directory the path leads to). */
+NC_CHILD static int parent_of (struct child *c, const char *t, const char **base)
 {
-  c->made[1].path = t;
-  c->made[1].len = strlen (t);
-}
-
-NC_CHILD static void made_nothing (struct child *c)
-{
-  c->made[0].path = c->made[1].path = NULL;
-}
-
-/* mkdir_p of t's parent, unless the op before made sure of the same
- * parent or made that very directory: an op that works in a directory
- * cannot make it go away (targets are normalized absolute paths; an op
- * that mounts over a directory records that directory, so what was
- * under it is made again). */
-NC_CHILD static int ensure_parent (struct child *c, const char *t)
-{
-  size_t n = 0; /* the parent's length: up to the last '/' */
+  size_t n = 0;
   for (size_t i = 0; t[i]; i++)
     if (t[i] == '/')
       n = i;
-  int known = n == 0; /* the root */
-  for (int i = 0; i < 2 && !known; i++)
-    known = c->made[i].path && c->made[i].len == n && memcmp (c->made[i].path, t, n) == 0;
-  made_nothing (c);
-  if (!known && mkdir_p (t, 0755, 1) < 0)
-    return -1;
-  c->made[0].path = t;
-  c->made[0].len = n;
-  return 0;
+  *base = n ? t + n + 1 : t;
+  if (c->parent.fd >= 0 && c->parent.len == n && memcmp (c->parent.path, t, n) == 0)
+    return c->parent.fd;
+  if (c->parent.fd >= 0)
+    close (c->parent.fd);
+  c->parent.fd = walk_dirs (c, t, n, 0755);
+  c->parent.path = t;
+  c->parent.len = n;
+  return c->parent.fd;
 }
 
-NC_CHILD static unsigned long ms_flags (unsigned f)
+NC_CHILD static unsigned mount_attrs (unsigned f)
 {
-  unsigned long m = 0;
+  unsigned a = 0;
   if (f & NC_MNT_F_RO)
-    m |= MS_RDONLY;
+    a |= MOUNT_ATTR_RDONLY;
   if (f & NC_MNT_F_NOSUID)
-    m |= MS_NOSUID;
+    a |= MOUNT_ATTR_NOSUID;
   if (f & NC_MNT_F_NODEV)
-    m |= MS_NODEV;
+    a |= MOUNT_ATTR_NODEV;
   if (f & NC_MNT_F_NOEXEC)
-    m |= MS_NOEXEC;
-  return m;
+    a |= MOUNT_ATTR_NOEXEC;
+  return a;
+}
+
+/* Attach the detached mount mfd on base in pfd (made beforehand), by fd:
+ * no path is looked up again between the check and the mount. */
+NC_CHILD static void attach (const struct child *c, int mfd, int pfd, const char *base, int dir,
+                             const char *target)
+{
+  int tfd = open_beneath (pfd, base, O_PATH | (dir ? O_DIRECTORY : 0), 0);
+  if (tfd < 0)
+    fail2 (c, NC_STAGE_MOUNTS, errno, "mount point ", target);
+  if (syscall (SYS_move_mount, mfd, "", tfd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH)
+      < 0)
+    fail2 (c, NC_STAGE_MOUNTS, errno, "mount on ", target);
+  close (tfd);
+  close (mfd);
 }
 
 NC_CHILD static void do_bind (struct child *c, const struct nc_mount *m)
 {
-  const char *t = m->target + 1;
-  char src[4096];
+  const char *base;
+  unsigned rec = (m->flags & NC_MNT_F_RECURSIVE) ? AT_RECURSIVE : 0;
+  int tree;
   if (m->flags & NC_MNT_F_INNER)
+    /* a path of the container itself (/proc/sys over itself, say) */
+    tree = (int) syscall (SYS_open_tree, c->root_fd, m->source + 1,
+                          OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_SYMLINK_NOFOLLOW | rec);
+  else
     {
-      /* a path of the container itself (/proc/sys over itself, say):
-       * relative to the new root, and the target already exists */
-      if (join (src, sizeof src, "", m->source + 1) < 0)
+      char src[4096];
+      if (join (src, sizeof src, c->host_prefix, m->source) < 0)
         fail (c, NC_STAGE_MOUNTS, m->source);
+      tree = (int) syscall (SYS_open_tree, AT_FDCWD, src, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | rec);
     }
-  else if (join (src, sizeof src, c->host_prefix, m->source) < 0)
-    fail (c, NC_STAGE_MOUNTS, m->source);
-  if (m->flags & NC_MNT_F_INNER)
-    made_nothing (c);
-  else if (ensure_parent (c, t) < 0)
-    fail (c, NC_STAGE_MOUNTS, m->target);
-  else if (m->flags & NC_MNT_F_FILE)
-    {
-      int fd = open (t, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
-      if (fd < 0)
-        fail (c, NC_STAGE_MOUNTS, m->target);
-      close (fd);
-    }
-  else if (mkdir (t, 0755) < 0 && errno != EEXIST)
-    fail (c, NC_STAGE_MOUNTS, m->target);
-
-  unsigned long rec = (m->flags & NC_MNT_F_RECURSIVE) ? MS_REC : 0;
-  if (mount (src, t, NULL, MS_BIND | rec, NULL) < 0)
+  if (tree < 0)
     fail2 (c, NC_STAGE_MOUNTS, errno, "bind ", m->source);
-  if (!(m->flags & (NC_MNT_F_INNER | NC_MNT_F_FILE)))
-    made_dir (c, t);
-
-  unsigned f = m->flags & (NC_MNT_F_RO | NC_MNT_F_NOSUID | NC_MNT_F_NODEV | NC_MNT_F_NOEXEC);
-  if (!f)
-    return;
-  /* mount_setattr applies the flags to every submount too: a plain
-   * MS_REMOUNT would leave submounts of a recursive bind writable. */
+  /* the flags on the detached tree, every submount too (a plain
+   * MS_REMOUNT would leave submounts of a recursive bind writable) */
   struct nc_mount_attr attr = { 0 };
-  if (f & NC_MNT_F_RO)
-    attr.attr_set |= MOUNT_ATTR_RDONLY;
-  if (f & NC_MNT_F_NOSUID)
-    attr.attr_set |= MOUNT_ATTR_NOSUID;
-  if (f & NC_MNT_F_NODEV)
-    attr.attr_set |= MOUNT_ATTR_NODEV;
-  if (f & NC_MNT_F_NOEXEC)
-    attr.attr_set |= MOUNT_ATTR_NOEXEC;
-  if (syscall (SYS_mount_setattr, AT_FDCWD, t, rec ? AT_RECURSIVE : 0, &attr,
-               sizeof attr)
-      == 0)
-    return;
-  if (errno != ENOSYS)
+  attr.attr_set = mount_attrs (m->flags);
+  if (attr.attr_set
+      && syscall (SYS_mount_setattr, tree, "", AT_EMPTY_PATH | rec, &attr, sizeof attr) < 0)
     fail2 (c, NC_STAGE_MOUNTS, errno, "mount_setattr ", m->target);
-  if (mount (NULL, t, NULL, MS_REMOUNT | MS_BIND | ms_flags (f), NULL) < 0)
-    fail2 (c, NC_STAGE_MOUNTS, errno, "remount ", m->target);
+
+  int pfd = parent_of (c, m->target + 1, &base);
+  if (pfd < 0)
+    fail (c, NC_STAGE_MOUNTS, m->target);
+  int file = (m->flags & NC_MNT_F_FILE) != 0;
+  if (!(m->flags & NC_MNT_F_INNER))
+    {
+      if (file)
+        {
+          int fd = openat (pfd, base, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+          if (fd < 0)
+            fail (c, NC_STAGE_MOUNTS, m->target);
+          close (fd);
+        }
+      else if (mkdirat (pfd, base, 0755) < 0 && errno != EEXIST)
+        fail (c, NC_STAGE_MOUNTS, m->target);
+    }
+  attach (c, tree, pfd, base, !file, m->target);
+}
+
+/* A new mount of file system fs (tmpfs, proc, ...) with options data,
+ * "key=value,flag,...", made detached and attached by fd. */
+NC_CHILD static void do_fs (struct child *c, const struct nc_mount *m, const char *fs)
+{
+  int fsfd = (int) syscall (SYS_fsopen, fs, FSOPEN_CLOEXEC);
+  if (fsfd < 0)
+    fail2 (c, NC_STAGE_MOUNTS, errno, "fsopen ", fs);
+  if (syscall (SYS_fsconfig, fsfd, FSCONFIG_SET_STRING, "source", fs, 0) < 0)
+    fail2 (c, NC_STAGE_MOUNTS, errno, "options of ", m->target);
+  const char *d = m->data ? m->data : "";
+  while (*d)
+    {
+      char opt[256];
+      size_t n = 0;
+      while (d[n] && d[n] != ',')
+        n++;
+      if (n >= sizeof opt)
+        fail2 (c, NC_STAGE_MOUNTS, E2BIG, "options of ", m->target);
+      memcpy (opt, d, n);
+      opt[n] = '\0';
+      d += n + (d[n] == ',');
+      if (!n)
+        continue;
+      char *eq = strchr (opt, '=');
+      if (eq)
+        *eq = '\0';
+      if (syscall (SYS_fsconfig, fsfd, eq ? FSCONFIG_SET_STRING : FSCONFIG_SET_FLAG, opt,
+                   eq ? eq + 1 : NULL, 0)
+          < 0)
+        fail2 (c, NC_STAGE_MOUNTS, errno, "options of ", m->target);
+    }
+  if (syscall (SYS_fsconfig, fsfd, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
+    fail2 (c, NC_STAGE_MOUNTS, errno, "mount ", m->target);
+  int mfd = (int) syscall (SYS_fsmount, fsfd, FSMOUNT_CLOEXEC, mount_attrs (m->flags));
+  if (mfd < 0)
+    fail2 (c, NC_STAGE_MOUNTS, errno, "mount ", m->target);
+  close (fsfd);
+  const char *base;
+  int pfd = parent_of (c, m->target + 1, &base);
+  if (pfd < 0 || (mkdirat (pfd, base, 0755) < 0 && errno != EEXIST))
+    fail (c, NC_STAGE_MOUNTS, m->target);
+  attach (c, mfd, pfd, base, 1, m->target);
 }
 
 NC_CHILD static void write_all (const struct child *c, int fd, const char *p, size_t n,
@@ -281,17 +353,53 @@ NC_CHILD static void write_all (const struct child *c, int fd, const char *p, si
     }
 }
 
-NC_CHILD static int open_beneath (int dirfd, const char *path, int flags, mode_t mode)
+/* One regular file of the context: opened without blocking (a file
+ * swapped for a FIFO since the scan would hang the open for good) and
+ * checked to be a regular file still; its data copied, its holes kept (a
+ * sparse file is not expanded into the container's memory). */
+NC_CHILD static void copy_file (const struct child *c, int src_dir, int dfd, const struct nc_copy *e)
 {
-  struct nc_open_how how = { 0 };
-  how.flags = (uint64_t) (flags | O_CLOEXEC | O_NOFOLLOW);
-  how.mode = mode;
-  how.resolve = NC_RESOLVE_BENEATH | NC_RESOLVE_NO_SYMLINKS | NC_RESOLVE_NO_MAGICLINKS;
-  int fd;
-  do
-    fd = (int) syscall (SYS_openat2, dirfd, path, &how, sizeof how);
-  while (fd < 0 && errno == EINTR);
-  return fd;
+  int s = open_beneath (src_dir, e->path, O_RDONLY | O_NONBLOCK | O_NOCTTY, 0);
+  if (s < 0)
+    fail2 (c, NC_STAGE_CONTEXT, errno, "open source ", e->path);
+  struct stat st;
+  if (fstat (s, &st) < 0)
+    fail2 (c, NC_STAGE_CONTEXT, errno, "stat source ", e->path);
+  if (!S_ISREG (st.st_mode))
+    fail2 (c, NC_STAGE_CONTEXT, EINVAL, "no longer a regular file: ", e->path);
+  int d = open_beneath (dfd, e->path, O_WRONLY | O_CREAT | O_EXCL, e->mode);
+  if (d < 0)
+    fail (c, NC_STAGE_CONTEXT, e->path);
+  off_t end = st.st_size, pos = 0;
+  while (pos < end)
+    {
+      off_t data = lseek (s, pos, SEEK_DATA);
+      if (data < 0 && errno == ENXIO)
+        break; /* a hole to the end */
+      off_t hole = data < 0 ? end : lseek (s, data, SEEK_HOLE);
+      if (data < 0)
+        data = pos; /* no SEEK_DATA here: all of it */
+      if (hole < 0 || hole > end)
+        hole = end;
+      if (lseek (d, data, SEEK_SET) < 0)
+        fail2 (c, NC_STAGE_CONTEXT, errno, "copy ", e->path);
+      off_t off = data;
+      while (off < hole)
+        {
+          ssize_t n = sendfile (d, s, &off, (size_t) (hole - off));
+          if (n < 0 && errno == EINTR)
+            continue;
+          if (n < 0)
+            fail2 (c, NC_STAGE_CONTEXT, errno, "copy ", e->path);
+          if (n == 0)
+            break; /* it shrank */
+        }
+      pos = hole;
+    }
+  if (ftruncate (d, end) < 0)
+    fail2 (c, NC_STAGE_CONTEXT, errno, "copy ", e->path);
+  close (s);
+  close (d);
 }
 
 /* Copy the tree scanned at plan time.  Paths are opened beneath the source
@@ -300,9 +408,8 @@ NC_CHILD static int open_beneath (int dirfd, const char *path, int flags, mode_t
 NC_CHILD static void do_copy (const struct child *c, const struct nc_mount *m)
 {
   const struct nc_plan *plan = c->plan;
-  if (mkdir_p (m->target + 1, m->mode ? m->mode : 0755, 0) < 0)
-    fail (c, NC_STAGE_CONTEXT, m->target);
-  int dfd = open (m->target + 1, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  const char *t = m->target + 1;
+  int dfd = walk_dirs (c, t, strlen (t), m->mode ? m->mode : 0755);
   if (dfd < 0)
     fail (c, NC_STAGE_CONTEXT, m->target);
   int chown_needed = plan->uid != 0 || plan->gid != 0;
@@ -323,27 +430,8 @@ NC_CHILD static void do_copy (const struct child *c, const struct nc_mount *m)
             fail (c, NC_STAGE_CONTEXT, e->path);
           break;
         case NC_COPY_REG:
-          {
-            int s = open_beneath (m->src_fd, e->path, O_RDONLY, 0);
-            if (s < 0)
-              fail2 (c, NC_STAGE_CONTEXT, errno, "open source ", e->path);
-            int d = open_beneath (dfd, e->path, O_WRONLY | O_CREAT | O_EXCL, e->mode);
-            if (d < 0)
-              fail (c, NC_STAGE_CONTEXT, e->path);
-            for (;;)
-              {
-                ssize_t n = sendfile (d, s, NULL, 1 << 30);
-                if (n < 0 && errno == EINTR)
-                  continue;
-                if (n < 0)
-                  fail2 (c, NC_STAGE_CONTEXT, errno, "copy ", e->path);
-                if (n == 0)
-                  break;
-              }
-            close (s);
-            close (d);
-            break;
-          }
+          copy_file (c, m->src_fd, dfd, e);
+          break;
         default:
           break;
         }
@@ -351,12 +439,15 @@ NC_CHILD static void do_copy (const struct child *c, const struct nc_mount *m)
           && fchownat (dfd, e->path, plan->uid, plan->gid, AT_SYMLINK_NOFOLLOW) < 0)
         fail (c, NC_STAGE_CONTEXT, e->path);
     }
-  close (dfd);
+  if (dfd != c->root_fd)
+    close (dfd);
 }
 
 NC_CHILD static void do_mount (struct child *c, const struct nc_mount *m)
 {
-  const char *t = m->target + 1; /* relative to the new root, our cwd */
+  const char *t = m->target + 1; /* relative to the new root */
+  const char *base;
+  int pfd;
   /* umask is 0 here: what mkdir and open create has the mode asked for,
    * but for set-id bits, which only chmod sets */
   const mode_t plain = S_IRWXU | S_IRWXG | S_IRWXO | S_ISVTX;
@@ -364,18 +455,21 @@ NC_CHILD static void do_mount (struct child *c, const struct nc_mount *m)
     {
     case NC_MNT_DIR:
       {
-        if (ensure_parent (c, t) < 0)
+        if ((pfd = parent_of (c, t, &base)) < 0)
           fail (c, NC_STAGE_MOUNTS, m->target);
-        int made = mkdir (t, m->mode) == 0;
+        int made = mkdirat (pfd, base, m->mode) == 0;
         if (!made && errno != EEXIST)
           fail (c, NC_STAGE_MOUNTS, m->target);
-        if ((!made || (m->mode & ~plain)) && chmod (t, m->mode) < 0)
-          fail (c, NC_STAGE_MOUNTS, m->target);
-        made_dir (c, t);
+        if (!made || (m->mode & ~plain) || (m->flags & NC_MNT_F_OWNED))
+          {
+            int fd = open_beneath (pfd, base, O_RDONLY | O_DIRECTORY, 0);
+            if (fd < 0 || ((!made || (m->mode & ~plain)) && fchmod (fd, m->mode) < 0)
+                || ((m->flags & NC_MNT_F_OWNED) && fchown (fd, c->plan->uid, c->plan->gid) < 0))
+              fail (c, NC_STAGE_MOUNTS, m->target);
+            close (fd);
+          }
+        break;
       }
-      if ((m->flags & NC_MNT_F_OWNED) && chown (t, c->plan->uid, c->plan->gid) < 0)
-        fail (c, NC_STAGE_MOUNTS, m->target);
-      break;
     case NC_MNT_BIND:
       do_bind (c, m);
       break;
@@ -390,26 +484,21 @@ NC_CHILD static void do_mount (struct child *c, const struct nc_mount *m)
           [NC_MNT_DEVPTS] = "devpts",
           [NC_MNT_MQUEUE] = "mqueue",
         };
-        const char *fs = fstype[m->kind];
-        if (ensure_parent (c, t) < 0 || (mkdir (t, 0755) < 0 && errno != EEXIST))
-          fail (c, NC_STAGE_MOUNTS, m->target);
-        if (mount (fs, t, fs, ms_flags (m->flags), m->data) < 0)
-          fail (c, NC_STAGE_MOUNTS, m->target);
-        made_dir (c, t);
+        do_fs (c, m, fstype[m->kind]);
         break;
       }
     case NC_MNT_SYMLINK:
-      if (ensure_parent (c, t) < 0 || symlink (m->data, t) < 0)
+      if ((pfd = parent_of (c, t, &base)) < 0 || symlinkat (m->data, pfd, base) < 0)
         fail (c, NC_STAGE_MOUNTS, m->target);
       break;
     case NC_MNT_FILE:
       {
-        if (ensure_parent (c, t) < 0)
+        if ((pfd = parent_of (c, t, &base)) < 0)
           fail (c, NC_STAGE_MOUNTS, m->target);
-        int fd = open (t, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, m->mode);
+        int fd = openat (pfd, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, m->mode);
         int made = fd >= 0;
         if (!made && errno == EEXIST)
-          fd = open (t, O_WRONLY | O_TRUNC | O_NOFOLLOW | O_CLOEXEC);
+          fd = open_beneath (pfd, base, O_WRONLY | O_TRUNC, 0);
         if (fd < 0)
           fail (c, NC_STAGE_MOUNTS, m->target);
         write_all (c, fd, m->data, m->data_len, m->target);
@@ -421,12 +510,12 @@ NC_CHILD static void do_mount (struct child *c, const struct nc_mount *m)
         break;
       }
     case NC_MNT_COPY:
-      made_nothing (c);
       do_copy (c, m);
       break;
     case NC_MNT_DEVICE:
       /* umask is 0 here: the mode is the host node's */
-      if (ensure_parent (c, t) < 0 || mknod (t, S_IFCHR | m->mode, m->rdev) < 0)
+      if ((pfd = parent_of (c, t, &base)) < 0
+          || mknodat (pfd, base, S_IFCHR | m->mode, m->rdev) < 0)
         fail (c, NC_STAGE_MOUNTS, m->target);
       break;
     default:
@@ -599,13 +688,27 @@ NC_CHILD static void setup_root (struct child *c)
   else
     fail (c, NC_STAGE_PIVOT, "pivot_root to the staging root");
 
+  c->root_fd = open (".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (c->root_fd < 0)
+    fail (c, NC_STAGE_MOUNTS, "the new root");
   for (size_t i = 0; i < p->nmounts; i++)
     do_mount (c, &p->mounts[i]);
 
   /* The workdir is created when missing, as docker does; permission to
    * enter it is checked later, as the workload's user. */
-  if (p->cwd && p->cwd[1] != '\0' && mkdir_p (p->cwd + 1, 0755, 0) < 0)
-    fail (c, NC_STAGE_WORKDIR, p->cwd);
+  if (p->cwd && p->cwd[1] != '\0')
+    {
+      int fd = walk_dirs (c, p->cwd + 1, strlen (p->cwd + 1), 0755);
+      if (fd < 0)
+        fail (c, NC_STAGE_WORKDIR, p->cwd);
+      if (fd != c->root_fd)
+        close (fd);
+    }
+  if (c->parent.fd >= 0 && c->parent.fd != c->root_fd)
+    close (c->parent.fd);
+  c->parent.fd = -1;
+  close (c->root_fd);
+  c->root_fd = -1;
 
   if (c->host_prefix[0] != '\0')
     {
@@ -993,7 +1096,7 @@ NC_CHILD static int null_stdin (const struct child *c)
 NC_CHILD _Noreturn void nc_child_run (const struct nc_plan *plan, const struct nc_child_io *io)
 {
   struct child c = { plan, io, io->sync_fd, OLDROOT, { io->stdio[0], io->stdio[1], io->stdio[2] },
-                     -1, -1, { { NULL, 0 }, { NULL, 0 } } };
+                     -1, -1, -1, { NULL, 0, -1 } };
   int sync_fd = io->sync_fd;
   char go = 0;
   ssize_t r;

@@ -196,6 +196,7 @@ int nc_spawn (const struct nc_plan *plan, struct nc_proc *proc, const int *hold,
 {
   NC_AUTOCLOSE int parent_fd = -1;
   NC_AUTOCLOSE int child_fd = -1;
+  NC_AUTOCLOSE int abort_fd = -1; /* terminating signals while the start goes on */
   int sv[2];
   int ret;
 
@@ -322,18 +323,41 @@ int nc_spawn (const struct nc_plan *plan, struct nc_proc *proc, const int *hold,
         }
     }
 
+  /* A terminating signal among the held ones ends a start that has not
+   * reached the workload yet: held, it would wait for a start that may
+   * never end (a setup stuck on a file system, a hook that hangs). */
+  {
+    static const int terminating[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
+    sigset_t term;
+    int any = 0;
+    sigemptyset (&term);
+    for (size_t i = 0; i < nhold; i++)
+      for (size_t j = 0; j < sizeof terminating / sizeof terminating[0]; j++)
+        if (hold[i] == terminating[j])
+          any = sigaddset (&term, hold[i]) == 0;
+    if (any)
+      abort_fd = signalfd (-1, &term, SFD_CLOEXEC | SFD_NONBLOCK);
+  }
   int failed = 0, reset_seen = 0;
   for (;;)
     {
-      if (proc->listener >= 0)
+      if (proc->listener >= 0 || abort_fd >= 0)
         {
           /* trace mode: the child's own syscalls wait for our answers */
-          struct pollfd pfd[2] = { { parent_fd, POLLIN, 0 }, { proc->listener, POLLIN, 0 } };
-          if (poll (pfd, 2, -1) < 0)
+          struct pollfd pfd[3] = { { parent_fd, POLLIN, 0 }, { proc->listener, POLLIN, 0 },
+                                   { abort_fd, POLLIN, 0 } };
+          if (poll (pfd, 3, -1) < 0)
             {
               if (errno == EINTR)
                 continue;
               ret = nc_err_set (err, NC_STAGE_SYNC, errno, "poll");
+              goto fail;
+            }
+          struct signalfd_siginfo ssi;
+          if ((pfd[2].revents & POLLIN) && read (abort_fd, &ssi, sizeof ssi) == sizeof ssi)
+            {
+              ret = nc_err_set (err, NC_STAGE_SYNC, EINTR, "the start was interrupted (%s)",
+                                strsignal ((int) ssi.ssi_signo));
               goto fail;
             }
           if ((pfd[1].revents & POLLIN) && (ret = nc_trace_service (proc->listener, &proc->trace)) < 0)

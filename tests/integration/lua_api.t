@@ -335,5 +335,55 @@ tap.is(fh and fh:read("l"), "from-container", "recipe: the host sees the file")
 if fh then fh:close() end
 os.remove(dir .. "/o")
 os.remove(dir)
+-- a context file swapped for a FIFO between the scan and the copy: the
+-- copy refuses it at once (the open does not block on the FIFO)
+do
+  local ctx = io.popen("mktemp -d"):read("l")
+  local fh = assert(io.open(ctx .. "/f", "w"))
+  fh:write("data\n")
+  fh:close()
+  local cplan = assert(nucleus.compile { argv = { "true" }, context = ctx })
+  os.remove(ctx .. "/f")
+  os.execute(("mkfifo %q"):format(ctx .. "/f"))
+  local t0 = os.time()
+  local code, msg = nucleus.spawn_and_wait(cplan)
+  tap.is(code, nil, "context: a file swapped for a FIFO after the scan fails the start")
+  tap.like(msg, "no longer a regular file: f", "... naming it")
+  tap.ok(os.time() - t0 < 10, "... at once")
+  os.execute(("rm -rf %q"):format(ctx))
+end
+
+-- a sparse context file is copied sparsely (its holes kept, its size too)
+do
+  local ctx = io.popen("mktemp -d"):read("l")
+  os.execute(("truncate -s 512M %q && printf end >> %q"):format(ctx .. "/sparse", ctx .. "/sparse"))
+  local out = io.popen(("%s run --rm --context %q -- sh -c 'stat -c \"%%s %%b\" /context/sparse; tail -c 3 /context/sparse' 2>&1")
+    :format(root .. "/build/bin/nucleus", ctx)):read("a")
+  local size, blocks, tail = out:match("^(%d+) (%d+)\n(.*)$")
+  tap.is(size, tostring(512 * 1024 * 1024 + 3), "context: a sparse file keeps its size")
+  tap.ok(blocks and tonumber(blocks) < 1024, "... and its holes (" .. tostring(blocks) .. " blocks of 512 bytes)")
+  tap.is(tail, "end", "... and its data")
+  os.execute(("rm -rf %q"):format(ctx))
+end
+
+-- a terminating signal while the start goes on (here: the started hook,
+-- where the record is written) ends the start; the workload never runs
+do
+  local dir = io.popen("mktemp -d"):read("l")
+  local p = assert(nucleus.compile { argv = { "sh", "-c", "touch /data/ran" }, volume = { dir .. ":/data" } })
+  local self = io.open("/proc/self/stat"):read("l"):match("^(%d+)")
+  local proc, warnings, code = core.spawn(p, { 15 }, {
+    started = function()
+      os.execute(("kill -TERM %s"):format(self))
+      return true
+    end })
+  tap.is(proc, nil, "a SIGTERM before the workload runs ends the start")
+  tap.like(warnings, "interrupted %(Terminated%)", "... saying so")
+  tap.is(code, 4, "... EINTR")
+  os.execute("sleep 0.2")
+  tap.ok(not core.lstat(dir .. "/ran"), "... and the workload never ran")
+  os.execute(("rm -rf %q"):format(dir))
+end
+
 os.remove(tmp)
 tap.done()

@@ -166,6 +166,26 @@ is "${PIPESTATUS[0]}" 141 "a reader that goes away: the workload gets SIGPIPE (1
 is "$("$NUCLEUS" run -- sh -c 'trap "" PIPE; yes 2>/dev/null; echo "yes: $?" >&2' 2>&1 >/dev/full | head -1)" "yes: 1" \
   "... or EPIPE-like failure when it ignores SIGPIPE (stdout /dev/full: write fails)"
 
+# --- a symlink planted in a rw volume cannot lead a later target out to
+# the host (the host's root is reachable at /oldroot while the root is built)
+mkdir -p "$T/vol" "$T/src" "$T/hostdir"
+echo host > "$T/hostfile"
+"$NUCLEUS" run --rm -v "$T/vol:/data:rw" -- sh -c "ln -s /oldroot$T/hostdir /data/lnk; ln -s /oldroot$T/hostfile /data/flnk; ln -s ../../../../../../../oldroot$T/hostdir /data/rel"
+is "$(readlink "$T/vol/lnk")" "/oldroot$T/hostdir" "a workload plants a link to the host in its rw volume"
+check_fails 125 "/data/lnk/x.*(symbolic links|symlink)" "a nested volume through the planted link" \
+  -- run --rm -v "$T/vol:/data:rw" -v "$T/src:/data/lnk/x:ro" -- true
+check_fails 125 "/data/rel/x.*(symbolic links|symlink)" "... through a relative one" \
+  -- run --rm -v "$T/vol:/data:rw" -v "$T/src:/data/rel/x:ro" -- true
+check_fails 125 "/data/lnk.*(symbolic links|symlink)" "... onto the link itself" \
+  -- run --rm -v "$T/vol:/data:rw" -v "$T/src:/data/lnk:ro" -- true
+check_fails 125 "/data/flnk.*(symbolic links|symlink)" "... a file volume onto a link to a host file" \
+  -- run --rm -v "$T/vol:/data:rw" -v "$T/hostfile:/data/flnk:ro" -- true
+check_fails 125 "/data/lnk/work.*(symbolic links|symlink)" "... a workdir through the link" \
+  -- run --rm -v "$T/vol:/data:rw" -w /data/lnk/work -- true
+is "$(ls -A "$T/hostdir" | wc -l) $(cat "$T/hostfile")" "0 host" "nothing was made or written on the host"
+is "$("$NUCLEUS" run --rm -v "$T/vol:/data:rw" -v "$T/src:/data/real/x:ro" -- sh -c 'test -d /data/real/x && echo ok')" ok \
+  "a nested volume under a real directory of the rw volume still works"
+
 # --- PID 1 holds nothing of the caller's and is closed to the workload
 export NUCLEUS_TEST_CANARY=canary-$$-do-not-leak
 for who in "root:" "user 1000:--user 1000" "rootless:--rootless" "ptrace allowed, user 1000:--seccomp-allow ptrace --user 1000"; do
