@@ -544,6 +544,102 @@ static int sc_socket_netlink (void)
                             PROBE_NETLINK_ROUTE));
 }
 
+/* Address families the default profile refuses (issue 16), spelled out
+ * as the kernel numbers them. */
+#define PROBE_AF_KEY 15
+#define PROBE_AF_PACKET 17
+#define PROBE_AF_BLUETOOTH 31
+#define PROBE_AF_ALG 38
+#define PROBE_AF_VSOCK 40
+#define PROBE_VMADDR_CID_ANY 0xffffffffU
+#define PROBE_VSOCK_PORT 5555
+
+/* struct sockaddr_vm of linux/vm_sockets.h */
+struct probe_sockaddr_vm
+{
+  sa_family_t svm_family;
+  unsigned short svm_reserved1;
+  unsigned int svm_port;
+  unsigned int svm_cid;
+  unsigned char svm_zero[4];
+};
+
+/* A vsock listener, as a workload under --network none made one: socket,
+ * bind to any CID, listen; the first failure's errno.  FAMILY is passed
+ * to the kernel as a 64-bit register, of which it reads the low int. */
+static int vsock_listen (long family)
+{
+  long fd = syscall (SYS_socket, family, (long) (SOCK_STREAM | SOCK_CLOEXEC), 0L);
+  if (fd < 0)
+    return errno;
+  struct probe_sockaddr_vm sa = { .svm_family = PROBE_AF_VSOCK, .svm_port = PROBE_VSOCK_PORT,
+                                  .svm_cid = PROBE_VMADDR_CID_ANY };
+  int e = 0;
+  if (bind ((int) fd, (struct sockaddr *) &sa, sizeof sa) < 0 || listen ((int) fd, 1) < 0)
+    e = errno;
+  close ((int) fd);
+  return e;
+}
+
+static int sc_socket_vsock (void)
+{
+  return vsock_listen (PROBE_AF_VSOCK);
+}
+
+/* AF_VSOCK with garbage in the upper half of the register: a filter that
+ * compares 64 bits against "not 40" would let it through */
+static int sc_socket_vsock_hibits (void)
+{
+  return vsock_listen ((long) (0x100000000L | PROBE_AF_VSOCK));
+}
+
+static int sc_socket_alg (void)
+{
+  return fd_errno (syscall (SYS_socket, PROBE_AF_ALG, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
+}
+
+/* needs CAP_NET_RAW too: EPERM from the kernel where the profile allows it */
+static int sc_socket_packet (void)
+{
+  return fd_errno (syscall (SYS_socket, PROBE_AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0));
+}
+
+static int sc_socket_bluetooth (void)
+{
+  return fd_errno (syscall (SYS_socket, PROBE_AF_BLUETOOTH, SOCK_RAW | SOCK_CLOEXEC, 0));
+}
+
+static int sc_socket_key (void)
+{
+  return fd_errno (syscall (SYS_socket, PROBE_AF_KEY, SOCK_RAW | SOCK_CLOEXEC, 2 /* PF_KEY_V2 */));
+}
+
+static int pair_errno (long family)
+{
+  int sv[2];
+  if (syscall (SYS_socketpair, family, (long) (SOCK_STREAM | SOCK_CLOEXEC), 0L, sv) < 0)
+    return errno;
+  close (sv[0]);
+  close (sv[1]);
+  return 0;
+}
+
+static int sc_socketpair_unix (void)
+{
+  return pair_errno (AF_UNIX);
+}
+
+/* the kernel says EOPNOTSUPP for AF_INET pairs; the profile refuses first */
+static int sc_socketpair_inet (void)
+{
+  return pair_errno (AF_INET);
+}
+
+static int sc_socketpair_vsock (void)
+{
+  return pair_errno (PROBE_AF_VSOCK);
+}
+
 static int make_null_node (int use_mknodat)
 {
   char path[64];
@@ -633,6 +729,15 @@ static const struct syscall_probe syscall_probes[] = {
   { "socket-inet", sc_socket_inet },
   { "socket-inet6", sc_socket_inet6 },
   { "socket-netlink", sc_socket_netlink },
+  { "socket-vsock", sc_socket_vsock },
+  { "socket-vsock-hibits", sc_socket_vsock_hibits },
+  { "socket-alg", sc_socket_alg },
+  { "socket-packet", sc_socket_packet },
+  { "socket-bluetooth", sc_socket_bluetooth },
+  { "socket-key", sc_socket_key },
+  { "socketpair-unix", sc_socketpair_unix },
+  { "socketpair-inet", sc_socketpair_inet },
+  { "socketpair-vsock", sc_socketpair_vsock },
   { "mknod", sc_mknod },
   { "mknodat", sc_mknodat },
   { "personality", sc_personality },
