@@ -968,6 +968,72 @@ static int cmd_read (int argc, char **argv)
   return EXIT_PROBE_OK;
 }
 
+/* size PATH: how much a file holds (read to EOF, up to 1 MiB), or how many
+ * entries a directory has besides . and .. */
+static int cmd_size (int argc, char **argv)
+{
+  (void) argc;
+  int fd = open (argv[0], O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+  if (fd < 0)
+    {
+      print_errno ("size", errno);
+      return EXIT_PROBE_OK;
+    }
+  struct stat st;
+  if (fstat (fd, &st) != 0)
+    {
+      print_errno ("size", errno);
+      close (fd);
+      return EXIT_PROBE_OK;
+    }
+  long total = 0;
+  if (S_ISDIR (st.st_mode))
+    {
+      DIR *d = fdopendir (fd);
+      if (!d)
+        {
+          print_errno ("size", errno);
+          close (fd);
+          return EXIT_PROBE_OK;
+        }
+      struct dirent *de;
+      while ((de = readdir (d)))
+        if (strcmp (de->d_name, ".") != 0 && strcmp (de->d_name, "..") != 0)
+          total++;
+      closedir (d);
+      printf ("entries=%ld\n", total);
+      return EXIT_PROBE_OK;
+    }
+  char buf[4096];
+  for (;;)
+    {
+      ssize_t n = read (fd, buf, sizeof buf);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0)
+        {
+          int e = errno;
+          close (fd);
+          print_errno ("size", e);
+          return EXIT_PROBE_OK;
+        }
+      if (n == 0 || (total += n) >= (1L << 20))
+        break;
+    }
+  close (fd);
+  printf ("size=%ld\n", total);
+  return EXIT_PROBE_OK;
+}
+
+/* umount PATH: umount2(PATH, MNT_DETACH), as a workload would try to lift
+ * a mask */
+static int cmd_umount (int argc, char **argv)
+{
+  (void) argc;
+  print_errno ("umount", call_errno (syscall (SYS_umount2, argv[0], (long) MNT_DETACH)));
+  return EXIT_PROBE_OK;
+}
+
 static int cmd_write (int argc, char **argv)
 {
   (void) argc;
@@ -1533,6 +1599,8 @@ static const struct command commands[] = {
   { "caps", 0, 0, cmd_caps, "capinh= capprm= capeff= capbnd= capamb= nonewprivs= seccomp=" },
   { "read", 1, 1, cmd_read, "PATH: read=ok|ERRNO" },
   { "write", 1, 1, cmd_write, "PATH: write=ok|ERRNO" },
+  { "size", 1, 1, cmd_size, "PATH: size=BYTES (a file, to EOF) or entries=N (a directory), or size=ERRNO" },
+  { "umount", 1, 1, cmd_umount, "PATH: umount=ok|ERRNO (umount2 with MNT_DETACH)" },
   { "exec", 1, -1, cmd_exec, "PATH [ARGS]: exec=ok exit=N|signal=N, or exec=ERRNO" },
   { "syscall", 1, 1, cmd_syscall, "NAME: NAME=ok|ERRNO|signal:N" },
   { "syscall-x32", 0, 1, cmd_syscall_x32, "[getpid]: x32=ok|ERRNO|signal:N" },

@@ -84,6 +84,60 @@ is "$(value read <<<"$out")" ok "Landlock: /proc is readable"
 out=$(probe_run -- write /proc/self/comm)
 is "$(value write <<<"$out")" EACCES "Landlock: /proc is not writable"
 
+# issue 16: docker's masked paths, those this host has, hidden in agent
+# mode: a file under /dev/null (read-only), a directory under an empty
+# read-only tmpfs.  From inside: empty, not writable, and the same through
+# the other ways to the path (the root links of /proc's own processes);
+# unmounting a mask fails on the capabilities alone (seccomp let through).
+masked=
+for p in /proc/acpi /proc/asound /proc/kcore /proc/keys /proc/latency_stats /proc/sched_debug \
+         /proc/scsi /proc/timer_list /proc/timer_stats; do
+  [ -e "$p" ] && masked="$masked $p"
+done
+[ -n "$masked" ] || skip "this host has none of the masked /proc paths"
+for who in "" "--user 1000" "--rootless"; do
+  w=${who:-root}
+  out=$("$NUCLEUS" run -v "$PROBE_DIR:/opt/probe:ro" $who -- sh -c '
+    P=/opt/probe/probe
+    for p in '"$masked"'; do
+      if [ -d $p ]; then new=$p/new; else new=$p; fi
+      echo "$p" $($P size $p) $($P write $new) $($P stat $p | grep -E "^(type|rdev)=") $($P mountopts $p)
+      for via in /proc/1/root /proc/self/root /proc/thread-self/root /proc/SH/root; do
+        echo "$via$p" $($P size $(echo $via | sed "s/SH/$$/")$p)
+      done
+    done' 2>&1)
+  for p in $masked; do
+    line=$(grep "^$p " <<<"$out")
+    if [ -d "$p" ]; then
+      is "$(value entries <<<"$line")" 0 "issue 16: $w: $p is an empty directory"
+      is "$(value fstype <<<"$line") $(value mountopts <<<"$line" | cut -d, -f1)" "tmpfs ro" \
+        "issue 16: $w: ... a read-only tmpfs"
+    else
+      is "$(value size <<<"$line")" 0 "issue 16: $w: $p reads empty"
+      is "$(value type <<<"$line") $(value rdev <<<"$line")" "chr 1:3" "issue 16: $w: ... /dev/null"
+      like "$(value mountopts <<<"$line")" "^ro," "issue 16: $w: ... bound read-only"
+    fi
+    isnt "$(value write <<<"$line")" ok "issue 16: $w: $p cannot be written"
+    # /proc/SH: the shell's own; init's root is closed to a workload that
+    # is not host root (no CAP_SYS_PTRACE over it)
+    for via in /proc/1/root /proc/self/root /proc/thread-self/root /proc/SH/root; do
+      got=$(grep "^$via$p " <<<"$out" | cut -d' ' -f2-)
+      if [ "$w" != root ] && [ "$via" = /proc/1/root ]; then
+        like "$got" "^(size=0|entries=0|size=EACCES)$" "issue 16: $w: $via$p: empty, or init's root closed to it"
+      else
+        like "$got" "^(size=0|entries=0)$" "issue 16: $w: $via$p: the mask too"
+      fi
+    done
+  done
+  out=$("$NUCLEUS" run -v "$PROBE_DIR:/opt/probe:ro" $who --seccomp-allow umount2 -- sh -c '
+    for p in '"$masked"'; do echo "$p" $(/opt/probe/probe umount $p) $(/opt/probe/probe size $p); done' 2>&1)
+  for p in $masked; do
+    line=$(grep "^$p " <<<"$out")
+    is "$(value umount <<<"$line")" EPERM "issue 16: $w: umount $p fails without CAP_SYS_ADMIN (seccomp allowing it)"
+    like "$line" " (size|entries)=0$" "issue 16: $w: ... and $p stays masked"
+  done
+done
+
 # Real workloads under the default profile
 out=$("$NUCLEUS" run -- sh -c 'seq 1 100 | grep 7 | sort -r | head -3 | tr "\n" " "; ls /usr/bin | wc -l >/dev/null; date +%Y >/dev/null; echo done')
 is "$out" "97 87 79 done" "a shell pipeline runs"
