@@ -145,7 +145,7 @@ are set at creation, and Landlock takes 9 rules (links into /usr and trees the h
 none) without a stat each: 50 syscalls fewer; the CLI's commands other than run, and what only \
 some run options need, are modules of their own, not loaded for a start (-0.1 ms: 4.5 KB of \
 bytecode and the commands' option tables; -0.03 ms: 4 KB of the plan builder's); the \
-seccomp filter is 135 instructions where libseccomp alone makes 473. Where a start goes (timestamps at each stage, 200-300 runs, medians, \
+seccomp filter is 178 instructions where libseccomp alone makes 510. Where a start goes (timestamps at each stage, 200-300 runs, medians, \
 this machine's quieter phases): exec to the CLI's main ~0.5 ms (a bare exec of a small dynamic \
 program: the same); the Lua state and libraries ~0.1 ms; the run path's ~56 KB of bytecode \
 undumped ~0.2 ms; options, the plan table, the record begun, the cgroup and the compiled plan \

@@ -545,6 +545,102 @@ static int sc_socket_netlink (void)
                             PROBE_NETLINK_ROUTE));
 }
 
+/* Address families the default profile refuses (issue 16), spelled out
+ * as the kernel numbers them. */
+#define PROBE_AF_KEY 15
+#define PROBE_AF_PACKET 17
+#define PROBE_AF_BLUETOOTH 31
+#define PROBE_AF_ALG 38
+#define PROBE_AF_VSOCK 40
+#define PROBE_VMADDR_CID_ANY 0xffffffffU
+#define PROBE_VSOCK_PORT 5555
+
+/* struct sockaddr_vm of linux/vm_sockets.h */
+struct probe_sockaddr_vm
+{
+  sa_family_t svm_family;
+  unsigned short svm_reserved1;
+  unsigned int svm_port;
+  unsigned int svm_cid;
+  unsigned char svm_zero[4];
+};
+
+/* A vsock listener, as a workload under --network none made one: socket,
+ * bind to any CID, listen; the first failure's errno.  FAMILY is passed
+ * to the kernel as a 64-bit register, of which it reads the low int. */
+static int vsock_listen (long family)
+{
+  long fd = syscall (SYS_socket, family, (long) (SOCK_STREAM | SOCK_CLOEXEC), 0L);
+  if (fd < 0)
+    return errno;
+  struct probe_sockaddr_vm sa = { .svm_family = PROBE_AF_VSOCK, .svm_port = PROBE_VSOCK_PORT,
+                                  .svm_cid = PROBE_VMADDR_CID_ANY };
+  int e = 0;
+  if (bind ((int) fd, (struct sockaddr *) &sa, sizeof sa) < 0 || listen ((int) fd, 1) < 0)
+    e = errno;
+  close ((int) fd);
+  return e;
+}
+
+static int sc_socket_vsock (void)
+{
+  return vsock_listen (PROBE_AF_VSOCK);
+}
+
+/* AF_VSOCK with garbage in the upper half of the register: a filter that
+ * compares 64 bits against "not 40" would let it through */
+static int sc_socket_vsock_hibits (void)
+{
+  return vsock_listen ((long) (0x100000000L | PROBE_AF_VSOCK));
+}
+
+static int sc_socket_alg (void)
+{
+  return fd_errno (syscall (SYS_socket, PROBE_AF_ALG, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
+}
+
+/* needs CAP_NET_RAW too: EPERM from the kernel where the profile allows it */
+static int sc_socket_packet (void)
+{
+  return fd_errno (syscall (SYS_socket, PROBE_AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0));
+}
+
+static int sc_socket_bluetooth (void)
+{
+  return fd_errno (syscall (SYS_socket, PROBE_AF_BLUETOOTH, SOCK_RAW | SOCK_CLOEXEC, 0));
+}
+
+static int sc_socket_key (void)
+{
+  return fd_errno (syscall (SYS_socket, PROBE_AF_KEY, SOCK_RAW | SOCK_CLOEXEC, 2 /* PF_KEY_V2 */));
+}
+
+static int pair_errno (long family)
+{
+  int sv[2];
+  if (syscall (SYS_socketpair, family, (long) (SOCK_STREAM | SOCK_CLOEXEC), 0L, sv) < 0)
+    return errno;
+  close (sv[0]);
+  close (sv[1]);
+  return 0;
+}
+
+static int sc_socketpair_unix (void)
+{
+  return pair_errno (AF_UNIX);
+}
+
+/* the kernel says EOPNOTSUPP for AF_INET pairs; the profile refuses first */
+static int sc_socketpair_inet (void)
+{
+  return pair_errno (AF_INET);
+}
+
+static int sc_socketpair_vsock (void)
+{
+  return pair_errno (PROBE_AF_VSOCK);
+}
+
 static int make_null_node (int use_mknodat)
 {
   char path[64];
@@ -634,6 +730,15 @@ static const struct syscall_probe syscall_probes[] = {
   { "socket-inet", sc_socket_inet },
   { "socket-inet6", sc_socket_inet6 },
   { "socket-netlink", sc_socket_netlink },
+  { "socket-vsock", sc_socket_vsock },
+  { "socket-vsock-hibits", sc_socket_vsock_hibits },
+  { "socket-alg", sc_socket_alg },
+  { "socket-packet", sc_socket_packet },
+  { "socket-bluetooth", sc_socket_bluetooth },
+  { "socket-key", sc_socket_key },
+  { "socketpair-unix", sc_socketpair_unix },
+  { "socketpair-inet", sc_socketpair_inet },
+  { "socketpair-vsock", sc_socketpair_vsock },
   { "mknod", sc_mknod },
   { "mknodat", sc_mknodat },
   { "personality", sc_personality },
@@ -861,6 +966,72 @@ static int cmd_read (int argc, char **argv)
     }
   close (fd);
   print_errno ("read", e);
+  return EXIT_PROBE_OK;
+}
+
+/* size PATH: how much a file holds (read to EOF, up to 1 MiB), or how many
+ * entries a directory has besides . and .. */
+static int cmd_size (int argc, char **argv)
+{
+  (void) argc;
+  int fd = open (argv[0], O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+  if (fd < 0)
+    {
+      print_errno ("size", errno);
+      return EXIT_PROBE_OK;
+    }
+  struct stat st;
+  if (fstat (fd, &st) != 0)
+    {
+      print_errno ("size", errno);
+      close (fd);
+      return EXIT_PROBE_OK;
+    }
+  long total = 0;
+  if (S_ISDIR (st.st_mode))
+    {
+      DIR *d = fdopendir (fd);
+      if (!d)
+        {
+          print_errno ("size", errno);
+          close (fd);
+          return EXIT_PROBE_OK;
+        }
+      struct dirent *de;
+      while ((de = readdir (d)))
+        if (strcmp (de->d_name, ".") != 0 && strcmp (de->d_name, "..") != 0)
+          total++;
+      closedir (d);
+      printf ("entries=%ld\n", total);
+      return EXIT_PROBE_OK;
+    }
+  char buf[4096];
+  for (;;)
+    {
+      ssize_t n = read (fd, buf, sizeof buf);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0)
+        {
+          int e = errno;
+          close (fd);
+          print_errno ("size", e);
+          return EXIT_PROBE_OK;
+        }
+      if (n == 0 || (total += n) >= (1L << 20))
+        break;
+    }
+  close (fd);
+  printf ("size=%ld\n", total);
+  return EXIT_PROBE_OK;
+}
+
+/* umount PATH: umount2(PATH, MNT_DETACH), as a workload would try to lift
+ * a mask */
+static int cmd_umount (int argc, char **argv)
+{
+  (void) argc;
+  print_errno ("umount", call_errno (syscall (SYS_umount2, argv[0], (long) MNT_DETACH)));
   return EXIT_PROBE_OK;
 }
 
@@ -1506,6 +1677,8 @@ static const struct command commands[] = {
   { "caps", 0, 0, cmd_caps, "capinh= capprm= capeff= capbnd= capamb= nonewprivs= seccomp=" },
   { "read", 1, 1, cmd_read, "PATH: read=ok|ERRNO" },
   { "write", 1, 1, cmd_write, "PATH: write=ok|ERRNO" },
+  { "size", 1, 1, cmd_size, "PATH: size=BYTES (a file, to EOF) or entries=N (a directory), or size=ERRNO" },
+  { "umount", 1, 1, cmd_umount, "PATH: umount=ok|ERRNO (umount2 with MNT_DETACH)" },
   { "exec", 1, -1, cmd_exec, "PATH [ARGS]: exec=ok exit=N|signal=N, or exec=ERRNO" },
   { "syscall", 1, 1, cmd_syscall, "NAME: NAME=ok|ERRNO|signal:N" },
   { "syscall-x32", 0, 1, cmd_syscall_x32, "[getpid]: x32=ok|ERRNO|signal:N" },

@@ -191,6 +191,8 @@ out=$(setpriv --reuid=65534 --regid=65534 --clear-groups "$NUCLEUS" run --seccom
 like "$out" "unreadable.json: Permission denied" "unreadable profile"
 check "extends the built-in profile" "--seccomp-allow with a profile" -- run --seccomp-profile "$P/errno.json" --seccomp-allow ptrace -- true
 check "--seccomp-allow nosuchcall: unknown syscall" "--seccomp-allow unknown name" -- run --seccomp-allow nosuchcall -- true
+check "--seccomp-allow socket: the built-in profile filters its arguments; use a profile file" \
+  "--seccomp-allow cannot widen socket's family allow-list (issue 16)" -- run --seccomp-allow socket -- true
 printf '[bounding]\nkeep = ["NET_BIND_SERVICE", "CAP_TELEPATHY"]\n' > "$P/cap.caps.toml"
 check 'cap.caps.toml:2: bounding.keep: unknown capability "CAP_TELEPATHY"' "unknown capability, with its line" \
   -- run --caps-policy "$P/cap.caps.toml" -- true

@@ -34,6 +34,26 @@ out=$(probe_run -- syscall getpid)
 is "$(value getpid <<<"$out")" ok "getpid is allowed"
 out=$(probe_run -- syscall socket-unix)
 is "$(value socket-unix <<<"$out")" ok "AF_UNIX sockets work"
+
+# issue 16: socket families are an allow-list (AF_UNIX, AF_INET, AF_INET6,
+# AF_NETLINK); any other gets EAFNOSUPPORT, as from a kernel without it.
+# AF_VSOCK is not isolated by network namespaces: under --network none a
+# workload could listen on the host's vsock (socket-vsock binds and
+# listens); -hibits passes 40 with garbage above the int the kernel reads.
+fams="socket-vsock socket-vsock-hibits socket-alg socket-packet socket-bluetooth socket-key socketpair-inet socketpair-vsock"
+okays="socket-unix socket-inet socket-inet6 socket-netlink socketpair-unix"
+for who in "" "--user 1000" "--rootless"; do
+  out=$("$NUCLEUS" run -v "$PROBE_DIR:/opt/probe:ro" $who -- \
+    sh -c 'for s in '"$fams $okays"'; do /opt/probe/probe syscall $s; done' 2>&1)
+  for f in $fams; do
+    is "$(value "$f" <<<"$out")" EAFNOSUPPORT "issue 16: ${who:-root}: $f refused (EAFNOSUPPORT)"
+  done
+  for f in $okays; do
+    is "$(value "$f" <<<"$out")" ok "issue 16: ${who:-root}: $f works"
+  done
+done
+is "$("$NUCLEUS" run --rm -- sh -c 'ip -o addr show lo | grep -c "inet"; ss -lnt >/dev/null && echo ss-ok' 2>&1)" "2
+ss-ok" "ip addr (netlink route) and ss (sock_diag) work inside"
 out=$(probe_run -- syscall-x32 getpid)
 is "$(value x32 <<<"$out")" signal:31 "x32 syscall ABI is blocked (SIGSYS)"
 if host_abi i386; then
@@ -64,6 +84,60 @@ is "$(value read <<<"$out")" ok "Landlock: /proc is readable"
 out=$(probe_run -- write /proc/self/comm)
 is "$(value write <<<"$out")" EACCES "Landlock: /proc is not writable"
 
+# issue 16: docker's masked paths, those this host has, hidden in agent
+# mode: a file under /dev/null (read-only), a directory under an empty
+# read-only tmpfs.  From inside: empty, not writable, and the same through
+# the other ways to the path (the root links of /proc's own processes);
+# unmounting a mask fails on the capabilities alone (seccomp let through).
+masked=
+for p in /proc/acpi /proc/asound /proc/kcore /proc/keys /proc/latency_stats /proc/sched_debug \
+         /proc/scsi /proc/timer_list /proc/timer_stats; do
+  [ -e "$p" ] && masked="$masked $p"
+done
+[ -n "$masked" ] || skip "this host has none of the masked /proc paths"
+for who in "" "--user 1000" "--rootless"; do
+  w=${who:-root}
+  out=$("$NUCLEUS" run -v "$PROBE_DIR:/opt/probe:ro" $who -- sh -c '
+    P=/opt/probe/probe
+    for p in '"$masked"'; do
+      if [ -d $p ]; then new=$p/new; else new=$p; fi
+      echo "$p" $($P size $p) $($P write $new) $($P stat $p | grep -E "^(type|rdev)=") $($P mountopts $p)
+      for via in /proc/1/root /proc/self/root /proc/thread-self/root /proc/SH/root; do
+        echo "$via$p" $($P size $(echo $via | sed "s/SH/$$/")$p)
+      done
+    done' 2>&1)
+  for p in $masked; do
+    line=$(grep "^$p " <<<"$out")
+    if [ -d "$p" ]; then
+      is "$(value entries <<<"$line")" 0 "issue 16: $w: $p is an empty directory"
+      is "$(value fstype <<<"$line") $(value mountopts <<<"$line" | cut -d, -f1)" "tmpfs ro" \
+        "issue 16: $w: ... a read-only tmpfs"
+    else
+      is "$(value size <<<"$line")" 0 "issue 16: $w: $p reads empty"
+      is "$(value type <<<"$line") $(value rdev <<<"$line")" "chr 1:3" "issue 16: $w: ... /dev/null"
+      like "$(value mountopts <<<"$line")" "^ro," "issue 16: $w: ... bound read-only"
+    fi
+    isnt "$(value write <<<"$line")" ok "issue 16: $w: $p cannot be written"
+    # /proc/SH: the shell's own; init's root is closed to a workload that
+    # is not host root (no CAP_SYS_PTRACE over it)
+    for via in /proc/1/root /proc/self/root /proc/thread-self/root /proc/SH/root; do
+      got=$(grep "^$via$p " <<<"$out" | cut -d' ' -f2-)
+      if [ "$w" != root ] && [ "$via" = /proc/1/root ]; then
+        like "$got" "^(size=0|entries=0|size=EACCES)$" "issue 16: $w: $via$p: empty, or init's root closed to it"
+      else
+        like "$got" "^(size=0|entries=0)$" "issue 16: $w: $via$p: the mask too"
+      fi
+    done
+  done
+  out=$("$NUCLEUS" run -v "$PROBE_DIR:/opt/probe:ro" $who --seccomp-allow umount2 -- sh -c '
+    for p in '"$masked"'; do echo "$p" $(/opt/probe/probe umount $p) $(/opt/probe/probe size $p); done' 2>&1)
+  for p in $masked; do
+    line=$(grep "^$p " <<<"$out")
+    is "$(value umount <<<"$line")" EPERM "issue 16: $w: umount $p fails without CAP_SYS_ADMIN (seccomp allowing it)"
+    like "$line" " (size|entries)=0$" "issue 16: $w: ... and $p stays masked"
+  done
+done
+
 # Real workloads under the default profile
 out=$("$NUCLEUS" run -- sh -c 'seq 1 100 | grep 7 | sort -r | head -3 | tr "\n" " "; ls /usr/bin | wc -l >/dev/null; date +%Y >/dev/null; echo done')
 is "$out" "97 87 79 done" "a shell pipeline runs"
@@ -76,6 +150,17 @@ print(subprocess.run(["echo", "child"], capture_output=True, text=True).stdout.s
       json.dumps({"n": 1}), hashlib.sha256(b"a").hexdigest()[:8], os.getpid() > 1,
       socket.socketpair()[0].fileno() > 2)')
   is "$out" 'child {"n": 1} ca978112 True True' "python3 runs (threads, subprocess, tempfile, sockets)"
+  out=$("$NUCLEUS" run -- python3 -c '
+import errno, socket
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen()
+c = socket.create_connection(s.getsockname()); a, _ = s.accept(); c.sendall(b"v4")
+u = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM); u.bind(("::1", 0)); u.sendto(b"v6", u.getsockname())
+try:
+    socket.socket(socket.AF_VSOCK, socket.SOCK_STREAM); vsock = "open"
+except OSError as e:
+    vsock = errno.errorcode[e.errno]
+print(a.recv(2).decode(), u.recv(2).decode(), socket.getaddrinfo("localhost", 80)[0][0] > 0, vsock)')
+  is "$out" "v4 v6 True EAFNOSUPPORT" "python3 sockets: TCP over IPv4, UDP over IPv6, getaddrinfo; AF_VSOCK refused (issue 16)"
 else
   skip "python3 not installed"
 fi

@@ -79,6 +79,7 @@ local X86_64, I386, AARCH64 = 0xc000003e, 0x40000003, 0xc00000b7
 local ARGS = {
   {}, { 0x7e020000 }, { 0x20000 }, { 8 }, { 0xffffffff }, { 0x100000000 }, { 0x20008 },
   { 0x11, 0x22, 0x33 }, { -1, -1, -1, -1, -1, -1 },
+  { 1 }, { 2 }, { 10 }, { 16 }, { 40 }, { 0x100000028 }, { 13 },
 }
 
 -- compare the two programs of a profile table; returns the number of
@@ -120,6 +121,29 @@ f:close()
 local diff, m, p = compare(default, "default", 1100, ARGS)
 tap.is(diff, 0, "the default profile: the same action for every number, architecture and argument set")
 tap.ok(m < p / 2, ("... in %d instructions instead of libseccomp's %d"):format(m, p))
+
+-- socket(2) and socketpair(2) by address family (issue 16): an allow-list,
+-- everything else EAFNOSUPPORT; all 64 bits of the argument count (the
+-- kernel reads an int: 0x100000028 would be AF_VSOCK to it)
+local ALLOW, EAFNOSUPPORT = 0x7fff0000, 0x00050000 | 97
+local SOCKET, SOCKETPAIR = 41, 53
+local families = { -1, 0xffffffff, 0x80000001, 0x100000001, 0x100000002, 0x10000000a, 0x100000010,
+                   0x100000028, 0xffffffff00000001 }
+for fam = 0, 64 do families[#families + 1] = fam end
+local prog = decode(core.seccomp_export(default))
+for _, call in ipairs { { "socket", SOCKET, { [1] = true, [2] = true, [10] = true, [16] = true } },
+                        { "socketpair", SOCKETPAIR, { [1] = true } } } do
+  local name, nr, allowed = call[1], call[2], call[3]
+  local wrong = {}
+  for _, fam in ipairs(families) do
+    local want = allowed[fam] and ALLOW or EAFNOSUPPORT
+    local got = run(prog, data_of(nr, X86_64, { fam, 1, 0 }))
+    if got ~= want then wrong[#wrong + 1] = ("%#x: %#x"):format(fam, got) end
+  end
+  tap.is(table.concat(wrong, ", "), "",
+    ("%s: families %s allowed, every other one (and any upper bits) EAFNOSUPPORT"):format(name,
+      name == "socket" and "1, 2, 10, 16" or "1"))
+end
 
 -- generated profiles: unconditional and conditional rules of several
 -- actions on overlapping names, both default actions

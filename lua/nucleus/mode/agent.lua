@@ -5,7 +5,8 @@
 --
 -- The container: a fresh tmpfs root; host /bin /sbin /usr /lib* /nix
 -- bound read-only (symlinks copied as symlinks); a minimal /etc; a /dev
--- tmpfs with host device nodes bound in; /proc of the new PID namespace;
+-- tmpfs with host device nodes bound in; /proc of the new PID namespace,
+-- /proc/sys read-only and docker's masked paths hidden;
 -- /tmp (1777) and a home directory; /context copied or bound; all
 -- capabilities dropped; no_new_privs; Landlock and the default seccomp
 -- profile; a C mini-init as PID 1.
@@ -22,6 +23,10 @@ local M = {}
 local DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 local SYSTEM_DIRS = { "/bin", "/sbin", "/usr", "/lib", "/lib32", "/lib64", "/libx32", "/nix" }
 local DEV_NODES = { "null", "zero", "full", "random", "urandom", "tty" }
+--- What of /proc docker masks (issue 16): the host's keys, timers, kernel
+-- memory, scheduler and hardware details.
+local PROC_MASKED = { "/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+                      "/proc/sched_debug", "/proc/scsi", "/proc/timer_list", "/proc/timer_stats" }
 --- Secrets that a context copy leaves behind (a bind shows the tree as is).
 M.CONTEXT_EXCLUDE = {
   names = { ".env", ".ssh", ".gnupg", ".aws", ".azure", ".docker", ".netrc", ".kube",
@@ -370,6 +375,24 @@ function M.build(o, host)
     if core.lstat("/proc/sysrq-trigger") then
       add { kind = "bind", source = "/proc/sysrq-trigger", target = "/proc/sysrq-trigger", file = true,
             flags = { "ro", "nosuid", "nodev", "noexec", "inner" } }
+    end
+    -- docker's masked paths, those the host has: a directory under an empty
+    -- read-only tmpfs, a file under the container's /dev/null bound
+    -- read-only (nodev would make it unreadable); the directories first,
+    -- whose parent the /proc mount has just made sure of.  /sys is an empty
+    -- directory here: its masked paths have nothing to cover.
+    local files = {}
+    for _, p in ipairs(PROC_MASKED) do
+      local pst = core.lstat(p)
+      if pst and pst.type == "dir" then
+        add { kind = "tmpfs", target = p, options = "mode=0555", flags = { "ro", "nosuid", "nodev", "noexec" } }
+      elseif pst then
+        files[#files + 1] = p
+      end
+    end
+    for _, p in ipairs(files) do
+      add { kind = "bind", source = "/dev/null", target = p, file = true,
+            flags = { "ro", "nosuid", "noexec", "inner" } }
     end
   end
   add { kind = "dir", target = "/sys", mode = 493 }
