@@ -16,6 +16,8 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
+#include <linux/magic.h>
 #include <linux/seccomp.h>
 
 #include "l_core.h"
@@ -926,11 +928,17 @@ static int read_plan (struct rd *r, int idx)
     return -1;
   if (cgroup)
     {
-      if (join_pid)
-        return bad (r, "cgroup: not with join_pid");
-      p->cgroup_fd = open (cgroup, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      /* a new container's cgroup, or (join_pid) the running one's that
+       * exec puts its process in; a directory of a cgroup2 mount, never
+       * reached through a symlink at its end */
+      struct statfs sf;
+      if (check_abs (r, "cgroup", cgroup) < 0)
+        return -1;
+      p->cgroup_fd = open (cgroup, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
       if (p->cgroup_fd < 0)
         return bad (r, "cgroup %s: %s", cgroup, strerror (errno));
+      if (fstatfs (p->cgroup_fd, &sf) < 0 || sf.f_type != CGROUP2_SUPER_MAGIC)
+        return bad (r, "cgroup %s: not a cgroup2 directory", cgroup);
     }
   if ((p->uid_map || p->gid_map) && !(p->clone_flags & CLONE_NEWUSER))
     return bad (r, "uid_map/gid_map given without a user namespace");

@@ -22,6 +22,56 @@ is "$(grep '^0::' /proc/$pid/cgroup | cut -d: -f3)" "${path#$mount}" "the init w
 "$NUCLEUS" rm -f incg >/dev/null
 wait "$sup" 2>/dev/null
 ok "$([ ! -d "$path" ]; echo $?)" "rm -f removes its cgroup"
+
+# issue 16 (6): what `exec` runs is in the container's cgroup (clone3
+# CLONE_INTO_CGROUP), not the caller's: under its limits (tests/vm/guest/
+# cgroups.t), in its stats, reached by cgroup.kill
+"$NUCLEUS" run --name excg -- sleep 3072 &
+sup=$!
+for _ in $(seq 100); do "$NUCLEUS" inspect excg 2>/dev/null | grep -q '"status": "running"' && break; sleep 0.02; done
+path=$("$NUCLEUS" inspect excg | grep -o '"cgroup": "[^"]*"' | cut -d'"' -f4)
+is "$("$NUCLEUS" exec excg cat /proc/self/cgroup | grep '^0::')" "0::/" \
+  "issue 16: an exec'd process is in the container's cgroup (the root of its cgroup namespace)"
+"$NUCLEUS" exec excg sleep 3073 &
+xsup=$!
+xpid=
+for _ in $(seq 100); do xpid=$(pgrep -f '^sleep 3073$') && break; sleep 0.02; done
+is "$(grep '^0::' "/proc/$xpid/cgroup" | cut -d: -f3)" "${path#"$mount"}" "  ... seen from the host, by its pid"
+ok "$(grep -qx "$xpid" "$path/cgroup.procs"; echo $?)" "  ... listed in the container's cgroup.procs"
+xinit=$(awk '{ print $4 }' "/proc/$xpid/stat")
+ok "$(grep -qx "$xinit" "$path/cgroup.procs"; echo $?)" "  ... and so is the exec's init, outside the PID namespace"
+"$NUCLEUS" rm -f excg >/dev/null
+wait "$sup" "$xsup" 2>/dev/null
+is "$(pgrep -f '^sleep 307[23]$' | wc -l)" 0 "rm -f (cgroup.kill) takes an exec'd sleeper down with the container"
+ok "$([ ! -d "$path" ]; echo $?)" "  ... and its cgroup goes"
+# a record naming another cgroup than the container's own is refused (the
+# record is what exec trusts; the kernel says where the init really is);
+# a --cgroup-parent is followed
+"$NUCLEUS" run --name excg2 --cgroup-parent /nucleus-test-exec -- sleep 3074 &
+sup=$!
+for _ in $(seq 100); do "$NUCLEUS" inspect excg2 2>/dev/null | grep -q '"status": "running"' && break; sleep 0.02; done
+path=$("$NUCLEUS" inspect excg2 | grep -o '"cgroup": "[^"]*"' | cut -d'"' -f4)
+id=$(basename "$path")
+rec=$NUCLEUS_STATE_DIR/containers/$id
+cp "$rec" "$T/rec.keep"
+mkdir -p "$mount/nucleus/$id" "$path/sub"
+for bad in "$mount" "$mount/nucleus" "$mount/nucleus-test-exec/../nucleus-test-exec/$id" "$mount/other/$id" \
+           "/tmp/$id" "$path/sub" "$mount/nucleus/$id"; do
+  printf '{"cgroup":"%s"}\n' "$bad" >> "$rec"
+  check_fails 125 "^nucleus: container excg2: cgroup \"$bad\": " "exec refuses a record naming $bad" -- exec excg2 true
+  cp "$T/rec.keep" "$rec"
+done
+like "$("$NUCLEUS" exec excg2 true 2>&1; printf '{"cgroup":"%s"}\n' "$mount/nucleus/$id" >> "$rec"; "$NUCLEUS" exec excg2 true 2>&1)" \
+  "the container's init is in /nucleus-test-exec/$id$" "  ... a cgroup of the tree where the init is not, by the init's own"
+cp "$T/rec.keep" "$rec"
+rmdir "$mount/nucleus/$id" "$path/sub"
+rmdir "$mount/nucleus" 2>/dev/null
+is "$("$NUCLEUS" exec excg2 cat /proc/self/cgroup | grep '^0::')" "0::/" \
+  "  ... and the record as written is taken, under a --cgroup-parent"
+"$NUCLEUS" rm -f excg2 >/dev/null
+wait "$sup" 2>/dev/null
+rmdir "$mount/nucleus-test-exec" 2>/dev/null
+
 # the shared parent goes once empty (other nucleus runs on the machine may
 # still be using it)
 others() { ls "$mount/nucleus" 2>/dev/null | grep -cE '^[0-9a-f]{32}$'; }
