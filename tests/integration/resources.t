@@ -152,12 +152,13 @@ ok "$([ -n "$n" ] && [ "$n" -lt 1024 ]; echo $?)" "empty files, which the size d
 # the context is copied into the root tmpfs: one that does not fit is
 # refused before anything starts (a bind is not copied)
 mkdir -p "$T/ctx" && head -c 20M /dev/zero > "$T/ctx/big" && echo hi > "$T/ctx/small"
-cgs() { ls "$mount/nucleus" 2>/dev/null | grep -cE '^[0-9a-f]{32}$'; }
-cg_before=$(cgs)
 rec_before=$(ls "$T/state/containers" | wc -l)
 check_fails 125 "^nucleus: context $T/ctx: 20.0M of files, more than the 8.0M tmpfs it is copied into \(--tmpfs-size\)$" \
-  "issue 16: a context larger than --tmpfs-size" -- run --name toobig --tmpfs-size 8M --context "$T/ctx" -- true
-is "$(ls "$T/state/containers" | wc -l) $(cgs)" "$rec_before $cg_before" "  ... refused before anything starts: no record, no cgroup"
+  "issue 16: a context larger than --tmpfs-size" -- run --name toobig --tmpfs-size 8M --context "$T/ctx" \
+  --cgroup-parent /nucleus-test-toobig -- true
+is "$(ls "$T/state/containers" | wc -l) $(ls "$mount/nucleus-test-toobig" 2>/dev/null | grep -cE '^[0-9a-f]{32}$')" \
+  "$rec_before 0" "  ... refused before anything starts: no record, no cgroup"
+rmdir "$mount/nucleus-test-toobig" 2>/dev/null
 out=$("$NUCLEUS" run --rm --memory 16M --context "$T/ctx" -- true 2>&1)
 is "$?:$(grep -v 'warn: .* running without resource limits' <<<"$out")" \
   "125:nucleus: context $T/ctx: 20.0M of files, more than the 16.0M tmpfs it is copied into (--tmpfs-size)" \
