@@ -16,6 +16,8 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
+#include <linux/magic.h>
 #include <linux/seccomp.h>
 
 #include "l_core.h"
@@ -245,11 +247,61 @@ static int read_exclude (struct rd *r, int idx, const char *where, struct nc_exc
   return 0;
 }
 
+/* "1.5G": a size for a message */
+static void human_size (char *buf, size_t n, uint64_t v)
+{
+  static const char units[] = "KMGTPE";
+  if (v < 1024)
+    {
+      snprintf (buf, n, "%lluB", (unsigned long long) v);
+      return;
+    }
+  double d = (double) v;
+  int u = -1;
+  while (d >= 1024 && u < 5)
+    d /= 1024, u++;
+  snprintf (buf, n, "%.1f%c", d, units[u]);
+}
+
+/* A scanned tree against the tmpfs it is copied into (max_bytes,
+ * max_entries: its size and nr_inodes; -1 = unbounded): what the copy
+ * will take there, each file's size rounded up to whole pages, as tmpfs
+ * allocates (a symlink of 128 bytes or more takes one too), so that a
+ * tree which cannot fit is refused here, before anything starts.  A tree
+ * that grows after the scan is stopped by the tmpfs itself (ENOSPC). */
+static int copy_fits (struct rd *r, const struct nc_mount *m, const char *source, lua_Integer max_bytes,
+                      lua_Integer max_entries)
+{
+  const uint64_t page = (uint64_t) sysconf (_SC_PAGESIZE);
+  uint64_t bytes = 0;
+  for (size_t i = m->copy_first; i < m->copy_first + m->copy_count; i++)
+    {
+      const struct nc_copy *e = &r->plan->copies[i];
+      if (e->type == NC_COPY_REG)
+        bytes += (e->size + page - 1) / page * page;
+      else if (e->type == NC_COPY_LNK && strlen (e->link) >= 128)
+        bytes += page;
+    }
+  char have[32], limit[32];
+  if (max_bytes >= 0 && bytes > (uint64_t) max_bytes)
+    {
+      human_size (have, sizeof have, bytes);
+      human_size (limit, sizeof limit, (uint64_t) max_bytes);
+      return bad (r, "context %s: %s of files, more than the %s tmpfs it is copied into (--tmpfs-size)",
+                  source, have, limit);
+    }
+  if (max_entries >= 0 && m->copy_count > (uint64_t) max_entries)
+    return bad (r, "context %s: %zu files, directories and links, more than the %lld inodes of the tmpfs "
+                   "it is copied into (--tmpfs-size)",
+                source, m->copy_count, (long long) max_entries);
+  return 0;
+}
+
 static int read_mount (struct rd *r, int idx, size_t i, struct nc_mount *m)
 {
   static const char *const keys[] = { "kind", "source", "target", "flags",   "options",
                                       "mode", "link",   "content", "exclude", "max_depth",
-                                      "file", NULL };
+                                      "file", "max_bytes", "max_entries", NULL };
   lua_State *L = r->L;
   char where[48];
   snprintf (where, sizeof where, "mounts[%zu]", i + 1);
@@ -397,11 +449,13 @@ static int read_mount (struct rd *r, int idx, size_t i, struct nc_mount *m)
   if (m->kind == NC_MNT_COPY)
     {
       struct nc_exclude ex = { 0 };
-      lua_Integer depth = 128;
+      lua_Integer depth = 128, max_bytes = -1, max_entries = -1;
       field (r, idx, "exclude");
       int rc = read_exclude (r, lua_gettop (L), where, &ex);
       lua_pop (L, 1);
-      if (rc < 0 || get_int (r, idx, where, "max_depth", 0, 1, 4096, &depth) < 0)
+      if (rc < 0 || get_int (r, idx, where, "max_depth", 0, 1, 4096, &depth) < 0
+          || get_int (r, idx, where, "max_bytes", 0, 0, LUA_MAXINTEGER, &max_bytes) < 0
+          || get_int (r, idx, where, "max_entries", 0, 0, LUA_MAXINTEGER, &max_entries) < 0)
         return -1;
       r->host_error = true;
       m->src_fd = open (source, O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -414,6 +468,8 @@ static int read_mount (struct rd *r, int idx, size_t i, struct nc_mount *m)
           < 0)
         return bad (r, "%s: %s%s%s", source, err.detail, err.code ? ": " : "",
                     err.code ? strerror (err.code) : "");
+      if (copy_fits (r, m, source, max_bytes, max_entries) < 0)
+        return -1;
       r->host_error = false;
     }
   return 0;
@@ -926,11 +982,17 @@ static int read_plan (struct rd *r, int idx)
     return -1;
   if (cgroup)
     {
-      if (join_pid)
-        return bad (r, "cgroup: not with join_pid");
-      p->cgroup_fd = open (cgroup, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      /* a new container's cgroup, or (join_pid) the running one's that
+       * exec puts its process in; a directory of a cgroup2 mount, never
+       * reached through a symlink at its end */
+      struct statfs sf;
+      if (check_abs (r, "cgroup", cgroup) < 0)
+        return -1;
+      p->cgroup_fd = open (cgroup, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
       if (p->cgroup_fd < 0)
         return bad (r, "cgroup %s: %s", cgroup, strerror (errno));
+      if (fstatfs (p->cgroup_fd, &sf) < 0 || sf.f_type != CGROUP2_SUPER_MAGIC)
+        return bad (r, "cgroup %s: not a cgroup2 directory", cgroup);
     }
   if ((p->uid_map || p->gid_map) && !(p->clone_flags & CLONE_NEWUSER))
     return bad (r, "uid_map/gid_map given without a user namespace");

@@ -248,6 +248,39 @@ function M.create_in(mount, parent, explicit, id, limits)
   return { path = cg, parent = path, created = created }
 end
 
+--- The cgroup a running container's record names, checked before a
+-- process is put there (exec): a path in the cgroup2 mount, no "." or
+-- "..", under the parent the container was started with (its
+-- --cgroup-parent, NUCLEUS_CGROUP_ROOT) or the default /nucleus, named
+-- after the container, and the cgroup its init is in.  Returns the path,
+-- false when the record names none (a host without it: as before), or
+-- nil and a one-line reason.
+function M.of_container(rec, o)
+  local path = rec.cgroup
+  if path == nil then return false end
+  local function refuse(why)
+    return nil, ("container %s: cgroup %q: %s"):format(rec.name or rec.id:sub(1, 12), tostring(path), why)
+  end
+  if type(path) ~= "string" or type(rec.id) ~= "string" or not rec.id:match("^%x+$") then
+    return refuse("not a cgroup of this container")
+  end
+  local mount = M.mountpoint()
+  if not mount then return refuse("no cgroup2 hierarchy is mounted") end
+  if path:sub(1, #mount + 1) ~= mount .. "/" then return refuse("outside the cgroup2 mount " .. mount) end
+  local rel = path:sub(#mount + 1)
+  if validate.container_path(rel, "cgroup") ~= rel then return refuse("not a clean path") end
+  local allowed = { ["/nucleus/" .. rec.id] = true }
+  local pmount, parent = M.parent(o)
+  if pmount == mount and type(parent) == "string" then allowed[parent .. "/" .. rec.id] = true end
+  if not allowed[rel] then return refuse("not the container's cgroup under the nucleus cgroup tree") end
+  -- where the kernel says its init is (pid and start time checked by the caller)
+  local f = io.open(("/proc/%d/cgroup"):format(rec.pid))
+  local cur = f and f:read("a"):match("0::([^\n]*)")
+  if f then f:close() end
+  if cur ~= rel then return refuse(("the container's init is in %s"):format(cur or "no cgroup2 cgroup")) end
+  return path
+end
+
 --- How many processes the kernel OOM-killed in it (memory.events).
 function M.oom_kills(path)
   local ev = read(path .. "/memory.events") or ""

@@ -369,6 +369,12 @@ function M.exec(ref, x, ctx)
   end
   local tbl, warnings = require("nucleus.mode.agent").build_exec(rec, x)
   if not tbl then return nil, warnings, M.EXIT_SETUP end
+  -- in the container's cgroup from its first instruction, as the init is
+  -- (clone3 CLONE_INTO_CGROUP): under its limits, in its stats, reached
+  -- by cgroup.kill
+  local cg, cerr = require("nucleus.cgroup").of_container(rec, assert(options.normalize(rec.options)))
+  if cg == nil then return nil, cerr, M.EXIT_SETUP end
+  tbl.cgroup = cg or nil
   local plan, perr = core.plan_compile(tbl)
   if not plan then return nil, perr, M.EXIT_SETUP end
   local code, sig = M.spawn_and_wait(plan, { tty = x.tty, interactive = x.interactive })

@@ -65,6 +65,8 @@ M.run = {
   { name = "pids", kind = "string", meta = "N", help = "Process limit (pids.max; 0 = unlimited; default 4096)" },
   { name = "io_limit", kind = "list", meta = "'MAJ:MIN riops=N wiops=N rbps=N wbps=N'", help = "I/O limit (io.max)" },
   { name = "memlock", kind = "string", meta = "SIZE", help = "Locked memory limit (RLIMIT_MEMLOCK)" },
+  { name = "tmpfs_size", kind = "string", meta = "SIZE",
+    help = "Size of each writable tmpfs: the root (with /tmp, the home and /context), production's /tmp and home; /dev/shm gets 64M at most (default: --memory, else 1G)" },
   { name = "cgroup_parent", kind = "string", meta = "PATH", help = "Parent cgroup (default /nucleus)" },
   { name = "ulimit", kind = "list", meta = "NAME=SOFT[:HARD]",
     help = "Resource limit (nofile, nproc, core, memlock, stack, ...)" },

@@ -334,6 +334,32 @@ local fh = io.open(dir .. "/o")
 tap.is(fh and fh:read("l"), "from-container", "recipe: the host sees the file")
 if fh then fh:close() end
 os.remove(dir .. "/o")
+
+-- issue 16 (8): a context is measured when the plan is compiled, against
+-- the tmpfs it is copied into; one that grows after that is stopped by
+-- the tmpfs's bound (ENOSPC), never copied past it into memory
+local ctx = dir .. "/ctx"
+os.execute(("mkdir %q && head -c 1M /dev/urandom > %q/f"):format(ctx, ctx))
+local big, berr = nucleus.compile { argv = { "true" }, context = ctx, tmpfs_size = "512K" }
+tap.ok(big == nil and berr:match("invalid %-%-tmpfs%-size"), "compile: a bound below 1M refused", berr)
+os.execute(("head -c 9M /dev/urandom >> %q/f"):format(ctx))
+big, berr = nucleus.compile { argv = { "true" }, context = ctx, tmpfs_size = "8M" }
+tap.ok(big == nil and berr:find("context " .. ctx .. ": 10.0M of files, more than the 8.0M tmpfs", 1, true),
+  "compile: a context larger than the tmpfs refused, with its size and the bound", berr)
+os.execute(("truncate -s 1M %q/f"):format(ctx))
+local grown = assert(nucleus.compile { argv = { "sh", "-c", "stat -c %s /context/f > /data/size" },
+                                      context = ctx, tmpfs_size = "8M", volume = { dir .. ":/data" } })
+os.execute(("head -c 20M /dev/urandom >> %q/f"):format(ctx))
+local gcode, gmsg, gstatus = nucleus.spawn_and_wait(grown)
+if gcode == nil then
+  tap.ok(gmsg:match("No space left on device") and gstatus == 125,
+    "a context grown past the tmpfs after the scan: the copy stops at the bound (ENOSPC)", gmsg)
+else
+  local sz = tonumber(readfile(dir .. "/size"))
+  tap.ok(gcode == 0 and sz and sz <= 8 << 20,
+    "a context grown past the tmpfs after the scan: no more than the bound is copied", tostring(sz))
+end
+os.execute(("rm -rf %q %q/size"):format(ctx, dir))
 os.remove(dir)
 -- a context file swapped for a FIFO between the scan and the copy: the
 -- copy refuses it at once (the open does not block on the FIFO)

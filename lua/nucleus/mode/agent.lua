@@ -37,6 +37,34 @@ M.CONTEXT_EXCLUDE = {
 
 local RO = { "ro", "nosuid", "nodev", "recursive" }
 
+-- tmpfs bounds (issue 16): without a size a tmpfs may take half the RAM,
+-- and without nr_inodes empty files take kernel memory (about 1 KiB each)
+-- that its size does not count; one inode per KiB of size keeps that
+-- within the size again
+M.TMPFS_DEFAULT = 1 << 30 -- agents build software in /tmp
+M.TMPFS_MIN = 1 << 20
+M.SHM_SIZE = 64 << 20     -- /dev/shm, as docker
+local function tmpfs_bounds(bytes)
+  return ("size=%d,nr_inodes=%d"):format(bytes, bytes // 1024)
+end
+
+--- The size of each writable tmpfs: --tmpfs-size, else --memory (its
+-- pages are charged to the container's memory anyway), else 1G.
+function M.tmpfs_size(o)
+  local size = require("nucleus.cgroup").size
+  if o.tmpfs_size then
+    local b, err = size(o.tmpfs_size, "--tmpfs-size")
+    if not b then return nil, err end
+    if b < M.TMPFS_MIN then return nil, ("invalid --tmpfs-size %q: at least 1M"):format(o.tmpfs_size) end
+    return b
+  elseif o.memory then
+    local b, err = size(o.memory, "--memory")
+    if not b then return nil, err end
+    return math.max(b, M.TMPFS_MIN)
+  end
+  return M.TMPFS_DEFAULT
+end
+
 local function read_file(path)
   local f = io.open(path, "rb")
   if not f then return nil end
@@ -170,6 +198,9 @@ function M.build(o, host)
     return nil, "--rootfs is for --service-mode production"
   end
 
+  local tmpfs_size, terr = M.tmpfs_size(o)
+  if not tmpfs_size then return nil, terr end
+
   local userns = euid ~= 0 or o.rootless
   local who, ierr = identity(o, userns)
   M.lookup_user = nil
@@ -182,7 +213,7 @@ function M.build(o, host)
     init = true,
     degraded = o.allow_degraded_security,
     chroot_fallback = o.allow_chroot_fallback,
-    root_options = "mode=0755",
+    root_options = "mode=0755," .. tmpfs_bounds(tmpfs_size),
     mounts = {},
     user = { uid = who.uid, gid = who.gid, groups = who.groups },
     caps = { bounding = 0, permitted = 0, effective = 0, inheritable = 0, ambient = 0 },
@@ -338,7 +369,7 @@ function M.build(o, host)
 
   -- /dev: its own tmpfs (the root tmpfs is nodev), with the host's
   -- character devices made anew, or bound where mknod is impossible
-  add { kind = "tmpfs", target = "/dev", options = "mode=0755,size=64k", flags = { "nosuid", "noexec" } }
+  add { kind = "tmpfs", target = "/dev", options = "mode=0755,size=64k,nr_inodes=1024", flags = { "nosuid", "noexec" } }
   for _, n in ipairs(DEV_NODES) do
     local dst = core.lstat("/dev/" .. n)
     if dst then
@@ -355,7 +386,8 @@ function M.build(o, host)
   add { kind = "devpts", target = "/dev/pts", options = "newinstance,ptmxmode=0666,mode=0620",
         flags = { "nosuid", "noexec" } }
   add { kind = "symlink", target = "/dev/ptmx", link = "pts/ptmx" }
-  add { kind = "tmpfs", target = "/dev/shm", options = "mode=1777,size=64m", flags = { "nosuid", "nodev", "noexec" } }
+  add { kind = "tmpfs", target = "/dev/shm", options = "mode=1777," .. tmpfs_bounds(math.min(M.SHM_SIZE, tmpfs_size)),
+        flags = { "nosuid", "nodev", "noexec" } }
   add { kind = "mqueue", target = "/dev/mqueue", flags = { "nosuid", "nodev", "noexec" } }
   add { kind = "symlink", target = "/dev/fd", link = "/proc/self/fd" }
   add { kind = "symlink", target = "/dev/stdin", link = "/proc/self/fd/0" }
@@ -398,8 +430,10 @@ function M.build(o, host)
   add { kind = "dir", target = "/sys", mode = 493 }
   if prod then
     -- the root is read-only: the writable places are tmpfs of their own
-    add { kind = "tmpfs", target = "/tmp", options = "mode=1777,size=256m", flags = { "nosuid", "nodev", "noexec" } }
-    add { kind = "tmpfs", target = who.home, options = ("mode=0700,uid=%d,gid=%d,size=64m"):format(who.uid, who.gid),
+    add { kind = "tmpfs", target = "/tmp", options = "mode=1777," .. tmpfs_bounds(tmpfs_size),
+          flags = { "nosuid", "nodev", "noexec" } }
+    add { kind = "tmpfs", target = who.home,
+          options = ("mode=0700,uid=%d,gid=%d,%s"):format(who.uid, who.gid, tmpfs_bounds(tmpfs_size)),
           flags = { "nosuid", "nodev", "noexec" } }
     plan.root_readonly = true
     plan.audit_mounts = true
@@ -429,7 +463,8 @@ function M.build(o, host)
   end
   if #secrets > 0 then
     add { kind = "tmpfs", target = "/run/secrets",
-          options = ("mode=0500,uid=%d,gid=%d,size=1m"):format(who.uid, who.gid), flags = { "nosuid", "nodev", "noexec" } }
+          options = ("mode=0500,uid=%d,gid=%d,%s"):format(who.uid, who.gid, tmpfs_bounds(1 << 20)),
+          flags = { "nosuid", "nodev", "noexec" } }
     local seen = {}
     for _, sc in ipairs(secrets) do
       local dst, derr = validate.container_path(sc[2], "secret destination")
@@ -476,7 +511,11 @@ function M.build(o, host)
       M.context_check = { dir = o.context, hash = h }
     end
     if o.context_mode == "copy" then
-      add { kind = "copy", source = real, target = "/context", exclude = M.CONTEXT_EXCLUDE }
+      -- into the root tmpfs: a tree that cannot fit is refused before
+      -- anything starts (the scan's sizes), and one that grows meanwhile
+      -- stops at the tmpfs's bound (ENOSPC), not at the host's memory
+      add { kind = "copy", source = real, target = "/context", exclude = M.CONTEXT_EXCLUDE,
+            max_bytes = tmpfs_size, max_entries = tmpfs_size // 1024 }
       extra[#extra + 1] = { path = "/context", access = landlock.READ | landlock.WRITE }
     else
       add { kind = "bind", source = real, target = "/context", flags = { "ro", "nosuid", "nodev", "noexec", "recursive" } }

@@ -82,6 +82,25 @@ ok "$([ ! -d "$cgpath" ]; echo $?)" "the cgroup is gone after the run"
 "$N" rm oom st >/dev/null
 ok "$([ ! -e "$CG/nucleus" ]; echo $?)" "the parent cgroup is removed once empty"
 
+# --- exec (issue 16): in the container's cgroup, under its limits ------------------
+"$N" run --name ex --pids 8 -- sleep 60 &
+sup=$!
+for _ in $(seq 100); do "$N" inspect ex 2>/dev/null | grep -q '"status": "running"' && break; sleep 0.1; done
+cgpath=$("$N" inspect ex | grep -o '"cgroup": "[^"]*"' | cut -d'"' -f4)
+base=$(cat "$cgpath/pids.current")
+"$N" exec ex sleep 61 &
+xsup=$!
+for _ in $(seq 100); do [ "$(cat "$cgpath/pids.current")" -gt "$base" ] && break; sleep 0.1; done
+is "$(cat "$cgpath/pids.current")" "$((base + 2))" \
+  "issue 16: an exec'd process and its init count in the container's pids.current (from $base)"
+like "$("$N" stats --no-stream --format json ex)" "\"pids\": $((base + 2))" "  ... and in its stats"
+forks=$("$N" exec ex perl -e '$| = 1; my $n = 0; for (1 .. 30) { my $p = fork; if (defined $p) { if ($p == 0) { sleep 5; exit } $n++ } } print "$n\n"')
+ok "$([ -n "$forks" ] && [ "$forks" -lt 8 ]; echo $?)" \
+  "issue 16: an exec'd fork bomb is held at the container's --pids 8 ($forks of 30 forks succeeded)"
+"$N" rm -f ex >/dev/null
+wait "$sup" "$xsup" 2>/dev/null
+is "$(pgrep -f '^sleep 6[01]$' | wc -l)" 0 "rm -f takes the exec'd processes down with the container"
+
 # --- the cgroup namespace is rooted at the container's cgroup ----------------------
 is "$("$N" run --rm -- cat /proc/self/cgroup)" "0::/" "inside, the container's cgroup is the root"
 

@@ -12,7 +12,7 @@ W=$(mktemp -d)
 R=$W/rootfs
 mkdir -p "$R/bin" "$R/etc" "$R/www"
 cp "$(command -v busybox)" "$R/bin/busybox"
-for a in sh httpd wget cat ls ps sleep stat; do ln -s busybox "$R/bin/$a"; done
+for a in sh httpd wget cat ls ps sleep stat head; do ln -s busybox "$R/bin/$a"; done
 printf 'root:x:0:0::/root:/bin/sh\nweb:x:1000:1000::/home/web:/bin/sh\n' > "$R/etc/passwd"
 printf 'root:x:0:\nweb:x:1000:\n' > "$R/etc/group"
 echo hello-from-production > "$R/www/index.html"
@@ -51,6 +51,10 @@ unlike "$out" "^ *1 " "hidepid: the init (root) is invisible to the workload use
 is "$("$N" exec svc cat /tmp/proc | grep -c -v '^[0-9]*$' | tr -d ' ')" 2 "subset=pid: /proc holds only process entries (and self, thread-self)"
 is "$("$N" exec svc stat -c '%a %u' /run/secrets/token)" "400 1000" "the secret is 0400 and the workload user's"
 is "$("$N" exec svc cat /run/secrets/token)" api-key "  ... readable by the workload"
+# issue 16 (8): every tmpfs bounded, by --memory here
+is "$("$N" exec svc sh -c 'for d in / /tmp /home/web /dev/shm /run/secrets; do stat -f -c "%S*%b" $d; done' \
+     | while read -r x; do printf '%s ' $((x)); done)" "67108864 67108864 67108864 67108864 1048576 " \
+  "issue 16: the root, /tmp and the home are --memory's 64M, /dev/shm 64M, the secrets 1M"
 out=$("$N" exec svc sh -c 'echo x > /etc/passwd' 2>&1)
 like "$out" "Read-only|Permission denied" "the prepared root is read-only"
 "$N" stop -t 10 svc >/dev/null
@@ -73,6 +77,15 @@ else
   skip "no systemd-journald" 2
 fi
 "$N" rm svc >/dev/null
+# several tmpfs mounts each at the bound: their pages are the container's
+# memory, so together they stay within --memory
+out=$("$N" run --rm --service-mode production --memory 64M --rootfs "$R" --user web -- \
+  sh -c 'head -c 40M /dev/zero > /tmp/a 2>/dev/null; head -c 40M /dev/zero > /home/web/b 2>/dev/null
+         echo sum=$(( $(stat -c %s /tmp/a) + $(stat -c %s /home/web/b) ))' 2>&1)
+rc=$?
+sum=$(grep -o 'sum=[0-9]*' <<<"$out" | cut -d= -f2)
+ok "$([ "$rc" -ne 0 ] || { [ -n "$sum" ] && [ "$sum" -lt 67108864 ]; }; echo $?)" \
+  "issue 16: 40M in /tmp and 40M in the home do not both fit in --memory 64M (exit $rc, ${sum:-?} bytes written)"
 
 rm -rf "$W" "$NUCLEUS_STATE_DIR"
 done_testing
