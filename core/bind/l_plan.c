@@ -265,8 +265,8 @@ static void human_size (char *buf, size_t n, uint64_t v)
 
 /* A scanned tree against the tmpfs it is copied into (max_bytes,
  * max_entries: its size and nr_inodes; -1 = unbounded): what the copy
- * will take there, each file's size rounded up to whole pages, as tmpfs
- * allocates (a symlink of 128 bytes or more takes one too), so that a
+ * will take there, the data of each file (its holes stay holes in the
+ * copy) rounded up to whole pages, as tmpfs allocates (a symlink of 128 bytes or more takes one too), so that a
  * tree which cannot fit is refused here, before anything starts.  A tree
  * that grows after the scan is stopped by the tmpfs itself (ENOSPC). */
 static int copy_fits (struct rd *r, const struct nc_mount *m, const char *source, lua_Integer max_bytes,
@@ -278,7 +278,7 @@ static int copy_fits (struct rd *r, const struct nc_mount *m, const char *source
     {
       const struct nc_copy *e = &r->plan->copies[i];
       if (e->type == NC_COPY_REG)
-        bytes += (e->size + page - 1) / page * page;
+        bytes += (e->data + page - 1) / page * page;
       else if (e->type == NC_COPY_LNK && strlen (e->link) >= 128)
         bytes += page;
     }

@@ -248,6 +248,8 @@ static int scan_dir (struct scan *s, int parent_fd, const char *rel, unsigned de
         {
           e.type = NC_COPY_REG;
           e.size = (uint64_t) st.st_size;
+          /* what it holds: the copy keeps its holes (child.c) */
+          e.data = (uint64_t) st.st_blocks * 512 < e.size ? (uint64_t) st.st_blocks * 512 : e.size;
           e.mode &= 0777; /* no setuid/setgid bits into the sandbox */
           e.path = nc_plan_strdup (s->plan, path);
           if (!e.path || (ret = push (s, e)) < 0)

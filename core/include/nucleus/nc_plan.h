@@ -62,6 +62,7 @@ struct nc_copy {
   const char *path; /* relative, same under the source and the target */
   const char *link; /* symlink target */
   uint64_t size;
+  uint64_t data; /* regular file: the bytes it holds, holes left out */
 };
 enum { NC_COPY_DIR = 1, NC_COPY_REG, NC_COPY_LNK };
 
