@@ -137,6 +137,8 @@ int nc_l_plan_describe (lua_State *L)
   set_str (L, "staging", p->staging);
   set_str (L, "root_options", p->root_opts);
   set_bool (L, "root_readonly", p->root_readonly);
+  set_bool (L, "root_noexec", p->root_noexec);
+  set_bool (L, "memfd_noexec", p->memfd_noexec);
   set_bool (L, "chroot_fallback", p->chroot_fallback);
   set_bool (L, "loopback", p->net_loopback);
   set_bool (L, "degraded", p->degraded);

@@ -893,7 +893,8 @@ static int read_plan (struct rd *r, int idx)
           "uid_map",  "gid_map", "setgroups_deny", "user",     "staging",  "root_options",
           "root_readonly", "chroot_fallback", "loopback", "bridged", "mounts", "caps", "rlimits",
           "seccomp",  "seccomp_log", "seccomp_trace", "landlock", "degraded", "init",
-          "join_pid", "join_start", "cgroup", "audit_mounts", "pause_after_root", NULL };
+          "join_pid", "join_start", "cgroup", "audit_mounts", "pause_after_root", "root_noexec",
+          "memfd_noexec", NULL };
   lua_State *L = r->L;
   struct nc_plan *p = r->plan;
   size_t n;
@@ -924,6 +925,8 @@ static int read_plan (struct rd *r, int idx)
       || get_str (r, idx, "plan", "staging", 0, &p->staging, NULL) < 0
       || get_str (r, idx, "plan", "root_options", 0, &p->root_opts, NULL) < 0
       || get_bool (r, idx, "plan", "root_readonly", &p->root_readonly) < 0
+      || get_bool (r, idx, "plan", "root_noexec", &p->root_noexec) < 0
+      || get_bool (r, idx, "plan", "memfd_noexec", &p->memfd_noexec) < 0
       || get_bool (r, idx, "plan", "chroot_fallback", &p->chroot_fallback) < 0
       || get_bool (r, idx, "plan", "loopback", &p->net_loopback) < 0
       || get_bool (r, idx, "plan", "bridged", &p->net_bridged) < 0

@@ -650,6 +650,27 @@ NC_CHILD static void audit_mounts (const struct child *c)
     }
 }
 
+/* W^X where the plan promises it: no memfd made from here on can be
+ * executed (vm.memfd_noexec=2 is per pid namespace, and only rises; the
+ * kernel reads it for the writer's own, the container's).  Written
+ * through the host's /proc before it goes (/proc/sys is read-only
+ * inside); nucleus-init's memfd was made before, in the host's. */
+NC_CHILD static void memfd_noexec (struct child *c)
+{
+  char path[64];
+  if (join (path, sizeof path, c->host_prefix, "/proc/sys/vm/memfd_noexec") < 0)
+    fail (c, NC_STAGE_MOUNTS, "memfd_noexec");
+  int fd = open (path, O_WRONLY | O_CLOEXEC);
+  if (fd >= 0 && write (fd, "2", 1) == 1)
+    {
+      close (fd);
+      return;
+    }
+  if (fd >= 0)
+    close (fd);
+  fail_or_warn (c, NC_STAGE_MOUNTS, "vm.memfd_noexec=2 (W^X for memfds)");
+}
+
 /* Build the new root: a staging tmpfs holds "newroot" (the container's
  * root tmpfs) and "oldroot" (the host's root after the first pivot), as
  * bubblewrap does, so host paths stay reachable under /oldroot while the
@@ -668,7 +689,9 @@ NC_CHILD static void setup_root (struct child *c)
     fail (c, NC_STAGE_MOUNTS, p->staging);
   if (mkdir ("newroot", 0755) < 0 || mkdir ("oldroot", 0755) < 0)
     fail (c, NC_STAGE_MOUNTS, "staging directories");
-  if (mount ("tmpfs", "newroot", "tmpfs", MS_NOSUID | MS_NODEV, p->root_opts) < 0)
+  if (mount ("tmpfs", "newroot", "tmpfs", MS_NOSUID | MS_NODEV | (p->root_noexec ? MS_NOEXEC : 0),
+             p->root_opts)
+      < 0)
     fail2 (c, NC_STAGE_MOUNTS, errno, "root tmpfs", NULL);
 
   if (syscall (SYS_pivot_root, ".", "oldroot") == 0)
@@ -688,6 +711,8 @@ NC_CHILD static void setup_root (struct child *c)
   else
     fail (c, NC_STAGE_PIVOT, "pivot_root to the staging root");
 
+  if (p->memfd_noexec)
+    memfd_noexec (c);
   c->root_fd = open (".", O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (c->root_fd < 0)
     fail (c, NC_STAGE_MOUNTS, "the new root");
@@ -736,6 +761,7 @@ NC_CHILD static void setup_root (struct child *c)
   if (p->audit_mounts)
     audit_mounts (c);
 }
+
 
 NC_CHILD static int capset_sets (uint64_t eff, uint64_t prm, uint64_t inh)
 {

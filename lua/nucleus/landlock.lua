@@ -49,8 +49,9 @@ M.ACCESS = {
 }
 
 --- Agent mode rules: system trees read+execute, /dev usable, /proc read
--- only, the workload's scratch space read+write but never execute.
--- `extra` lists {path=, access=} for volumes and the home directory;
+-- only, /dev/shm read+write but never execute.  `extra` lists
+-- {path=, access=} for /tmp, the home directory, volumes and /context
+-- (executable unless the mode promises W^X);
 -- `skip` is a set of paths that get no rule (a host tree the container
 -- lacks, or a link into /usr, which /usr's rule covers).
 function M.agent_rules(extra, skip)
@@ -69,7 +70,6 @@ function M.agent_rules(extra, skip)
     { path = "/dev", access = READ | FS.write_file | FS.ioctl_dev },
     { path = "/dev/shm", access = READ | WRITE },
     { path = "/dev/mqueue", access = READ | WRITE, optional = true },
-    { path = "/tmp", access = READ | WRITE },
   }
   for _, r in ipairs(extra or {}) do rules[#rules + 1] = r end
   if skip then

@@ -85,6 +85,8 @@ M.run = {
   { name = "landlock_policy_sha256", kind = "string", meta = "HEX", help = "Required SHA-256 of the Landlock policy" },
   { name = "allow_chroot_fallback", kind = "flag",
     help = "Use chroot when pivot_root is impossible (weaker)" },
+  { name = "noexec_workspace", kind = "flag",
+    help = "W^X: nothing the workload can write (/context, /tmp, the home, rw volumes, memfds) can be executed (production always)" },
   { name = "allow_degraded_security", kind = "flag",
     help = "Turn seccomp and Landlock failures into warnings" },
   { name = "interactive", short = "i", kind = "flag", help = "Keep stdin open (default: /dev/null)" },

@@ -110,7 +110,20 @@ tap.is(plan.caps.bounding | plan.caps.permitted | plan.caps.effective, 0, "every
 tap.is(plan.landlock.scoped, 3, "Landlock scoping on ABI 6")
 local names = {}
 for _, r in ipairs(plan.landlock.rules) do names[r.path] = r.access end
-tap.is(names["/tmp"] & landlock.FS.execute, 0, "/tmp: no execute")
+tap.is(names["/tmp"] & landlock.FS.execute, landlock.FS.execute, "/tmp: execute (agent mode runs what it builds)")
+tap.is(plan.root_noexec, nil, "the root tmpfs is executable by default")
+tap.is(plan.memfd_noexec, nil, "... and memfds too")
+do
+  local wx = assert(build { argv = { "sh" }, noexec_workspace = true, volume = { "/srv/ctx:/data" } })
+  local n = {}
+  for _, r in ipairs(wx.landlock.rules) do n[r.path] = r.access end
+  tap.is(n["/tmp"] & landlock.FS.execute, 0, "--noexec-workspace: /tmp: no execute")
+  tap.is(n["/data"] & landlock.FS.execute, 0, "--noexec-workspace: rw volume: no execute")
+  tap.is(table.concat(find(wx, "/data").flags, ","), "nosuid,nodev,noexec,recursive", "--noexec-workspace: rw volume mounted noexec")
+  tap.is(wx.root_noexec, true, "--noexec-workspace: the root tmpfs is noexec")
+  tap.is(wx.memfd_noexec, true, "--noexec-workspace: vm.memfd_noexec=2")
+  tap.is(n["/usr"] & landlock.FS.execute, landlock.FS.execute, "--noexec-workspace: /usr still runs")
+end
 tap.is(names["/usr"] & landlock.EXEC, landlock.EXEC, "/usr: execute")
 tap.is(names["/proc"] & landlock.FS.write_file, 0, "/proc: read only")
 
@@ -155,10 +168,10 @@ _, nerr = build { argv = { "sh" }, hostname = "a_b" }
 tap.like(nerr, "invalid hostname", "an explicit bad hostname is an error")
 
 plan = assert(build { argv = { "sh" }, volume = { "/srv/ctx:/data", "/srv/file:/cfg/f:ro" } })
-tap.is(table.concat(find(plan, "/data").flags, ","), "nosuid,nodev,noexec,recursive", "rw volume is noexec")
+tap.is(table.concat(find(plan, "/data").flags, ","), "nosuid,nodev,recursive", "rw volume is executable (agent default)")
 tap.ok(find(plan, "/cfg/f").file, "file volume")
 for _, r in ipairs(plan.landlock.rules) do names[r.path] = r.access end
-tap.is(names["/data"] & landlock.FS.execute, 0, "rw volume: no Landlock execute")
+tap.is(names["/data"] & landlock.FS.execute, landlock.FS.execute, "rw volume: Landlock execute (agent default)")
 tap.is(names["/cfg/f"] & landlock.FS.execute, landlock.FS.execute, "ro volume: executable")
 
 plan = assert(build({ argv = { "sh" } }, { id = ("ab"):rep(16), landlock_abi = 0 }) == nil and { } or {})

@@ -139,6 +139,8 @@ struct nc_plan {
   const char *staging;   /* mount point of the staging tmpfs, e.g. "/tmp" */
   const char *root_opts; /* options of the root tmpfs */
   bool root_readonly;
+  bool root_noexec;  /* nothing on the root tmpfs (/tmp, home, /context) runs */
+  bool memfd_noexec; /* vm.memfd_noexec=2 in the container's pid namespace */
   bool chroot_fallback;
   bool audit_mounts; /* compare /proc/self/mountinfo with the plan after pivot */
   bool pause_after_root; /* stop after the root is built, until the parent's go */

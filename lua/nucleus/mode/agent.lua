@@ -200,6 +200,11 @@ function M.build(o, host)
 
   local tmpfs_size, terr = M.tmpfs_size(o)
   if not tmpfs_size then return nil, terr end
+  -- agent mode runs what the agent builds: its workspace, /tmp, the home
+  -- and rw volumes are executable unless --noexec-workspace; production
+  -- never executes what it can write
+  local wx = prod or o.noexec_workspace or false
+  local RW = landlock.READ | landlock.WRITE | (wx and 0 or landlock.EXEC)
 
   local userns = euid ~= 0 or o.rootless
   local who, ierr = identity(o, userns)
@@ -214,6 +219,10 @@ function M.build(o, host)
     degraded = o.allow_degraded_security,
     chroot_fallback = o.allow_chroot_fallback,
     root_options = "mode=0755," .. tmpfs_bounds(tmpfs_size),
+    -- W^X (production, --noexec-workspace): what the workload can write
+    -- is never executable, by path (noexec mounts, Landlock) or as a memfd
+    root_noexec = wx or nil,
+    memfd_noexec = wx or nil,
     mounts = {},
     user = { uid = who.uid, gid = who.gid, groups = who.groups },
     caps = { bounding = 0, permitted = 0, effective = 0, inheritable = 0, ambient = 0 },
@@ -478,7 +487,7 @@ function M.build(o, host)
     end
   end
 
-  local extra = { { path = who.home, access = landlock.READ | landlock.WRITE } }
+  local extra = { { path = who.home, access = RW }, { path = "/tmp", access = RW } }
   for _, mt in ipairs(rootfs_mounts or {}) do
     -- the prepared root is read-only code and data, like the host trees
     if mt.kind == "bind" then extra[#extra + 1] = { path = mt.target, access = landlock.READ | landlock.EXEC } end
@@ -488,10 +497,10 @@ function M.build(o, host)
   for _, v in ipairs(o.volume) do
     local vol, err = opts().volume(v)
     if not vol then return nil, err end
-    local flags = vol.ro and { "ro", "nosuid", "nodev", "recursive" } or { "nosuid", "nodev", "noexec", "recursive" }
+    local flags = vol.ro and { "ro", "nosuid", "nodev", "recursive" }
+      or wx and { "nosuid", "nodev", "noexec", "recursive" } or { "nosuid", "nodev", "recursive" }
     add { kind = "bind", source = vol.source, target = vol.target, file = vol.file, flags = flags }
-    extra[#extra + 1] = { path = vol.target,
-      access = vol.ro and (landlock.READ | landlock.EXEC) or (landlock.READ | landlock.WRITE) }
+    extra[#extra + 1] = { path = vol.target, access = vol.ro and (landlock.READ | landlock.EXEC) or RW }
   end
 
   if o.context then
@@ -516,7 +525,7 @@ function M.build(o, host)
       -- stops at the tmpfs's bound (ENOSPC), not at the host's memory
       add { kind = "copy", source = real, target = "/context", exclude = M.CONTEXT_EXCLUDE,
             max_bytes = tmpfs_size, max_entries = tmpfs_size // 1024 }
-      extra[#extra + 1] = { path = "/context", access = landlock.READ | landlock.WRITE }
+      extra[#extra + 1] = { path = "/context", access = RW }
     else
       add { kind = "bind", source = real, target = "/context", flags = { "ro", "nosuid", "nodev", "noexec", "recursive" } }
       extra[#extra + 1] = { path = "/context", access = landlock.READ }
