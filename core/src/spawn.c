@@ -638,6 +638,9 @@ int nc_proc_wait (struct nc_proc *proc, const int *sigs, size_t nsigs, struct nc
   struct termios saved_tio;
   int raw = 0;
   int in_open = proc->pty_master >= 0 && proc->relay_stdin;
+  /* the terminal is read until it hangs up (EIO once the workload has
+   * closed every fd of it): polling it after that would spin */
+  int pty_live = proc->pty_master >= 0;
   struct in_relay *inr = NULL;
   if (sfd < 0)
     {
@@ -667,7 +670,7 @@ int nc_proc_wait (struct nc_proc *proc, const int *sigs, size_t nsigs, struct nc
         [P_PID] = { proc->pidfd, POLLIN, 0 },
         [P_SIG] = { sfd, POLLIN, 0 },
         [P_TRACE] = { proc->listener, POLLIN, 0 },
-        [P_PTY] = { proc->pty_master, POLLIN, 0 },
+        [P_PTY] = { pty_live ? proc->pty_master : -1, POLLIN, 0 },
         /* our stdin: for the terminal, or for the pipe when nothing of
          * it waits to be written */
         [P_IN] = { in_open || (relay_in_open && inr->len == 0) ? STDIN_FILENO : -1, POLLIN, 0 },
@@ -690,8 +693,8 @@ int nc_proc_wait (struct nc_proc *proc, const int *sigs, size_t nsigs, struct nc
           close (proc->listener);
           proc->listener = -1;
         }
-      if (pfd[P_PTY].revents & (POLLIN | POLLHUP | POLLERR))
-        pump (proc->pty_master, STDOUT_FILENO);
+      if (pfd[P_PTY].revents & (POLLIN | POLLHUP | POLLERR) && pump (proc->pty_master, STDOUT_FILENO) < 0)
+        pty_live = 0;
       for (int i = 0; i < 2; i++)
         if (pfd[P_OUT + i].revents & (POLLIN | POLLHUP | POLLERR)
             && pump (proc->out[i], STDOUT_FILENO + i) < 0)
@@ -746,7 +749,7 @@ int nc_proc_wait (struct nc_proc *proc, const int *sigs, size_t nsigs, struct nc
     }
   /* What the workload wrote last: its pipes hold all of it now (when the
    * first process was PID 1, every process of the container is gone) */
-  if (proc->pty_master >= 0)
+  if (pty_live)
     {
       int fl = fcntl (proc->pty_master, F_GETFL);
       fcntl (proc->pty_master, F_SETFL, fl | O_NONBLOCK);

@@ -89,5 +89,20 @@ is "$out" "" "without -i stdin is /dev/null"
 out=$("$NUCLEUS" run -- sh -c 'test -t 0 || echo no-tty')
 is "$out" no-tty "without -t there is no terminal"
 
+# a workload that closes its terminal: the relay stops reading it (it
+# used to spin on the hung-up master at 100% CPU)
+cpu_of_run() { # nucleus run args...: the supervisor's CPU ticks over the run
+  "$NUCLEUS" run "$@" &
+  local pid=$! ticks=0
+  sleep 1.5
+  ticks=$(awk '{print $14 + $15}' "/proc/$pid/stat" 2>/dev/null)
+  wait "$pid"
+  echo "${ticks:-gone}"
+}
+ticks=$(cpu_of_run -t -- sh -c 'exec </dev/null >/dev/null 2>&1; sleep 2')
+ok "$([ "$ticks" != gone ] && [ "$ticks" -lt 20 ]; echo $?)" "-t: a workload that closes its terminal costs the supervisor no CPU ($ticks ticks in 1.5 s)"
+ticks=$(cpu_of_run -t -i -- sh -c 'exec </dev/null >/dev/null 2>&1; sleep 2' </dev/null)
+ok "$([ "$ticks" != gone ] && [ "$ticks" -lt 20 ]; echo $?)" "-t -i: likewise ($ticks ticks)"
+
 is "$(host_state)" "$before" "nothing left behind"
 done_testing
