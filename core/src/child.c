@@ -668,6 +668,15 @@ NC_CHILD static void memfd_noexec (struct child *c)
     }
   if (fd >= 0)
     close (fd);
+  else if (errno == ENOENT)
+    {
+      /* a kernel before 6.3 has no such setting, and no way to refuse
+       * an executable memfd: said, not fatal (noexec mounts and Landlock
+       * still hold for files) */
+      report2 (c, NC_MSG_WARN, NC_STAGE_MOUNTS, ENOENT,
+               "vm.memfd_noexec (kernel < 6.3): memfds stay executable", NULL);
+      return;
+    }
   fail_or_warn (c, NC_STAGE_MOUNTS, "vm.memfd_noexec=2 (W^X for memfds)");
 }
 
