@@ -119,6 +119,11 @@ is "$(tr '\n' ' ' <<<"$out")" "exec=127 ldso=0 memfd=0 mmap=ok ctx=1 vol=0 " \
 out=$("$NUCLEUS" run --rm --noexec-workspace -- cat /proc/sys/vm/memfd_noexec)
 is "$out" 2 "--noexec-workspace: vm.memfd_noexec=2 in the container's pid namespace"
 is "$(cat /proc/sys/vm/memfd_noexec)" 0 "... and not on the host"
+check_fails 125 "memfd_noexec.*Permission denied" "--noexec-workspace under a user namespace (the kernel keeps vm.memfd_noexec from it)" \
+  -- run --rm --rootless --noexec-workspace -- true
+out=$("$NUCLEUS" run --rm --rootless --noexec-workspace --allow-degraded-security -v "$PROBE_DIR:/opt/probe:ro" -- sh -c 'cp /opt/probe/probe /tmp/p; /tmp/p pid' 2>&1)
+like "$out" "warn: .*memfd_noexec" "... a warning with --allow-degraded-security"
+like "$out" "Permission denied" "... and the rest of W^X holds"
 out=$(probe_run -- read /proc/self/status)
 is "$(value read <<<"$out")" ok "Landlock: /proc is readable"
 out=$(probe_run -- write /proc/self/comm)
