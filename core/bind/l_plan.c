@@ -72,9 +72,14 @@ static int check_keys (struct rd *r, int idx, const char *where, const char *con
 }
 
 /* Push t[key]; returns its type.  Caller pops. */
+/* Raw access only, here and in every list: a plan table's metamethods
+ * (__index, __len) are never called, so a hostile table can neither run
+ * code in the middle of a compile nor lie about a list's length. */
 static int field (struct rd *r, int idx, const char *key)
 {
-  return lua_getfield (r->L, idx, key);
+  idx = lua_absindex (r->L, idx);
+  lua_pushstring (r->L, key);
+  return lua_rawget (r->L, idx);
 }
 
 static int get_str (struct rd *r, int idx, const char *where, const char *key, int required,
@@ -160,8 +165,8 @@ static int get_strv (struct rd *r, int idx, const char *where, const char *key, 
       lua_pop (L, 1);
       return bad (r, "%s.%s: expected a list of strings", where, key);
     }
-  size_t n = (size_t) luaL_len (L, -1);
-  const char **v = nc_plan_alloc (r->plan, (n + 1) * sizeof *v);
+  size_t n = lua_rawlen (L, -1);
+  const char **v = nc_plan_calloc (r->plan, n + 1, sizeof *v);
   if (!v)
     {
       lua_pop (L, 1);
@@ -169,7 +174,7 @@ static int get_strv (struct rd *r, int idx, const char *where, const char *key, 
     }
   for (size_t i = 0; i < n; i++)
     {
-      lua_geti (L, -1, (lua_Integer) i + 1);
+      lua_rawgeti (L, -1, (lua_Integer) i + 1);
       size_t len;
       const char *s = lua_type (L, -1) == LUA_TSTRING ? lua_tolstring (L, -1, &len) : NULL;
       if (!s || strlen (s) != len)
@@ -489,13 +494,13 @@ static int read_mounts (struct rd *r, int idx)
       lua_pop (L, 1);
       return bad (r, "mounts: expected a list");
     }
-  size_t n = (size_t) luaL_len (L, -1);
-  r->plan->mounts = nc_plan_alloc (r->plan, (n ? n : 1) * sizeof (struct nc_mount));
+  size_t n = lua_rawlen (L, -1);
+  r->plan->mounts = nc_plan_calloc (r->plan, n ? n : 1, sizeof (struct nc_mount));
   if (!r->plan->mounts)
     return bad (r, "out of memory");
   for (size_t i = 0; i < n; i++)
     {
-      lua_geti (L, -1, (lua_Integer) i + 1);
+      lua_rawgeti (L, -1, (lua_Integer) i + 1);
       /* count it first, so nc_plan_free closes a copy's fd on failure */
       r->plan->nmounts = i + 1;
       int rc = read_mount (r, lua_gettop (L), i, &r->plan->mounts[i]);
@@ -534,13 +539,13 @@ static int read_rlimits (struct rd *r, int idx)
       lua_pop (L, 1);
       return bad (r, "rlimits: expected a list");
     }
-  size_t n = (size_t) luaL_len (L, -1);
-  r->plan->rlimits = nc_plan_alloc (r->plan, (n ? n : 1) * sizeof (struct nc_rlimit));
+  size_t n = lua_rawlen (L, -1);
+  r->plan->rlimits = nc_plan_calloc (r->plan, n ? n : 1, sizeof (struct nc_rlimit));
   for (size_t i = 0; i < n; i++)
     {
       char where[32];
       snprintf (where, sizeof where, "rlimits[%zu]", i + 1);
-      lua_geti (L, -1, (lua_Integer) i + 1);
+      lua_rawgeti (L, -1, (lua_Integer) i + 1);
       int e = lua_gettop (L);
       const char *res = NULL;
       unsigned rv = 0;
@@ -647,7 +652,7 @@ static int parse_seccomp (struct rd *r, int idx, struct nc_sc_spec *out)
   size_t n;
   if (get_strv (r, idx, W, "architectures", 0, &v, &n) < 0)
     return -1;
-  spec.arches = nc_plan_alloc (r->plan, (n + 1) * sizeof *spec.arches);
+  spec.arches = nc_plan_calloc (r->plan, n + 1, sizeof *spec.arches);
   for (size_t i = 0; i < n; i++)
     {
       unsigned a;
@@ -674,15 +679,15 @@ static int parse_seccomp (struct rd *r, int idx, struct nc_sc_spec *out)
       lua_pop (L, 1);
       return bad (r, "seccomp.syscalls: expected a list");
     }
-  size_t nrules = t == LUA_TTABLE ? (size_t) luaL_len (L, -1) : 0;
-  spec.rules = nc_plan_alloc (r->plan, (nrules + 1) * sizeof *spec.rules);
+  size_t nrules = t == LUA_TTABLE ? lua_rawlen (L, -1) : 0;
+  spec.rules = nc_plan_calloc (r->plan, nrules + 1, sizeof *spec.rules);
   for (size_t i = 0; i < nrules; i++)
     {
       struct nc_sc_rule *rule = &spec.rules[i];
       char where[48];
       snprintf (where, sizeof where, "seccomp.syscalls[%zu]", i + 1);
       rule->where = nc_plan_strdup (r->plan, where);
-      lua_geti (L, -1, (lua_Integer) i + 1);
+      lua_rawgeti (L, -1, (lua_Integer) i + 1);
       int e = lua_gettop (L);
       int rc = lua_type (L, e) != LUA_TTABLE ? bad (r, "%s: expected a table", where)
                : check_keys (r, e, where, rule_keys) < 0 ? -1
@@ -695,15 +700,15 @@ static int parse_seccomp (struct rd *r, int idx, struct nc_sc_spec *out)
           int at = field (r, e, "args");
           if (at == LUA_TTABLE)
             {
-              size_t na = (size_t) luaL_len (L, -1);
+              size_t na = lua_rawlen (L, -1);
               if (na > 6)
                 rc = bad (r, "%s.args: at most 6", where);
-              rule->args = nc_plan_alloc (r->plan, (na + 1) * sizeof *rule->args);
+              rule->args = nc_plan_calloc (r->plan, na + 1, sizeof *rule->args);
               for (size_t a = 0; rc == 0 && a < na; a++)
                 {
                   char aw[96];
                   snprintf (aw, sizeof aw, "%s.args[%zu]", where, a + 1);
-                  lua_geti (L, -1, (lua_Integer) a + 1);
+                  lua_rawgeti (L, -1, (lua_Integer) a + 1);
                   int ai = lua_gettop (L);
                   lua_Integer index = 0, value = 0, value2 = 0;
                   const char *op = NULL;
@@ -774,14 +779,14 @@ static int read_landlock (struct rd *r, int idx)
       lua_pop (L, 1);
       return bad (r, "landlock.rules: expected a list");
     }
-  size_t n = (size_t) luaL_len (L, -1);
-  r->plan->ll_rules = nc_plan_alloc (r->plan, (n + 1) * sizeof *r->plan->ll_rules);
+  size_t n = lua_rawlen (L, -1);
+  r->plan->ll_rules = nc_plan_calloc (r->plan, n + 1, sizeof *r->plan->ll_rules);
   for (size_t i = 0; i < n; i++)
     {
       char where[40];
       snprintf (where, sizeof where, "landlock.rules[%zu]", i + 1);
       struct nc_ll_rule *rule = &r->plan->ll_rules[i];
-      lua_geti (L, -1, (lua_Integer) i + 1);
+      lua_rawgeti (L, -1, (lua_Integer) i + 1);
       int e = lua_gettop (L);
       lua_Integer access = 0;
       int rc = lua_type (L, e) != LUA_TTABLE ? bad (r, "%s: expected a table", where)
@@ -854,16 +859,16 @@ static int read_user (struct rd *r, int idx)
   int t = field (r, idx, "groups");
   if (t == LUA_TTABLE)
     {
-      size_t n = (size_t) luaL_len (L, -1);
+      size_t n = lua_rawlen (L, -1);
       if (n > 65536)
         {
           lua_pop (L, 1);
           return bad (r, "user.groups: too many groups");
         }
-      r->plan->groups = nc_plan_alloc (r->plan, (n + 1) * sizeof (gid_t));
+      r->plan->groups = nc_plan_calloc (r->plan, n + 1, sizeof (gid_t));
       for (size_t i = 0; i < n; i++)
         {
-          lua_geti (L, -1, (lua_Integer) i + 1);
+          lua_rawgeti (L, -1, (lua_Integer) i + 1);
           int isnum;
           lua_Integer g = lua_tointegerx (L, -1, &isnum);
           lua_pop (L, 1);
@@ -966,7 +971,7 @@ static int read_plan (struct rd *r, int idx)
   if (join_pid)
     {
       /* exec into a running container: the namespaces listed are joined */
-      lua_getfield (L, idx, "mounts");
+      field (r, idx, "mounts");
       int has_mounts = !lua_isnil (L, -1);
       lua_pop (L, 1);
       if (has_mounts || p->uid_map || p->hostname || p->net_loopback)

@@ -67,6 +67,15 @@ void nc_plan_free (struct nc_plan *p)
   free (p);
 }
 
+/* n elements of size bytes, zeroed; NULL when n * size overflows. */
+void *nc_plan_calloc (struct nc_plan *p, size_t n, size_t size)
+{
+  size_t total;
+  if (__builtin_mul_overflow (n, size, &total))
+    return NULL;
+  return nc_plan_alloc (p, total);
+}
+
 void *nc_plan_alloc (struct nc_plan *p, size_t size)
 {
   size = (size + sizeof (max_align_t) - 1) & ~(sizeof (max_align_t) - 1);

@@ -110,48 +110,68 @@ end
 M.by_name = {}
 for _, o in ipairs(M.run) do M.by_name[o.name] = o end
 
-local function is_list(t)
-  if type(t) ~= "table" then return false end
-  local n = 0
-  for _ in pairs(t) do n = n + 1 end
-  return n == #t
+-- A copy of list t made with raw access (no __index, __len or __pairs of
+-- the caller's is called), or nil when t is not a list of strings.
+local function copy_strings(t)
+  if type(t) ~= "table" then return nil end
+  local n, count = rawlen(t), 0
+  for _ in next, t do count = count + 1 end
+  if count ~= n then return nil end
+  local out = {}
+  for i = 1, n do
+    local s = rawget(t, i)
+    if type(s) ~= "string" then return nil, i end
+    out[i] = s
+  end
+  return out
 end
 
 --- Validate and complete an options table as given to nucleus.run{}.
--- argv is required; env may also be a map {KEY = "value"}.
--- Returns a new table or nil, message.
+-- argv is required; env may also be a map {KEY = "value"}.  Returns a new
+-- table (lists copied: later changes to the caller's tables change
+-- nothing) or nil, message.  Tables are read raw: a metatable's methods
+-- are never called.
 function M.normalize(opts)
   if type(opts) ~= "table" then return nil, "options: expected a table" end
   local out = {}
-  for k, v in pairs(opts) do
+  for k, v in next, opts do
     if k == "argv" then
-      if not is_list(v) or #v == 0 then return nil, "argv: expected a non-empty list of strings" end
-      for i, a in ipairs(v) do
-        if type(a) ~= "string" then return nil, ("argv[%d]: expected a string"):format(i) end
+      local l, bad = copy_strings(v)
+      if not l or #l == 0 then
+        if bad then return nil, ("argv[%d]: expected a string"):format(bad) end
+        return nil, "argv: expected a non-empty list of strings"
       end
-      out.argv = v
+      out.argv = l
     else
-      local o = M.by_name[k]
-      if not o then return nil, ("unknown option %q"):format(tostring(k)) end
+      local o = type(k) == "string" and M.by_name[k]
+      if not o then return nil, ("unknown option %q"):format(type(k) == "string" and k or type(k)) end
       if o.kind == "flag" then
         if type(v) ~= "boolean" then return nil, ("%s: expected a boolean"):format(k) end
       elseif o.kind == "list" then
-        if k == "env" and type(v) == "table" and not is_list(v) then
+        if type(v) == "string" then v = { v } end
+        if k == "env" and type(v) == "table" and rawlen(v) == 0 and next(v) ~= nil then
           local l = {}
-          for ek, ev in pairs(v) do l[#l + 1] = tostring(ek) .. "=" .. tostring(ev) end
+          for ek, ev in next, v do
+            if type(ek) ~= "string" or (type(ev) ~= "string" and type(ev) ~= "number") then
+              return nil, "env: expected KEY = \"value\" pairs"
+            end
+            l[#l + 1] = ek .. "=" .. ev
+          end
           table.sort(l)
           v = l
         end
-        if type(v) == "string" then v = { v } end
-        if not is_list(v) then return nil, ("%s: expected a list of strings"):format(k) end
-        for i, s in ipairs(v) do
-          if type(s) ~= "string" then return nil, ("%s[%d]: expected a string"):format(k, i) end
+        local l, bad = copy_strings(v)
+        if not l then
+          if bad then return nil, ("%s[%d]: expected a string"):format(k, bad) end
+          return nil, ("%s: expected a list of strings"):format(k)
         end
+        v = l
       elseif o.kind == "choice" then
         local ok = false
         for _, c in ipairs(o.choices) do if v == c then ok = true end end
         if not ok then
-          return nil, ("%s: %q is not one of %s"):format(k, tostring(v), table.concat(o.choices, ", "))
+          return nil, ("%s: %q is not one of %s"):format(k, type(v) == "string" and v or type(v),
+            table.concat(o.choices, ", "))
         end
       elseif type(v) ~= "string" then
         return nil, ("%s: expected a string"):format(k)

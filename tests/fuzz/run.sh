@@ -51,13 +51,14 @@ LUA_LIBS="-Wl,-E -Wl,-Bstatic -llua5.4 -Wl,-Bdynamic -lm -ldl"
 sources_of() {
   case $1 in
     toml) echo tests/fuzz/fuzz_toml.c ;;
-    seccomp) echo tests/fuzz/fuzz_seccomp.c core/src/*.c core/bind/l_core.c core/bind/l_plan.c core/bind/l_net.c ;;
+    # (init_blob.S carries nucleus-init, which make builds first)
+    seccomp) echo tests/fuzz/fuzz_seccomp.c core/src/*.c core/src/init_blob.S core/bind/l_core.c core/bind/l_plan.c core/bind/l_net.c ;;
   esac
 }
 libs_of() {
   case $1 in
     toml) echo "$LUA_LIBS" ;;
-    seccomp) echo "$LUA_LIBS -lseccomp -lcap -lcrypto -lnl-route-3 -lnl-3" ;;
+    seccomp) echo "-DNC_INIT_PATH=\"build/init/nucleus-init\" $LUA_LIBS -lseccomp -lcap -lcrypto -lnl-route-3 -lnl-3" ;;
   esac
 }
 

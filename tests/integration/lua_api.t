@@ -412,5 +412,33 @@ do
   os.execute(("rm -rf %q"):format(dir))
 end
 
+-- hostile tables: metatables on every level never run and never lie
+do
+  local function hostile(t)
+    return setmetatable(t, {
+      __len = function() return 1 << 61 end,
+      __index = function() error("__index ran") end,
+      __pairs = function() error("__pairs ran") end,
+      __tostring = function() error("__tostring ran") end,
+    })
+  end
+  local ok, p, err = pcall(nucleus.plan, hostile { argv = hostile { "true" }, env = hostile { "A=1" } })
+  tap.ok(ok and p and p.argv[1] == "true", "plan: hostile metatables on the options and their lists are not called")
+  ok, p, err = pcall(nucleus.plan, { argv = setmetatable({}, { __len = function() return -1 end }) })
+  tap.ok(ok and p == nil and err:match("argv"), "plan: a list whose __len lies is judged by what it holds (nil, msg)")
+  ok, p, err = pcall(nucleus.plan, { argv = { "true" }, [hostile {}] = 1 })
+  tap.ok(ok and p == nil and err:match("unknown option"), "plan: a key that is a hostile table: nil, msg")
+  local argv = { "sh", "-c", "exit 3" }
+  local compiled = assert(nucleus.compile { argv = argv })
+  argv[3] = "exit 4"
+  tap.is(nucleus.spawn_and_wait(compiled), 3, "plan: the caller's lists are copied (a later change does nothing)")
+  -- the compiler reads the plan table raw too
+  local t = assert(nucleus.plan { argv = { "true" } })
+  t.argv = setmetatable({ "true" }, { __len = function() return 1 << 61 end, __index = function() return "x" end })
+  t.env = setmetatable({}, { __len = function() return -1 end })
+  ok, p, err = pcall(core.plan_compile, t)
+  tap.ok(ok and p ~= nil, "plan_compile: __len and __index of a plan's lists are not used (no overflow, no crash)")
+end
+
 os.remove(tmp)
 tap.done()

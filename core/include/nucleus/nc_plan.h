@@ -176,6 +176,8 @@ void nc_plan_free (struct nc_plan *plan);
 
 /* Arena helpers for builders: memory lives as long as the plan. */
 void *nc_plan_alloc (struct nc_plan *plan, size_t size);
+/* n * size bytes, zeroed; NULL when that overflows. */
+void *nc_plan_calloc (struct nc_plan *plan, size_t n, size_t size);
 char *nc_plan_strdup (struct nc_plan *plan, const char *s);
 char *nc_plan_memdup (struct nc_plan *plan, const void *p, size_t n);
 
