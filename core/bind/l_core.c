@@ -909,6 +909,66 @@ static int l_read_regular (lua_State *L)
   return 1;
 }
 
+/* Remove name in dirfd and, if it is a directory, all it holds, never
+ * following a symlink (each level opened O_NOFOLLOW from its parent's fd:
+ * a directory swapped for a link meanwhile is not entered).  0 or -errno;
+ * at most 64 levels (ELOOP beyond). */
+static int remove_tree_at (int dirfd, const char *name, int depth)
+{
+  struct stat st;
+  if (fstatat (dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+    return errno == ENOENT ? 0 : -errno;
+  if (!S_ISDIR (st.st_mode))
+    return unlinkat (dirfd, name, 0) < 0 && errno != ENOENT ? -errno : 0;
+  if (depth >= 64)
+    return -ELOOP;
+  int fd = openat (dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0)
+    return -errno;
+  DIR *d = fdopendir (fd);
+  if (!d)
+    {
+      int e = errno;
+      close (fd);
+      return -e;
+    }
+  int r = 0;
+  struct dirent *de;
+  while (r == 0 && (de = readdir (d)))
+    if (strcmp (de->d_name, ".") && strcmp (de->d_name, ".."))
+      r = remove_tree_at (fd, de->d_name, depth + 1);
+  closedir (d);
+  if (r < 0)
+    return r;
+  return unlinkat (dirfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT ? -errno : 0;
+}
+
+/* core.remove_tree(dir, name) -> true | nil, msg, errno: dir/name removed,
+ * whatever it is (a directory with all it holds); a symlink is removed
+ * itself, never followed, at any level.  name is one component.  A name
+ * already gone is success. */
+static int l_remove_tree (lua_State *L)
+{
+  const char *dir = luaL_checkstring (L, 1);
+  const char *name = luaL_checkstring (L, 2);
+  luaL_argcheck (L, *name && !strchr (name, '/') && strcmp (name, ".") && strcmp (name, ".."), 2,
+                 "one path component");
+  int dfd = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0)
+    return fail_errno (L, dir, errno);
+  int r = remove_tree_at (dfd, name, 0);
+  close (dfd);
+  if (r < 0)
+    {
+      lua_pushnil (L);
+      lua_pushfstring (L, "%s/%s: %s", dir, name, strerror (-r));
+      lua_pushinteger (L, -r);
+      return 3;
+    }
+  lua_pushboolean (L, 1);
+  return 1;
+}
+
 /* core.listdir(path) -> { names... } | nil, msg, errno ("." and ".." left out) */
 static int l_listdir (lua_State *L)
 {
@@ -1274,6 +1334,7 @@ static const luaL_Reg core_funcs[] = {
   { "listdir", l_listdir },
   { "append", l_append },
   { "read_regular", l_read_regular },
+  { "remove_tree", l_remove_tree },
   { "proc_start", l_proc_start },
   { "signal_pid", l_signal_pid },
   { "wait_pid_exit", l_wait_pid_exit },
