@@ -770,6 +770,193 @@ static int l_append (lua_State *L)
   return 1;
 }
 
+/* core.read_regular(path, max_bytes [, nofollow]) -> bytes | nil, msg, errno
+ * The whole of a regular file of at most max_bytes: opened O_NONBLOCK (a
+ * FIFO must not hang the open, a FIFO's writer must not feed us), checked
+ * with fstat on the open file (no window between a check and the open),
+ * read to its end however its size changes meanwhile.  Anything else
+ * (a directory, a device such as /dev/zero, a FIFO, a socket) is
+ * "path: not a regular file (a ...)", EINVAL; a file over the limit
+ * "path: larger than N MiB", EFBIG.  nofollow refuses a symlink at path
+ * (ELOOP). */
+static int l_readbuf_gc (lua_State *L)
+{
+  char **box = lua_touserdata (L, 1);
+  free (*box);
+  *box = NULL;
+  return 0;
+}
+
+static const char *kind_of_mode (mode_t m)
+{
+  return S_ISDIR (m)    ? "a directory"
+         : S_ISCHR (m)  ? "a character device"
+         : S_ISBLK (m)  ? "a block device"
+         : S_ISFIFO (m) ? "a FIFO"
+         : S_ISSOCK (m) ? "a socket"
+         : S_ISLNK (m)  ? "a symlink"
+                        : "of an unknown type";
+}
+
+static int l_read_regular (lua_State *L)
+{
+  const char *path = luaL_checkstring (L, 1);
+  lua_Integer max = luaL_checkinteger (L, 2);
+  luaL_argcheck (L, max >= 0 && max <= ((lua_Integer) 1 << 40), 2, "0 to 1 TiB");
+  int nofollow = lua_toboolean (L, 3);
+  /* the buffer is owned by a userdata from the start: a raise (memory)
+   * once the file is read leaks nothing */
+  char **box = lua_newuserdatauv (L, sizeof *box, 0);
+  *box = NULL;
+  if (luaL_newmetatable (L, "nucleus.ReadBuf"))
+    {
+      lua_pushcfunction (L, l_readbuf_gc);
+      lua_setfield (L, -2, "__gc");
+    }
+  lua_setmetatable (L, -2);
+  char limit[32];
+  if (max >= (1 << 20) && max % (1 << 20) == 0)
+    snprintf (limit, sizeof limit, "%lld MiB", (long long) (max >> 20));
+  else if (max >= 1024 && max % 1024 == 0)
+    snprintf (limit, sizeof limit, "%lld KiB", (long long) (max >> 10));
+  else
+    snprintf (limit, sizeof limit, "%lld bytes", (long long) max);
+
+  /* from here no Lua call until the fd is closed */
+  int fd = open (path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | (nofollow ? O_NOFOLLOW : 0));
+  if (fd < 0)
+    return fail_errno (L, path, errno);
+  struct stat st;
+  int err = 0;
+  const char *why = NULL;
+  size_t got = 0, cap = 0;
+  if (fstat (fd, &st) < 0)
+    err = errno;
+  else if (!S_ISREG (st.st_mode))
+    why = kind_of_mode (st.st_mode), err = EINVAL;
+  else if (st.st_size > max)
+    err = EFBIG;
+  else
+    {
+      /* the size at fstat, plus one byte to see the end (or growth) */
+      cap = (size_t) st.st_size + 1;
+      *box = malloc (cap);
+      if (!*box)
+        err = ENOMEM;
+      while (!err)
+        {
+          if (got == cap)
+            {
+              if (got > (size_t) max)
+                {
+                  err = EFBIG;
+                  break;
+                }
+              size_t ncap = cap * 2 > (size_t) max + 1 ? (size_t) max + 1 : cap * 2;
+              char *n = realloc (*box, ncap);
+              if (!n)
+                {
+                  err = ENOMEM;
+                  break;
+                }
+              *box = n, cap = ncap;
+            }
+          ssize_t n = read (fd, *box + got, cap - got);
+          if (n < 0 && errno == EINTR)
+            continue;
+          if (n < 0)
+            err = errno;
+          else if (n == 0)
+            break;
+          else
+            got += (size_t) n;
+        }
+      if (!err && got > (size_t) max)
+        err = EFBIG;
+    }
+  close (fd);
+  if (err == EINVAL && why)
+    {
+      lua_pushnil (L);
+      lua_pushfstring (L, "%s: not a regular file (%s)", path, why);
+      lua_pushinteger (L, EINVAL);
+      return 3;
+    }
+  if (err == EFBIG)
+    {
+      lua_pushnil (L);
+      lua_pushfstring (L, "%s: larger than %s", path, limit);
+      lua_pushinteger (L, EFBIG);
+      return 3;
+    }
+  if (err)
+    return fail_errno (L, path, err);
+  lua_pushlstring (L, *box ? *box : "", got);
+  free (*box);
+  *box = NULL;
+  return 1;
+}
+
+/* Remove name in dirfd and, if it is a directory, all it holds, never
+ * following a symlink (each level opened O_NOFOLLOW from its parent's fd:
+ * a directory swapped for a link meanwhile is not entered).  0 or -errno;
+ * at most 64 levels (ELOOP beyond). */
+static int remove_tree_at (int dirfd, const char *name, int depth)
+{
+  struct stat st;
+  if (fstatat (dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+    return errno == ENOENT ? 0 : -errno;
+  if (!S_ISDIR (st.st_mode))
+    return unlinkat (dirfd, name, 0) < 0 && errno != ENOENT ? -errno : 0;
+  if (depth >= 64)
+    return -ELOOP;
+  int fd = openat (dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0)
+    return -errno;
+  DIR *d = fdopendir (fd);
+  if (!d)
+    {
+      int e = errno;
+      close (fd);
+      return -e;
+    }
+  int r = 0;
+  struct dirent *de;
+  while (r == 0 && (de = readdir (d)))
+    if (strcmp (de->d_name, ".") && strcmp (de->d_name, ".."))
+      r = remove_tree_at (fd, de->d_name, depth + 1);
+  closedir (d);
+  if (r < 0)
+    return r;
+  return unlinkat (dirfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT ? -errno : 0;
+}
+
+/* core.remove_tree(dir, name) -> true | nil, msg, errno: dir/name removed,
+ * whatever it is (a directory with all it holds); a symlink is removed
+ * itself, never followed, at any level.  name is one component.  A name
+ * already gone is success. */
+static int l_remove_tree (lua_State *L)
+{
+  const char *dir = luaL_checkstring (L, 1);
+  const char *name = luaL_checkstring (L, 2);
+  luaL_argcheck (L, *name && !strchr (name, '/') && strcmp (name, ".") && strcmp (name, ".."), 2,
+                 "one path component");
+  int dfd = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0)
+    return fail_errno (L, dir, errno);
+  int r = remove_tree_at (dfd, name, 0);
+  close (dfd);
+  if (r < 0)
+    {
+      lua_pushnil (L);
+      lua_pushfstring (L, "%s/%s: %s", dir, name, strerror (-r));
+      lua_pushinteger (L, -r);
+      return 3;
+    }
+  lua_pushboolean (L, 1);
+  return 1;
+}
+
 /* core.listdir(path) -> { names... } | nil, msg, errno ("." and ".." left out) */
 static int l_listdir (lua_State *L)
 {
@@ -1133,6 +1320,8 @@ static const luaL_Reg core_funcs[] = {
   { "link", l_link },
   { "listdir", l_listdir },
   { "append", l_append },
+  { "read_regular", l_read_regular },
+  { "remove_tree", l_remove_tree },
   { "proc_start", l_proc_start },
   { "signal_pid", l_signal_pid },
   { "wait_pid_exit", l_wait_pid_exit },

@@ -409,7 +409,8 @@ static int read_mount (struct rd *r, int idx, size_t i, struct nc_mount *m)
           if (!source || content)
             return bad (r, "%s: a secret has a source and no content", where);
           r->host_error = true;
-          int fd = open (source, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+          /* O_NONBLOCK: a FIFO must not hang the open (refused below) */
+          int fd = open (source, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
           struct stat st;
           if (fd < 0)
             return bad (r, "secret %s: %s", source, strerror (errno));

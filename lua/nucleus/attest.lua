@@ -37,6 +37,8 @@ M.MANIFEST = ".nucleus-rootfs-sha256"
 M.HEADER = "nucleus-manifest 1"
 M.MAX_DEPTH = 256
 M.LOCKDOWN = "/sys/kernel/security/lockdown"
+-- the most a manifest may hold: a line per entry of a tree of millions
+M.MAX_MANIFEST = 256 << 20
 
 local MODE_0444 = tonumber("444", 8)
 local FILE_BITS = tonumber("777", 8)   -- what the copier keeps of a file's mode
@@ -297,9 +299,7 @@ function M.attest(dir)
   end
   -- read back what is in place now
   local st = core.lstat(path)
-  local back = io.open(path, "rb")
-  local got = back and back:read("a")
-  if back then back:close() end
+  local got = core.read_regular(path, #text + 1, true)
   if not st or st.type ~= "file" or st.mode ~= MODE_0444 or got ~= text then
     return nil, ("%s: changed while being written"):format(show(path))
   end
@@ -326,11 +326,11 @@ function M.verify(dir, pin)
   local st, err = core.lstat(path)
   if not st then return nil, ("%s: %s (attest the tree first)"):format(show(path), reason(err, path)) end
   if st.type ~= "file" then return nil, ("%s: not a regular file"):format(show(path)) end
-  local f, oerr = io.open(path, "rb")
-  if not f then return nil, ("%s: %s"):format(show(path), reason(oerr, path)) end
-  local stored = f:read("a")
-  f:close()
-  if not stored then return nil, ("%s: cannot be read"):format(show(path)) end
+  -- read without following a link and without blocking: what is there
+  -- now may not be what lstat saw (a FIFO would hang an open, a device
+  -- never end)
+  local stored, oerr = core.read_regular(path, M.MAX_MANIFEST, true)
+  if not stored then return nil, ("%s: %s"):format(show(path), reason(oerr, path)) end
   local sum = core.sha256(stored)
   if want and want ~= sum then
     return nil, ("%s: SHA-256 mismatch: pinned %s, manifest has %s"):format(show(path), want, sum)

@@ -364,6 +364,7 @@ function M.exec(ref, x, ctx)
   local rec
   rec, err = state.resolve(st, ref)
   if not rec then return nil, err, M.EXIT_SETUP end
+  if rec.corrupt then return nil, require("nucleus.manage").corrupt_error(ref, rec), M.EXIT_SETUP end
   if state.status(rec) ~= "running" then
     return nil, ("container %s is not running"):format(ref), M.EXIT_SETUP
   end

@@ -42,6 +42,7 @@ local function ago(iso)
 end
 
 local function status_text(rec, status)
+  if status == "corrupt" then return "corrupt" end
   if status == "running" then return "Up " .. ago(rec.started) end
   if status == "created" then return "Created" end
   if rec.exit_code then return ("Exited (%d) %s ago"):format(rec.exit_code, ago(rec.finished)) end
@@ -60,8 +61,10 @@ function M.ps(a, ctx)
   local st = open(ctx)
   if not st then return EXIT_SETUP end
   local rows = {}
-  for _, rec in ipairs(state.list(st)) do
-    local status = state.status(rec)
+  -- a record that cannot be read is listed (status "corrupt", with why)
+  -- so that it can be seen and removed
+  for _, rec in ipairs(state.list(st, a.all)) do
+    local status = rec.corrupt and "corrupt" or state.status(rec)
     if a.all or status == "running" or status == "created" then
       rec.status = status
       rows[#rows + 1] = rec
@@ -70,6 +73,7 @@ function M.ps(a, ctx)
   if a.quiet then
     for _, rec in ipairs(rows) do io.stdout:write(rec.id:sub(1, 12), "\n") end
   elseif a.format == "json" then
+    for _, rec in ipairs(rows) do rec.names = nil end
     io.stdout:write(json.encode(rows, "  "), "\n")
   else
     local fmt = "%-12s   %-20s %-30s %-8s %-30s %-16s %s\n"
@@ -82,13 +86,20 @@ function M.ps(a, ctx)
       end
       local line = fmt:format(rec.id:sub(1, 12), trunc(rec.name or "", 20),
         status_text(rec, rec.status), rec.status == "running" and tostring(rec.pid) or "-",
-        trunc(table.concat(rec.command or {}, " "), 30), ago(rec.created) .. " ago",
+        trunc(table.concat(rec.command or {}, " "), 30), rec.created and ago(rec.created) .. " ago" or "-",
         table.concat(ports, ", "))
       io.stdout:write((line:gsub(" +\n$", "\n")))
     end
   end
   return 0
 end
+
+--- The one line that says ref's record is corrupt.
+local function corrupt_error(ref, rec)
+  return ("container %s: its record is corrupt: %s; 'nucleus rm -f %s' removes it"):format(ref,
+    rec.corrupt, rec.id:sub(1, 12))
+end
+M.corrupt_error = corrupt_error
 
 local function each(a, ctx, fn)
   local st = open(ctx)
@@ -100,6 +111,9 @@ local function each(a, ctx, fn)
   local rc = 0
   for _, ref in ipairs(a.operands) do
     local rec, err = state.resolve(st, ref)
+    if rec and rec.corrupt and a.verb ~= "rm" then
+      rec, err = nil, corrupt_error(ref, rec)
+    end
     if not rec then
       log.error("%s", err)
       rc = 1
@@ -174,15 +188,45 @@ end
 
 function M.rm(a, ctx)
   return each(a, ctx, function(st, rec, ref)
+    if rec.corrupt then
+      -- what it was is unknown: only with -f, and then its cgroup (if its
+      -- first line names one nucleus could have made, or the default
+      -- one) goes with whatever runs in it; its network is left to
+      -- `network prune`, which goes by the leases, not by the record
+      if not a.force then return nil, corrupt_error(ref, rec) end
+      local cgroup = require("nucleus.cgroup")
+      local path, auto = rec.cgroup, rec.cgroup_auto_parent
+      if not path and core.ids().euid == 0 and cgroup.mountpoint() then
+        path, auto = state.safe_cgroup(rec.id, cgroup.mountpoint() .. "/nucleus/" .. rec.id,
+          cgroup.mountpoint() .. "/nucleus")
+      end
+      if path then
+        local ok, cerr = cgroup.remove(path, auto)
+        if not ok then return nil, ("rm %s: cgroup %s"):format(ref, cerr) end
+      end
+      local ok, rerr = state.remove(st, rec)
+      if not ok then return nil, ("rm %s: %s"):format(ref, rerr) end
+      io.stdout:write(ref, "\n")
+      return true
+    end
     if state.status(rec) == "running" then
       if not a.force then
         return nil, ("container %s is running: stop it first, or use rm -f"):format(ref)
       end
       stop_one(rec, nil)
     end
-    if rec.cgroup then require("nucleus.cgroup").remove(rec.cgroup, rec.cgroup_auto_parent) end
+    if rec.cgroup then
+      -- only a cgroup nucleus could have made for it: what a record says
+      -- never has rm kill and remove another part of the tree
+      local path, auto = state.safe_cgroup(rec.id, rec.cgroup, rec.cgroup_auto_parent)
+      if path then
+        require("nucleus.cgroup").remove(path, auto)
+      else
+        log.warn("rm %s: cgroup %s is not one nucleus makes for it: left alone", ref, rec.cgroup)
+      end
+    end
     if rec.net then require("nucleus.net").cleanup_record(rec.id, rec.net) end
-    state.remove(st, rec)
+    state.remove(st, rec, true)
     io.stdout:write(ref, "\n")
     return true
   end)
@@ -235,6 +279,7 @@ function M.stats(a, ctx)
   if #a.operands > 0 then
     for _, ref in ipairs(a.operands) do
       local rec, err = state.resolve(st, ref)
+      if rec and rec.corrupt then rec, err = nil, corrupt_error(ref, rec) end
       if not rec then log.error("%s", err); return 1 end
       if state.status(rec) ~= "running" then log.error("container %s is not running", ref); return 1 end
       recs[#recs + 1] = rec

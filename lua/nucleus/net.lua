@@ -724,8 +724,14 @@ function M.cleanup_record(id, r)
   if not r or r.backend ~= "kernel" then return true end
   local ok, err = true, nil
   if r.publish then ok, err = remove_tagged(CONTAINER_TAG, id) end
-  if r.veth then core.net_link_del(r.veth) end
-  if r.lease and lease_live(r.lease) == false then os.remove(r.lease) end
+  -- what the record names, only if it is what nucleus makes: a host
+  -- link of its own naming, a lease file in the lease directories
+  if r.veth == "nv" .. id:sub(1, 12) then core.net_link_del(r.veth) end
+  local base = net_base() .. "/"
+  if type(r.lease) == "string" and r.lease:sub(1, #base) == base
+      and not (r.lease .. "/"):find("/%.%.?/") and lease_live(r.lease) == false then
+    os.remove(r.lease)
+  end
   return ok, err
 end
 

@@ -25,14 +25,27 @@ M.CAPS = {
   BLOCK_SUSPEND = 36, AUDIT_READ = 37, PERFMON = 38, BPF = 39, CHECKPOINT_RESTORE = 40,
 }
 
+--- The most a policy file may hold: far more than any real one, and a
+-- bound on what a file named by mistake (or malice) costs to read.
+M.MAX_BYTES = 1 << 20
+
+--- The whole of a file named by the user, which must be a regular file
+-- of at most max bytes (default M.MAX_BYTES): never a FIFO (whose open
+-- would hang), a device (/dev/zero, read forever) or a directory.
+-- Returns bytes or nil, "<what> <path>: <why>".
+function M.read_file(path, what, max)
+  local data, err = core.read_regular(path, max or M.MAX_BYTES)
+  if data then return data end
+  -- the binding says "<path>: <why>"; the path may itself hold ": "
+  if err:sub(1, #path + 2) == path .. ": " then err = err:sub(#path + 3) end
+  return nil, ("%s %s: %s"):format(what, path, err)
+end
+
 --- Read a file and check its SHA-256 against pin (hex, any case) if given.
 -- Returns bytes, hex or nil, message.
 function M.read_pinned(path, what, pin)
-  local f, err = io.open(path, "rb")
-  if not f then return nil, ("%s %s: %s"):format(what, path, (err:gsub("^.-: ", ""))) end
-  local data, rerr = f:read("a")
-  f:close()
-  if not data then return nil, ("%s %s: %s"):format(what, path, rerr) end
+  local data, err = M.read_file(path, what)
+  if not data then return nil, err end
   local sum = core.sha256(data)
   if pin then
     local want = pin:lower():match("^%s*(%x+)%s*$")

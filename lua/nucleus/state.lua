@@ -22,7 +22,10 @@
 --                                cgroup under a parent of the caller's
 --                                choosing is named in a file put there)
 -- A record says "running" only while its init process (pid + start time,
--- so a reused pid is never mistaken for it) is alive.
+-- so a reused pid is never mistaken for it) is alive.  A record file that
+-- cannot be used (cut short, garbage, fields of the wrong type, not a
+-- regular file) is "corrupt": listed, refused by the verbs in one line,
+-- removed by rm -f (M.read, M.remove), never followed or waited on.
 local core = require "nucleus.core"
 local json = require "nucleus.json"
 
@@ -76,7 +79,8 @@ function M.open(dir)
       local named = part == "" and M.decode(f)
       if part == "" then
         local cgroup = require "nucleus.cgroup"
-        local path, auto = named and named.cgroup, named and named.cgroup_auto_parent
+        local path, auto
+        if named then path, auto = M.safe_cgroup(id, named.cgroup, named.cgroup_auto_parent) end
         if not path and euid == 0 and cgroup.mountpoint() then
           auto = cgroup.mountpoint() .. "/nucleus"
           path = auto .. "/" .. id
@@ -210,30 +214,146 @@ function M.set_exited(st, rec, code, oom)
                              oom_killed = oom or nil })
 end
 
+--- The most a record file may hold (its command line, options and a few
+-- update lines are far less): a bound on what a damaged one costs.
+M.MAX_RECORD = 4 << 20
+
+-- why read_regular refused a record file, in words
+local function refused(err, code)
+  if code == 40 then return "a symlink" end -- ELOOP: O_NOFOLLOW
+  return (tostring(err):match("^.*: (not a regular file .*)$") or tostring(err):match("^.*: (larger than .*)$")
+    or tostring(err):match("([^:]+)$"):gsub("^%s+", ""))
+end
+
 --- A record file's fields: its first line, updated by each complete line
--- after it; nil when the first line is not a JSON object.
+-- after it that is a JSON object.  Returns rec, or nil and why it is no
+-- record (nil, nil when there is no file at all) and what of its first
+-- line could be decoded (a table or nil).  The file is read without
+-- following a symlink or waiting on a FIFO; only a regular file is one.
 function M.decode(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local text = f:read("a")
-  f:close()
+  local text, err, code = core.read_regular(path, M.MAX_RECORD, true)
+  if not text then
+    if code == 2 then return nil end -- ENOENT
+    return nil, refused(err, code)
+  end
+  if text == "" then return nil, "empty" end
   local rec
-  for line in (text or ""):gmatch("([^\n]*)\n") do
+  for line in text:gmatch("([^\n]*)\n") do
     local fields = json.decode(line)
-    if type(fields) == "table" then
-      if not rec then rec = fields else for k, v in pairs(fields) do rec[k] = v end end
-    elseif not rec then
-      return nil
+    local object = type(fields) == "table" and rawget(fields, 1) == nil
+    if not rec then
+      if not object then return nil, "its first line is not a JSON object" end
+      rec = fields
+    elseif object then
+      for k, v in pairs(fields) do rec[k] = v end
     end
   end
+  if not rec then return nil, "no complete line: truncated, or no record" end
   return rec
 end
 
+-- A value made of strings, numbers, booleans and tables only (a JSON null
+-- decodes to cjson.null, which nothing here can print or use).
+local function plain(v, depth)
+  local t = type(v)
+  if t == "table" then
+    if depth > 32 then return false end
+    for k, x in pairs(v) do
+      if type(k) ~= "string" and math.type(k) ~= "integer" then return false end
+      if not plain(x, depth + 1) then return false end
+    end
+    return true
+  end
+  return t == "string" or t == "number" or t == "boolean"
+end
+
+local INTEGER = { "pid", "pid_start", "supervisor_pid", "supervisor_start", "exit_code" }
+local STRING = { "status", "created", "started", "finished", "hostname", "cgroup", "cgroup_auto_parent",
+                 "mode", "runtime", "network", "workdir", "error" }
+local TABLE = { "command", "net", "user", "namespaces", "options" }
+
+--- Why a decoded record of container id cannot be used as one (the verbs
+-- format and act on its fields), or nil when it can.
+function M.unusable(rec, id)
+  if rec.id ~= id then return "its id is not its file's name" end
+  if not plain(rec, 0) then return "a field is null or nested too deep" end
+  if type(rec.status) ~= "string" then return "it has no status" end
+  for _, k in ipairs(INTEGER) do
+    if rec[k] ~= nil and math.type(rec[k]) ~= "integer" then return ("%s is not an integer"):format(k) end
+  end
+  for _, k in ipairs(STRING) do
+    if rec[k] ~= nil and type(rec[k]) ~= "string" then return ("%s is not a string"):format(k) end
+  end
+  for _, k in ipairs(TABLE) do
+    if rec[k] ~= nil and type(rec[k]) ~= "table" then return ("%s is not a table"):format(k) end
+  end
+  if rec.name ~= nil and not (type(rec.name) == "string" and require("nucleus.validate").name(rec.name)) then
+    return "its name is not a container name"
+  end
+  for _, c in ipairs(rec.command or {}) do
+    if type(c) ~= "string" then return "command is not a list of strings" end
+  end
+  if rec.net then
+    if rec.net.publish ~= nil and type(rec.net.publish) ~= "table" then return "net.publish is not a list" end
+    for _, p in ipairs(rec.net.publish or {}) do
+      if type(p) ~= "table" or math.type(p.host_port) ~= "integer" or math.type(p.port) ~= "integer"
+          or type(p.proto) ~= "string" or (p.host_ip ~= nil and type(p.host_ip) ~= "string") then
+        return "net.publish holds a malformed port"
+      end
+    end
+    for _, k in ipairs { "backend", "veth", "lease", "bridge" } do
+      if rec.net[k] ~= nil and type(rec.net[k]) ~= "string" then return ("net.%s is not a string"):format(k) end
+    end
+  end
+  return nil
+end
+
+--- The names (links under names/) that point at id.
+function M.names_of(st, id)
+  local out = {}
+  for _, n in ipairs(core.listdir(st.dir .. "/names") or {}) do
+    if core.readlink(st.dir .. "/names/" .. n) == id then out[#out + 1] = n end
+  end
+  table.sort(out)
+  return out
+end
+
+--- The record of container id: rec; or, for a record file that exists but
+-- cannot be used, a stand-in { id =, name =, names =, status = "corrupt",
+-- corrupt = why, cgroup =, cgroup_auto_parent = } (the cgroup only if its
+-- first line says one, and only one that state.safe_cgroup accepts);
+-- nil when there is none.
 function M.read(st, id)
-  if not id:match("^%x+$") then return nil end
-  local rec = M.decode(cfile(st, id))
-  if not rec or rec.id ~= id then return nil end
-  return rec
+  if type(id) ~= "string" or not id:match("^%x+$") then return nil end
+  local rec, why = M.decode(cfile(st, id))
+  if rec then why = M.unusable(rec, id) end
+  if not why then return rec end -- a record, or none at all
+  local names = M.names_of(st, id)
+  local stub = { id = id, name = names[1], names = names, status = "corrupt", corrupt = why }
+  if rec and type(rec.cgroup) == "string" then
+    stub.cgroup, stub.cgroup_auto_parent = M.safe_cgroup(id, rec.cgroup, rec.cgroup_auto_parent)
+  end
+  return stub
+end
+
+--- The cgroup path (and auto parent) a record or a record begun names for
+-- container id, if it is one nucleus could have made: <cgroup2 mount>/
+-- .../<id>, without "", "." or ".." components, which is either gone or
+-- a cgroup2 directory reached without a symlink; the auto parent only if
+-- it is that cgroup's parent below the mount.  nil otherwise: what a
+-- record says never makes rm touch anything outside the cgroup tree.
+function M.safe_cgroup(id, path, auto)
+  local mp = require("nucleus.cgroup").mountpoint()
+  if not mp or type(path) ~= "string" or type(id) ~= "string" then return nil end
+  if path:sub(1, #mp + 1) ~= mp .. "/" then return nil end
+  local rest = path:sub(#mp + 2)
+  for c in (rest .. "/"):gmatch("([^/]*)/") do
+    if c == "" or c == "." or c == ".." then return nil end
+  end
+  if rest:match("[^/]+$") ~= id then return nil end
+  if core.lstat(path) and (core.realpath(path) ~= path or not core.is_cgroup2(path)) then return nil end
+  local parent = path:match("^(.*)/[^/]+$")
+  return path, (auto == parent and parent ~= mp) and auto or nil
 end
 
 --- The record's status, as of now: a "running" record whose init is gone
@@ -252,12 +372,13 @@ function M.status(rec)
   return rec.status
 end
 
---- Every record, oldest first.
-function M.list(st)
+--- Every record, oldest first; with_corrupt: and the stand-ins of those
+-- that cannot be read (status "corrupt", see M.read).
+function M.list(st, with_corrupt)
   local out = {}
   for _, id in ipairs(core.listdir(st.dir .. "/containers") or {}) do
     local rec = id:match("^%x+$") and M.read(st, id)
-    if rec then out[#out + 1] = rec end
+    if rec and (with_corrupt or not rec.corrupt) then out[#out + 1] = rec end
   end
   table.sort(out, function(a, b)
     if a.created ~= b.created then return (a.created or "") < (b.created or "") end
@@ -278,7 +399,8 @@ function M.resolve(st, ref)
     local rec = M.read(st, id)
     if rec then return rec end
   end
-  -- a record whose creator died before it linked the name
+  -- a record whose creator died before it linked the name (its record
+  -- says the name: never a corrupt one, whose name is only its link)
   for _, rec in ipairs(M.list(st)) do
     if rec.name == ref then return rec end
   end
@@ -320,14 +442,27 @@ function M.audit(st, id, event, fields)
   return f ~= nil
 end
 
---- Remove every trace of a record.
-function M.remove(st, rec)
+--- Remove every trace of a record (of a corrupt one too: its file, a
+-- directory with what it holds or a symlink, never followed).  Its name's
+-- link goes; with every_name (and for a corrupt record) each name that
+-- links to it, whatever the record says.  Returns true or nil, message.
+function M.remove(st, rec, every_name)
   if rec.name then
     local link = st.dir .. "/names/" .. rec.name
     if core.readlink(link) == rec.id then os.remove(link) end
   end
+  if rec.corrupt or every_name then
+    for _, n in ipairs(M.names_of(st, rec.id)) do os.remove(st.dir .. "/names/" .. n) end
+  end
+  if rec.corrupt then
+    local ok, err = core.remove_tree(st.dir .. "/containers", rec.id)
+    core.remove_tree(st.dir .. "/containers", rec.id .. ".audit.jsonl")
+    if not ok then return nil, err end
+    return true
+  end
   os.remove(cfile(st, rec.id))
   os.remove(cfile(st, rec.id) .. ".audit.jsonl")
+  return true
 end
 
 return M

@@ -117,6 +117,9 @@ local GENERATE = {
   { name = "output", short = "o", kind = "string", meta = "FILE", help = "Write the profile here (default: stdout)" },
 }
 
+-- the most a trace file may hold (16 MiB)
+local TRACE_MAX_BYTES = 16 << 20
+
 -- nucleus seccomp generate TRACE... [-o FILE]: merge trace-mode records
 -- into the smallest OCI profile that allows exactly the calls seen.
 local function cmd_seccomp(argv)
@@ -133,22 +136,22 @@ local function cmd_seccomp(argv)
   local cjson = require "cjson.safe"
   local names, arches = {}, {}
   for _, path in ipairs(a.operands) do
-    local f, oerr = io.open(path, "rb")
-    if not f then return usage_error("trace %s", oerr) end
+    -- a regular file (no FIFO to hang on, no /dev/zero to read forever):
+    -- a trace has a line per syscall and architecture seen, far below this
+    local text, rerr = require("nucleus.policy").read_file(path, "trace", TRACE_MAX_BYTES)
+    if not text then return usage_error("%s", rerr) end
     local n = 0
-    for line in f:lines() do
+    for line in (text:sub(-1) == "\n" and text or text .. "\n"):gmatch("([^\n]*)\n") do
       n = n + 1
       if line:match("%S") then
         local r = cjson.decode(line)
         if type(r) ~= "table" or type(r.name) ~= "string" or type(r.arch) ~= "string" then
-          f:close()
           return usage_error("%s:%d: not a trace record (NDJSON from --seccomp-mode trace expected)", path, n)
         end
         if not r.name:match("^syscall_%d+$") then names[r.name] = true end
         arches[r.arch] = true
       end
     end
-    f:close()
   end
   local list, alist = {}, {}
   for k in pairs(names) do list[#list + 1] = k end

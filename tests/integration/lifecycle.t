@@ -182,6 +182,123 @@ for case in 0 0.002 0.01 0.05 0.3 u0.01 u0.3; do
   is "$(cgroups)" "$cgs_before" "  ... and no cgroup (the sweep takes one whose record was never written)"
 done
 
+# --- corrupt records (issue 16, 10) ---------------------------------------------------
+# A record truncated, overwritten with garbage or replaced by a directory is
+# listed as corrupt, can be inspected (one line, exit 1) and removed with
+# rm -f (by name or id prefix), which frees its name; nothing is left.
+records() { ls "$ST/containers" "$ST/names" "$ST/tmp" | grep -cv ':$\|^$'; }
+corrupt() { # corrupt NAME HOW: a container run with --name NAME, its record damaged
+  "$N" run --name "$1" -- true
+  local f=$ST/containers/$(readlink "$ST/names/$1")
+  case $2 in
+    truncated) truncate -s 40 "$f" ;;
+    garbage) printf '\x00\xff garbage {\n"x"\n' > "$f" ;;
+    directory) rm "$f"; mkdir -p "$f/sub"; ln -s /etc/passwd "$f/sub/link"; ln -s / "$f/root" ;;
+  esac
+}
+for how in truncated garbage directory; do
+  corrupt "bad-$how" "$how"
+  cid=$(readlink "$ST/names/bad-$how")
+  out=$("$N" ps -a 2>&1)
+  like "$out" "${cid:0:12} +bad-$how +corrupt " "$how record: ps -a lists it as corrupt"
+  is "$("$N" ps 2>&1 | grep -c "$cid")" 0 "$how record: ps without -a does not"
+  "$N" ps -a --format json | CID=$cid NAME=bad-$how lua5.4 -e '
+    local t = require("cjson").decode(io.read("a"))
+    for _, r in ipairs(t) do
+      if r.id == os.getenv("CID") and r.status == "corrupt" and r.name == os.getenv("NAME")
+          and type(r.corrupt) == "string" then os.exit(0) end
+    end
+    os.exit(1)' 
+  ok $? "$how record: ps --format json says corrupt, with why"
+  check_fails 1 "^nucleus: container bad-$how: its record is corrupt: .*; 'nucleus rm -f ${cid:0:12}' removes it$" \
+    "$how record: inspect" -- inspect "bad-$how"
+  check_fails 1 "its record is corrupt" "$how record: rm without -f refuses" -- rm "bad-$how"
+  check_fails 1 "its record is corrupt" "$how record: stop" -- stop "${cid:0:10}"
+  check_fails 125 "its record is corrupt" "$how record: exec" -- exec "bad-$how" true
+  out=$("$N" run --name "bad-$how" -- true 2>&1)
+  is "$?" 125 "$how record: its name is still taken"
+  ref=bad-$how
+  [ "$how" = garbage ] && ref=${cid:0:10} # a unique prefix
+  out=$("$N" rm -f "$ref" 2>&1)
+  is "$?:$out" "0:$ref" "$how record: rm -f $ref removes it"
+  is "$(records)" 0 "$how record: no record, name link or temporary left"
+  "$N" run --name "bad-$how" -- true
+  is "$?" 0 "$how record: the name can be used again"
+  "$N" rm "bad-$how" >/dev/null
+done
+[ -e /etc/passwd ] && [ -d /etc ]; ok $? "removing a directory record followed none of its links"
+
+# a running container whose record is damaged: rm -f kills what runs in
+# its cgroup (the one the first line names, or the default one) and
+# removes it
+gone_cgroups=()
+for how in truncated badfield; do
+  "$N" run --name "run-$how" -- sleep 3044 &
+  sup=$!
+  wait_running "run-$how"
+  cid=$(readlink "$ST/names/run-$how")
+  f=$ST/containers/$cid
+  case $how in
+    truncated) truncate -s 40 "$f" ;;
+    badfield) sed -i '1s/"pid":[0-9]*/"pid":"one"/' "$f" ;;
+  esac
+  like "$("$N" ps -a)" "${cid:0:12} +run-$how +corrupt" "running, $how record: listed as corrupt"
+  "$N" rm -f "run-$how" >/dev/null
+  is "$?" 0 "running, $how record: rm -f"
+  wait "$sup" 2>/dev/null
+  for _ in $(seq 100); do pgrep -f 'sleep 3044' >/dev/null || break; sleep 0.02; done
+  ok "$(pgrep -f 'sleep 3044' >/dev/null; [ $? -ne 0 ]; echo $?)" "running, $how record: its processes are gone"
+  [ ! -e "$cg2/nucleus/$cid" ]; ok $? "running, $how record: its cgroup is gone"
+  gone_cgroups+=("$cid")
+  is "$(records)" 0 "running, $how record: nothing left in the state directory"
+done
+
+# what a hostile record could try: a symlink (to a record elsewhere, to
+# /dev/zero, to a FIFO), a FIFO, a JSON null, a cgroup outside the
+# container's own; ps and rm neither hang, nor follow, nor touch it
+mkdir -p "$T/outside"
+mkfifo "$T/outside/fifo"
+"$N" run --name decoy -- true
+did=$(readlink "$ST/names/decoy")
+cp "$ST/containers/$did" "$T/outside/record"
+n=0 evil_ids=()
+for target in "$T/outside/record" /dev/zero "$T/outside/fifo" fifo null cgroup-out cgroup-dotdot; do
+  n=$((n + 1))
+  "$N" run --name "evil-$n" -- true
+  cid=$(readlink "$ST/names/evil-$n")
+  evil_ids+=("$cid")
+  f=$ST/containers/$cid
+  case $target in
+    fifo) rm "$f"; mkfifo "$f" ;;
+    null) sed -i '1s/"hostname":"[^"]*"/"hostname":null/' "$f" ;;
+    cgroup-out) mkdir -p "$cg2/nucleus-victim"
+      printf '{"id":"%s","status":"exited","cgroup":"%s/nucleus-victim"}\n' "$cid" "$cg2" > "$f" ;;
+    cgroup-dotdot) mkdir -p "$cg2/nucleus-victim/$cid"
+      printf '{"id":"%s","status":"exited","pid":"x","cgroup":"%s/nucleus/../nucleus-victim/%s","cgroup_auto_parent":"%s/nucleus-victim"}\n' \
+        "$cid" "$cg2" "$cid" "$cg2" > "$f" ;;
+    *) rm "$f"; ln -s "$target" "$f" ;;
+  esac
+  out=$(timeout 10 "$N" ps -a 2>&1)
+  rc=$?
+  if [ "$target" = cgroup-out ]; then
+    is "$rc:$(echo "$out" | grep -c "${cid:0:12}.*Exited")" 0:1 "hostile record ($target): ps -a lists it"
+  else
+    is "$rc:$(echo "$out" | grep -cE "${cid:0:12} +evil-$n +corrupt")" 0:1 "hostile record (${target#"$T"/}): ps -a lists it as corrupt"
+  fi
+  out=$(timeout 10 "$N" rm -f "evil-$n" 2>&1)
+  is "$?" 0 "hostile record (${target#"$T"/}): rm -f removes it"
+  is "$(echo "$out" | grep -c traceback)" 0 "hostile record (${target#"$T"/}): no traceback"
+done
+cmp -s "$ST/containers/$did" "$T/outside/record"; ok $? "the record a symlink pointed at is untouched"
+[ -p "$T/outside/fifo" ]; ok $? "the FIFO a symlink pointed at is untouched"
+[ -d "$cg2/nucleus-victim" ] && [ -d "$cg2/nucleus-victim/$cid" ]; ok $? "cgroups outside the container's own are untouched"
+rmdir "$cg2/nucleus-victim/$cid" "$cg2/nucleus-victim"
+"$N" rm decoy >/dev/null
+is "$(records)" 0 "no record, name link or temporary left by the hostile records"
+left=0
+for cid in "${gone_cgroups[@]}" "${evil_ids[@]}"; do [ -e "$cg2/nucleus/$cid" ] && left=$((left + 1)); done
+is "$left" 0 "no cgroup left by the damaged records"
+
 # --- bad input ------------------------------------------------------------------------
 # --- the record is in place before the workload runs --------------------------
 # (written while the container is set up; the workload waits for it)

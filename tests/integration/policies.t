@@ -212,5 +212,44 @@ check "typo.caps.toml:1: unknown key" "policy check stops at the first invalid f
   -- policy check "$P/bind.caps.toml" "$P/typo.caps.toml" "$P/exec.landlock.toml"
 check "policy check: no file given" "policy check without files" -- policy check
 
+# issue 16 (9): a policy file is a regular file of at most 1 MiB, opened
+# without blocking; a device read forever, a FIFO that hangs the open, a
+# directory or a larger file is one line naming the file, before anything
+# starts.  Under timeout(1), so that a hang fails instead of hanging.
+records=$(ls -A "$T/state/containers" | wc -l)
+printf '#!/bin/sh\nexec timeout 10 "%s" "$@"\n' "$NUCLEUS" > "$T/nucleus-timed"
+chmod +x "$T/nucleus-timed"
+mkfifo "$P/fifo.json"
+mkdir "$P/dir.json"
+ln -s /dev/zero "$P/zero.json"
+# 1 MiB and one byte of comment: valid TOML and, but for its size, a valid policy
+{ printf '#'; head -c $((1024 * 1024 - 1)) /dev/zero | tr '\0' x; printf '\n'; } > "$P/big.caps.toml"
+head -c $((1024 * 1024 - 1)) "$P/big.caps.toml" > "$P/max.caps.toml"
+printf '\n' >> "$P/max.caps.toml"
+kinds=("/dev/zero:a character device" "$P/zero.json:a character device" "$P/fifo.json:a FIFO" "$P/dir.json:a directory")
+for flag in "--seccomp-profile:seccomp profile" "--caps-policy:capability policy" "--landlock-policy:Landlock policy" \
+            "policy check:policy"; do
+  opt=${flag%%:*} what=${flag#*:}
+  if [ "$opt" = "policy check" ]; then cmd=(policy check); tail=(); else cmd=(run "$opt"); tail=(-- true); fi
+  for k in "${kinds[@]}"; do
+    f=${k%%:*} kind=${k#*:}
+    NUCLEUS=$T/nucleus-timed check "^nucleus: $what $f: not a regular file \($kind\)$" "$opt ${f#"$T"/}: refused" \
+      -- "${cmd[@]}" "$f" "${tail[@]}"
+  done
+  NUCLEUS=$T/nucleus-timed check "^nucleus: $what $P/big.caps.toml: larger than 1 MiB$" "$opt: a file over 1 MiB" \
+    -- "${cmd[@]}" "$P/big.caps.toml" "${tail[@]}"
+done
+out=$("$NUCLEUS" policy check "$P/max.caps.toml" 2>&1)
+like "$out" "^caps	" "policy check: a policy of exactly 1 MiB is read"
+out=$("$NUCLEUS" run --caps-policy "$P/max.caps.toml" -- true 2>&1)
+is "$?:$out" "0:" "run: a policy of exactly 1 MiB is read"
+# a FIFO that a writer feeds is still not read (the writer would decide what the policy is)
+( exec 3<>"$P/fifo.json"; printf '[bounding]\nkeep = []\n' >&3; sleep 2 ) &
+sleep 0.2
+NUCLEUS=$T/nucleus-timed check "not a regular file \(a FIFO\)" "a FIFO with a writer is refused too" \
+  -- run --caps-policy "$P/fifo.json" -- true
+wait
+is "$(ls -A "$T/state/containers" | wc -l)" "$((records + 1))" "no record left by the refused policies (one by the run that worked)"
+
 is "$(host_state)" "$before" "nothing left behind"
 done_testing

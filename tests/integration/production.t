@@ -138,6 +138,11 @@ check "secret $T/none: No such file or directory" "missing secret" -- run --secr
 check "secret $T/creds: not a regular file" "a directory as secret" -- run --secret "$T/creds:/run/secrets/x" -- true
 ln -s "$T/token" "$T/link"
 check "secret $T/link: Too many levels of symbolic links" "a symlink as secret" -- run --secret "$T/link:/run/secrets/x" -- true
+# a FIFO as secret: refused, never waited on (under timeout(1): a hang fails)
+mkfifo "$T/fifo"
+printf '#!/bin/sh\nexec timeout 10 "%s" "$@"\n' "$NUCLEUS" > "$T/nucleus-timed"
+chmod +x "$T/nucleus-timed"
+NUCLEUS=$T/nucleus-timed check "secret $T/fifo: not a regular file" "a FIFO as secret" -- run --secret "$T/fifo:/run/secrets/x" -- true
 check "the destination must be a file directly in /run/secrets" "secret outside /run/secrets" -- run --secret "$T/token:/etc/token" -- true
 check "is given twice" "two secrets at one place" -- run --secret "$T/token:/run/secrets/a" --secret "$T/token:/run/secrets/a" -- true
 check "expected SRC:DEST" "malformed secret" -- run --secret "$T/token" -- true

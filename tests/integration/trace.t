@@ -74,6 +74,22 @@ printf '{"name":"read","nr":0,"arch":"SCMP_ARCH_X86_64","count":1,"first_pid":1}
 check "bad.ndjson:2: not a trace record" "a trace that is not NDJSON" -- seccomp generate "$W/bad.ndjson"
 check "trace $W/none.ndjson: No such file" "missing trace" -- seccomp generate "$W/none.ndjson"
 check "no trace file given" "no trace" -- seccomp generate
+# a trace is a regular file (16 MiB at most): no FIFO to hang on, no device
+# to read forever (under timeout(1): a hang fails)
+printf '#!/bin/sh\nexec timeout 10 "%s" "$@"\n' "$NUCLEUS" > "$T/nucleus-timed"
+chmod +x "$T/nucleus-timed"
+mkfifo "$W/fifo.ndjson"
+NUCLEUS=$T/nucleus-timed check "^nucleus: trace $W/fifo.ndjson: not a regular file \(a FIFO\)$" "a FIFO as trace" \
+  -- seccomp generate "$W/fifo.ndjson"
+NUCLEUS=$T/nucleus-timed check "^nucleus: trace /dev/zero: not a regular file \(a character device\)$" "/dev/zero as trace" \
+  -- seccomp generate /dev/zero
+NUCLEUS=$T/nucleus-timed check "^nucleus: trace $W: not a regular file \(a directory\)$" "a directory as trace" \
+  -- seccomp generate "$W"
+truncate -s $((16 * 1024 * 1024 + 1)) "$W/big.ndjson"
+check "^nucleus: trace $W/big.ndjson: larger than 16 MiB$" "a trace over 16 MiB" -- seccomp generate "$W/big.ndjson"
+printf '{"name":"read","nr":0,"arch":"SCMP_ARCH_X86_64","count":1,"first_pid":1}' > "$W/nonl.ndjson"
+out=$("$NUCLEUS" seccomp generate "$W/nonl.ndjson")
+like "$out" '"read"' "a trace whose last line has no newline is read whole"
 check "needs --seccomp-log FILE" "trace without a log" -- run --seccomp-mode trace -- true
 check "record of --seccomp-mode trace" "a log without trace" -- run --seccomp-log "$W/x" -- true
 check "takes no --seccomp-profile" "trace with a profile" -- run --seccomp-mode trace --seccomp-log "$W/x" --seccomp-profile "$W/sh.json" -- true

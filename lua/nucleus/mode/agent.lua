@@ -578,7 +578,8 @@ end
 -- its namespaces instead of creating any.
 -- rec: its state record; x: { argv =, env = {...}, workdir = }.
 function M.build_exec(rec, x, host)
-  local o = assert(require("nucleus.options").normalize(rec.options))
+  local o, oerr = require("nucleus.options").normalize(rec.options)
+  if not o then return nil, ("container %s: its record's options: %s"):format(rec.id:sub(1, 12), oerr) end
   if o.seccomp_mode == "trace" then
     return nil, "exec into a container in seccomp trace mode is not supported"
   end
