@@ -5,10 +5,11 @@
  * failure) and core/src/child.c (nc_child_run: wait for GO, optional pause
  * after the root is built (sync 2c), the gate before the workload when the
  * parent has a started hook, opened by a byte the parent sends once the
- * hook succeeded (sync 2d), error records,
- * the CLONE_VM|CLONE_VFORK workload whose execve closes its copy of the
- * close-on-exec socket, the mini-init closing its copy), including the
- * parent dying at any point (PR_SET_PDEATHSIG).
+ * hook succeeded (sync 2d, in the workload process), error records, the
+ * workload cloned by PID 1, whose execve closes its copy of the
+ * close-on-exec socket once PID 1 has exec'd nucleus-init (closing its
+ * own) and sent its ready byte, or an init that failed to exec), including
+ * the parent dying at any point (PR_SET_PDEATHSIG).
  *
  * The SEQPACKET socket is two channels; "EOF" is modelled by counting the
  * child-side holders of the socket: the parent sees EOF once the child,
@@ -22,7 +23,9 @@
  *   - a spawn that failed leaves no child process (it was killed and reaped);
  *   - if the parent dies, every child-side process ends;
  *   - with a started hook, the workload never runs before the hook
- *     succeeded (the container's record exists before its workload runs).
+ *     succeeded (the container's record exists before its workload runs);
+ *   - the workload never runs before PID 1 has exec'd nucleus-init (until
+ *     then PID 1 is a copy of the caller's memory).
  */
 
 mtype = { GO, GATE, ERROR, PAUSED, WARN };
@@ -46,12 +49,14 @@ bool gate_wanted;      /* io->started: GO is NC_SYNC_GO_GATED */
 bool started_refuses;  /* the started hook says no (the record cannot be written) */
 bool started_done;     /* the started hook returned success */
 bool gate_open;        /* the child read GATE while it waited for GO (paused) */
+bool init_ready;       /* nucleus-init runs as PID 1 and sent its ready byte */
+bool init_failed;      /* PID 1 could not exec nucleus-init */
 
 inline child_exit () {
   atomic { child_alive = false; holders-- }
 }
 
-/* the container's process: PID 1 after the mini-init fork */
+/* the container's first process: PID 1, nucleus-init after its exec */
 proctype Child ()
 {
   mtype m;
@@ -84,42 +89,67 @@ proctype Child ()
        fi
   :: else -> skip
   fi;
-  /* sync 2d: after Landlock, before seccomp and the workload, wait for
-   * the gate to open (unless its byte came while paused) */
-  if
-  :: gate_wanted && !gate_open ->
-       if
-       :: to_child ? m -> assert (m == GATE)
-       :: !parent_alive -> child_exit (); goto done
-       :: spawn_failed -> child_exit (); goto done
-       fi
-  :: else -> skip
-  fi;
-  /* fork the workload: it shares the socket until execve or _exit */
+  /* clone the workload: it shares the socket until execve or _exit */
   atomic { holders++; workload_alive = true };
   run Workload ();
-  /* the init closes every fd at once, then reaps until the workload ends */
-  atomic { holders-- };
+  /* PID 1 execs nucleus-init (its copy of the close-on-exec socket goes),
+   * which sends the ready byte; or the exec fails: an error record, and
+   * PID 1's exit takes the namespace, the workload with it */
+  if
+  :: true -> atomic { init_ready = true; holders-- }
+  :: true -> error_sent = true; to_parent ! ERROR; atomic { init_failed = true; holders-- };
+             child_alive = false; goto done
+  fi;
+  /* the init reaps until the workload ends */
   if
   :: !workload_alive -> skip
   :: !parent_alive -> skip     /* PDEATHSIG: the namespace goes with us */
+  :: spawn_failed -> skip      /* the parent killed us */
   fi;
   child_alive = false;
 done:
   skip
 }
 
+inline workload_dies () {
+  atomic { holders--; workload_alive = false }
+}
+
+/* the container's workload, cloned by PID 1 before its exec */
 proctype Workload ()
 {
+  mtype m;
+  /* sync 2d: after Landlock, before seccomp and execve, wait for the
+   * gate to open (unless its byte came while the child was paused) */
+  if
+  :: gate_wanted && !gate_open ->
+       if
+       :: to_child ? m -> assert (m == GATE)
+       :: !parent_alive -> workload_dies (); goto gone
+       :: spawn_failed -> workload_dies (); goto gone
+       :: init_failed -> workload_dies (); goto gone
+       fi
+  :: else -> skip
+  fi;
+  /* PID 1's ready byte, or EOF: nucleus-init failed, we give up */
+  if
+  :: init_ready -> skip
+  :: init_failed -> workload_dies (); goto gone
+  :: !parent_alive -> workload_dies (); goto gone
+  fi;
   if
   :: true -> atomic { workload_execd = true; holders-- }   /* execve: CLOEXEC closes it */
-  :: true -> error_sent = true; to_parent ! ERROR; atomic { holders--; workload_alive = false }  /* exec failed */
+  :: true -> error_sent = true; to_parent ! ERROR; workload_dies (); goto gone  /* exec failed */
   fi;
   /* the workload runs until it exits, or dies with its init */
   if
   :: true -> workload_alive = false
   :: !parent_alive -> workload_alive = false
-  fi
+  :: spawn_failed -> workload_alive = false
+  :: init_failed -> workload_alive = false
+  fi;
+gone:
+  skip
 }
 
 proctype Parent ()
@@ -206,5 +236,7 @@ ltl failure_reaps { [] (spawn_failed -> <> reaped) }
 ltl completes { (<> may_die) || (<> (spawn_ok || spawn_failed)) }
 /* the gate: no workload before the started hook succeeded */
 ltl gate_holds { [] (workload_execd -> (!gate_wanted || started_done)) }
+/* the workload never runs while PID 1 is a copy of the caller */
+ltl init_first { [] (workload_execd -> init_ready) }
 /* the parent's death takes every child-side process with it */
 ltl death_cleans { [] (!parent_alive -> <> (!child_alive && !workload_alive)) }

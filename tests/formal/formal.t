@@ -42,8 +42,7 @@ assert sys.argv[3] in s, "mutation anchor not found"
 open(sys.argv[2], "w").write(s.replace(sys.argv[3], sys.argv[4]))
 PY
 }
-mutate '  atomic { holders-- };
-  if' '  if' init-keeps-socket.pml
+mutate '  :: true -> atomic { init_ready = true; holders-- }' '  :: true -> atomic { init_ready = true }' init-keeps-socket.pml
 like "$(verify "$W/init-keeps-socket.pml" completes)" "errors: [1-9]" \
   "mutation caught: an init keeping its copy of the sync socket hangs the parent"
 mutate '       (!child_alive);
@@ -67,4 +66,7 @@ mutate '            :: m == GATE && gate_open == false -> gate_open = true; goto
 ' '' gate-while-paused.pml
 like "$(verify "$W/gate-while-paused.pml")" "errors: [1-9]" \
   "mutation caught: a paused child that takes the gate's byte for the answer to its pause"
+mutate '  :: init_ready -> skip' '  :: true -> skip' no-ready-wait.pml
+like "$(verify "$W/no-ready-wait.pml" init_first)" "errors: [1-9]" \
+  "mutation caught: a workload that execs before PID 1 is nucleus-init (a copy of the caller's memory)"
 done_testing
