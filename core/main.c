@@ -133,10 +133,17 @@ static void *l_alloc (void *ud, void *ptr, size_t osize, size_t nsize)
   return n;
 }
 
+/* An internal error is one line (its message, newlines folded); the
+ * traceback only with NUCLEUS_DEBUG set. */
 static int traceback (lua_State *L)
 {
   const char *msg = lua_tostring (L, 1);
-  luaL_traceback (L, L, msg ? msg : "(error object is not a string)", 1);
+  if (getenv ("NUCLEUS_DEBUG"))
+    {
+      luaL_traceback (L, L, msg ? msg : "(error object is not a string)", 1);
+      return 1;
+    }
+  luaL_gsub (L, msg ? msg : "(error object is not a string)", "\n", " ");
   return 1;
 }
 

@@ -307,7 +307,7 @@ function M.stats(a, ctx)
         if type(s.memory) == "number" and type(s.memory_max) == "number" and s.memory_max > 0 then
           s.memory_percent = s.memory / s.memory_max * 100
         end
-        prev[rec.id] = s
+        prev[rec.id] = { cpu_usec = s.cpu_usec, t = s.t }
         s.t = nil
         rows[#rows + 1] = s
       end

@@ -343,5 +343,16 @@ mkdir -m 0777 "$T/open-state"
 check 125 "must be owned by uid 0 and not writable by others" "a world-writable state directory is refused" \
   -- --root "$T/open-state" ps
 
+# stats streams frame after frame (it crashed after its first on a host
+# whose cgroup2 tree has no controllers), and never prints a traceback
+"$N" run --name streamer -- sleep 30 >/dev/null &
+for _ in $(seq 50); do "$N" ps -q | grep -q . && break; sleep 0.1; done
+err=$(timeout 3.5 "$N" stats 2>&1 >/dev/null)
+is "$?" 124 "stats streams until stopped (several frames)"
+is "$err" "" "... with nothing on stderr (no internal error, no traceback)"
+is "$(timeout 3.5 "$N" stats streamer | grep -c streamer)" 3 "... a line per frame for the container"
+"$N" rm -f streamer >/dev/null
+wait
+
 is "$(host_state)" "$before" "nothing left behind"
 done_testing
