@@ -304,6 +304,8 @@ echo host > "$T/hostfile"
 is "$(readlink "$T/vol/lnk")" "/oldroot$T/hostdir" "a workload plants a link to the host in its rw volume"
 check_fails 125 "/data/lnk/x.*(symbolic links|symlink)" "a nested volume through the planted link" \
   -- run --rm -v "$T/vol:/data:rw" -v "$T/src:/data/lnk/x:ro" -- true
+check_fails 125 "/data/lnk/x.*(symbolic links|symlink)" "... under a user namespace (--rootless) too" \
+  -- run --rm --rootless -v "$T/vol:/data:rw" -v "$T/src:/data/lnk/x:ro" -- true
 check_fails 125 "/data/rel/x.*(symbolic links|symlink)" "... through a relative one" \
   -- run --rm -v "$T/vol:/data:rw" -v "$T/src:/data/rel/x:ro" -- true
 check_fails 125 "/data/lnk.*(symbolic links|symlink)" "... onto the link itself" \
