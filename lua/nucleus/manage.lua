@@ -86,7 +86,8 @@ function M.ps(a, ctx)
       end
       local line = fmt:format(rec.id:sub(1, 12), trunc(rec.name or "", 20),
         status_text(rec, rec.status), rec.status == "running" and tostring(rec.pid) or "-",
-        trunc(table.concat(rec.command or {}, " "), 30), rec.created and ago(rec.created) .. " ago" or "-",
+        -- one row a container: a command's newlines, tabs and escapes shown as spaces
+        trunc((table.concat(rec.command or {}, " "):gsub("%c", " ")), 30), rec.created and ago(rec.created) .. " ago" or "-",
         table.concat(ports, ", "))
       io.stdout:write((line:gsub(" +\n$", "\n")))
     end

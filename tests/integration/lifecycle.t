@@ -353,6 +353,12 @@ is "$err" "" "... with nothing on stderr (no internal error, no traceback)"
 is "$(timeout 3.5 "$N" stats streamer | grep -c streamer)" 3 "... a line per frame for the container"
 "$N" rm -f streamer >/dev/null
 wait
+# a command with a newline (python3 -c, sh -c) stays on its container's row
+"$N" run --name multiline -- sh -c 'exit 0
+# second line' >/dev/null
+is "$("$N" ps -a | grep -c multiline)" 1 "ps -a: a command with newlines keeps to one row"
+is "$("$N" ps -a | wc -l)" "$(( $("$N" ps -a -q | wc -l) + 1 ))" "... every row a container (and the header)"
+"$N" rm -f multiline >/dev/null
 
 is "$(host_state)" "$before" "nothing left behind"
 done_testing
