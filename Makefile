@@ -42,7 +42,11 @@ BIND_OBJ := $(BIND_SRC:%.c=$(B)/obj/%.o)
 HEADERS := $(wildcard core/include/nucleus/*.h core/src/*.h core/bind/*.h)
 
 LUA_MODULES := $(sort $(shell find lua -name '*.lua'))
-POLICIES := $(sort $(wildcard policies/*.json policies/*.toml))
+# overlays (derived profiles) last: they name a base given before them
+POLICIES := $(sort $(filter-out %-overlay.json,$(wildcard policies/*.json)) $(wildcard policies/*.toml)) \
+            $(sort $(wildcard policies/*.seccomp-overlay.json))
+SECCOMP_BUILTINS := $(notdir $(wildcard policies/*.seccomp.json) \
+                    $(subst -overlay,,$(wildcard policies/*.seccomp-overlay.json)))
 # module name = path under lua/ with / -> . and init dropped
 modname = $(subst /,.,$(patsubst lua/%.lua,%,$(patsubst %/init.lua,%.lua,$(1))))
 
@@ -94,7 +98,7 @@ $(B)/gen/stage1/nucleus/core.so: $(CORE_OBJ) $(BIND_OBJ) $(B)/obj/gen/no_builtin
 
 $(B)/gen/seccomp_builtin.c: tools/embed.lua $(B)/gen/stage1/nucleus/core.so $(B)/lua/nucleus/policies.lua
 	LUA_CPATH="$(B)/gen/stage1/?.so" LUA_PATH="$(B)/lua/?.lua" $(LUA) tools/embed.lua seccomp $@ \
-	  $(notdir $(wildcard policies/*.seccomp.json))
+	  $(SECCOMP_BUILTINS)
 
 BUILTIN_OBJ := $(B)/obj/gen/seccomp_builtin.o
 

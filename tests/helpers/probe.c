@@ -377,6 +377,17 @@ static int sc_ptrace (void)
   return call_errno (syscall (SYS_ptrace, PTRACE_TRACEME, 0, NULL, NULL));
 }
 
+static int sc_kcmp (void)
+{
+  /* fd 0 against itself: the kernel answers 0 (a comparison, no privilege) */
+  return call_errno (syscall (SYS_kcmp, getpid (), getpid (), 0 /* KCMP_FILE */, 0, 0));
+}
+
+static int sc_sethostname (void)
+{
+  return call_errno (syscall (SYS_sethostname, "x", 1));
+}
+
 static int sc_init_module (void)
 {
   return call_errno (syscall (SYS_init_module, NULL, 0UL, ""));
@@ -705,6 +716,8 @@ static const struct syscall_probe syscall_probes[] = {
   { "unshare-cgroup", sc_unshare_cgroup },
   { "setns", sc_setns },
   { "ptrace", sc_ptrace },
+  { "kcmp", sc_kcmp },
+  { "sethostname", sc_sethostname },
   { "init_module", sc_init_module },
   { "finit_module", sc_finit_module },
   { "delete_module", sc_delete_module },

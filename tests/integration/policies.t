@@ -70,11 +70,11 @@ out=$(probe_run --seccomp-profile "$P/errno.json" --seccomp-profile-sha256 "${su
 is "$(value getpid <<<"$out")" EACCES "the pin compares case-insensitively"
 
 # --seccomp-allow and --seccomp-log-denied on the built-in profile
-out=$(probe_run -- syscall ptrace)
-is "$(value ptrace <<<"$out")" EPERM "ptrace denied by default"
-out=$(probe_run --seccomp-allow ptrace -- syscall ptrace)
-is "$(value ptrace <<<"$out")" ok "--seccomp-allow ptrace allows PTRACE_TRACEME"
-out=$(probe_run --seccomp-allow ptrace -- syscall mount)
+out=$(probe_run -- syscall kcmp)
+is "$(value kcmp <<<"$out")" EPERM "kcmp denied by default"
+out=$(probe_run --seccomp-allow kcmp -- syscall kcmp)
+is "$(value kcmp <<<"$out")" ok "--seccomp-allow kcmp allows it"
+out=$(probe_run --seccomp-allow kcmp -- syscall mount)
 is "$(value mount <<<"$out")" EPERM "--seccomp-allow leaves the rest denied"
 out=$("$NUCLEUS" run --seccomp-log-denied --dry-run -- true | grep seccomp_flags)
 like "$out" '"seccomp_flags": 2' "--seccomp-log-denied sets SECCOMP_FILTER_FLAG_LOG"

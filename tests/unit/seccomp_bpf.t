@@ -145,6 +145,39 @@ for _, call in ipairs { { "socket", SOCKET, { [1] = true, [2] = true, [10] = tru
       name == "socket" and "1, 2, 10, 16" or "1"))
 end
 
+-- the production profile, derived at build time from the default by
+-- policies/production.seccomp-overlay.json: what agents need to debug
+-- their own processes (ptrace, process_vm_*), refused; privileged calls
+-- refused with EPERM in both (software reads ENOSYS as "not implemented")
+do
+  local gen = loadfile(root .. "/build/lua/nucleus/policies.lua")
+  if gen and pcall(require, "cjson") then
+    local prod_tbl = gen()["production.seccomp.json"]
+    local production = assert(policy.seccomp(require("cjson").encode(prod_tbl), "production.seccomp.json"))
+    local dprog, pprog = decode(core.seccomp_export(default)), decode(core.seccomp_export(production))
+    local EPERM = 0x00050000 | 1
+    local want = {
+      { "ptrace", 101, ALLOW, EPERM }, { "process_vm_readv", 310, ALLOW, EPERM },
+      { "process_vm_writev", 311, ALLOW, EPERM }, { "sethostname", 170, EPERM, EPERM },
+      { "setdomainname", 171, EPERM, EPERM }, { "modify_ldt", 154, EPERM, EPERM },
+      { "fanotify_init", 300, EPERM, EPERM }, { "get_mempolicy", 239, ALLOW, ALLOW },
+      { "getpid", 39, ALLOW, ALLOW }, { "mount", 165, EPERM, EPERM },
+    }
+    local wrong = {}
+    for _, w in ipairs(want) do
+      local d = run(dprog, data_of(w[2], X86_64, { 0, 0, 0 }))
+      local p = run(pprog, data_of(w[2], X86_64, { 0, 0, 0 }))
+      if d ~= w[3] or p ~= w[4] then wrong[#wrong + 1] = ("%s: %#x %#x"):format(w[1], d, p) end
+    end
+    tap.is(table.concat(wrong, ", "), "", "default and production profiles: ptrace and process_vm_* allowed in one, "
+      .. "refused in the other; privileged calls EPERM in both")
+    local diff2 = compare(production, "production", 1100, ARGS)
+    tap.is(diff2, 0, "the production profile: the same action as libseccomp's for every number and argument set")
+  else
+    tap.skip("build/lua/nucleus/policies.lua not built, or no lua-cjson", 2)
+  end
+end
+
 -- generated profiles: unconditional and conditional rules of several
 -- actions on overlapping names, both default actions
 local NAMES = { "read", "write", "open", "close", "clone", "personality", "mmap", "socket",

@@ -116,8 +116,8 @@ local function deep_copy(t)
 end
 
 --- The built-in profile widened by --seccomp-allow.
-function M.seccomp_allow(o)
-  local prof = deep_copy(require("nucleus.policies")["default.seccomp.json"])
+function M.seccomp_allow(o, builtin)
+  local prof = deep_copy(require("nucleus.policies")[(builtin or "default") .. ".seccomp.json"])
   local allow = prof.syscalls[1].names
   local allowed = {}
   for _, n in ipairs(allow) do allowed[n] = true end
