@@ -48,7 +48,7 @@ check 125 "^nucleus: workdir: /context: Permission denied" "workdir the user may
   -- run --user 4242 --context "$T/private" --context-mode bind --workdir /context -- true
 check 125 "add --allow-host-network" "host network without opt-in" -- run --network host -- true
 check 125 "option --network: \"bridge0\" is not one of none, host" "unknown network mode" -- run --network bridge0 -- true
-check 125 "option --context-mode: \"foo\" is not one of copy, bind" "unknown context mode" -- run --context-mode foo -- true
+check 125 "option --context-mode: \"foo\" is not one of copy, bind, rw" "unknown context mode" -- run --context-mode foo -- true
 check 125 "^nucleus: invalid ulimit \"nofile=x\"" "bad ulimit value" -- run --ulimit nofile=x -- true
 check 125 "unknown resource \"bogus\"" "unknown ulimit" -- run --ulimit bogus=1 -- true
 check 125 "soft limit above hard limit" "ulimit soft > hard" -- run --ulimit nofile=10:5 -- true

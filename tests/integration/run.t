@@ -88,6 +88,25 @@ like "$out" "link-in" "a symlink inside the context is copied"
 out=$("$NUCLEUS" run --context "$T/ctx" --context-mode bind -- sh -c 'cat /context/sub/n.txt; (echo x > /context/new) 2>/dev/null && echo wrote')
 is "$out" nested "context bind: readable, read-only"
 ok "$([ ! -e "$T/ctx/new" ]; echo $?)" "context bind: nothing written to the host"
+# context: rw, the agent's edits land in the caller's tree (and what it
+# builds there runs, unless --noexec-workspace)
+mkdir -p "$T/rwctx"
+printf 'int main(void){return 5;}\n' > "$T/rwctx/m.c"
+if command -v gcc >/dev/null; then
+  out=$("$NUCLEUS" run --context "$T/rwctx" --context-mode rw -- sh -c 'gcc m.c -o m && ./m; echo "rc=$?"; echo edited > notes.txt; pwd')
+  is "$out" "$(printf 'rc=5\n/context')" "context rw: a program built in /context runs; /context is the workdir"
+  is "$(cat "$T/rwctx/notes.txt" 2>/dev/null)" edited "context rw: the edit is in the host's tree"
+  "$NUCLEUS" run --context "$T/rwctx" --context-mode rw --noexec-workspace -- ./m 2>/dev/null
+  is "$?" 126 "context rw with --noexec-workspace: nothing in it runs"
+else
+  skip "gcc not installed" 3
+fi
+chown -R 1000:1000 "$T/rwctx"
+out=$("$NUCLEUS" run --user 1000 --context "$T/rwctx" --context-mode rw -- sh -c 'echo mine > mine.txt && cat mine.txt')
+is "$out" mine "context rw as --user 1000 in a tree of its own"
+is "$(stat -c %u:%g "$T/rwctx/mine.txt")" 1000:1000 "... the file is the user's on the host"
+out=$("$NUCLEUS" run --user 4242 --context "$T/rwctx" --context-mode rw -- sh -c 'echo x > theirs.txt' 2>&1)
+ok "$([ ! -e "$T/rwctx/theirs.txt" ]; echo $?)" "... a user the tree is not writable for cannot write it (host permissions hold)"
 
 # volumes
 mkdir -p "$T/vol"

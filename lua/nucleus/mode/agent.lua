@@ -529,6 +529,12 @@ function M.build(o, host)
       add { kind = "copy", source = real, target = "/context", exclude = M.CONTEXT_EXCLUDE,
             max_bytes = tmpfs_size, max_entries = tmpfs_size // 1024 }
       extra[#extra + 1] = { path = "/context", access = RW }
+    elseif o.context_mode == "rw" then
+      -- the agent edits the caller's working tree in place, and runs
+      -- what it builds there (unless W^X); nothing is left out of it
+      add { kind = "bind", source = real, target = "/context",
+            flags = wx and { "nosuid", "nodev", "noexec", "recursive" } or { "nosuid", "nodev", "recursive" } }
+      extra[#extra + 1] = { path = "/context", access = RW }
     else
       add { kind = "bind", source = real, target = "/context", flags = { "ro", "nosuid", "nodev", "noexec", "recursive" } }
       extra[#extra + 1] = { path = "/context", access = landlock.READ }
