@@ -425,8 +425,12 @@ end
 -- --- kernel backend: host rules ------------------------------------------------------
 
 -- Rules come in two kinds, each tagged so that it can be found again:
---   the bridge's ("nucleus-bridge:<name>"): MASQUERADE of its subnet and
---     FORWARD accepts, added once when the bridge first serves (a marker
+--   the bridge's ("nucleus-bridge:<name>"): MASQUERADE of its subnet,
+--     FORWARD accepts, and a raw PREROUTING drop of what comes in from
+--     the bridge for 127.0.0.0/8 (route_localnet, which loopback publishes
+--     need, would otherwise let a container reach the host's services bound
+--     to 127.0.0.1 with SO_BINDTODEVICE: CVE-2020-8558's class, dropped as
+--     docker and kube-proxy do), added once when the bridge first serves (a marker
 --     file next to its leases says they are there) and removed with it by
 --     network prune; a container without published ports costs no
 --     iptables run at all;
@@ -437,7 +441,9 @@ function M.bridge_rules(c, op)
   local tag = ("-m comment --comment nucleus-bridge:%s"):format(c.bridge)
   local fwd = op == "A" and "I" or op
   return table.concat({
-    "*nat",
+    "*raw",
+    ("-%s PREROUTING -i %s -d 127.0.0.0/8 %s -j DROP"):format(fwd, c.bridge, tag),
+    "COMMIT", "*nat",
     ("-%s POSTROUTING -s %s ! -o %s %s -j MASQUERADE"):format(op, c.subnet.text, c.bridge, tag),
     "COMMIT", "*filter",
     ("-%s FORWARD -i %s %s -j ACCEPT"):format(fwd, c.bridge, tag),
@@ -519,13 +525,15 @@ local function ensure_bridge(c)
     local f = io.open(c.lease_dir .. "/.created", "w")
     if f then f:close() end
   end
-  local marker = c.lease_dir .. "/.rules"
+  -- (".rules" marked the rule set before its raw guard: such a bridge
+  -- gets its rules anew)
+  local marker, old_marker = c.lease_dir .. "/.rules.2", c.lease_dir .. "/.rules"
   -- a bridge made just now while the marker says its rules are there: the
   -- host rebooted (with a /run that survived) or someone deleted the
   -- bridge; whatever is left of the old rules goes, and they are added anew
-  if ok and created and core.lstat(marker) then
+  if ok and ((created and core.lstat(marker)) or core.lstat(old_marker)) then
     ok, err = remove_tagged(BRIDGE_TAG, c.bridge)
-    if ok then os.remove(marker) end
+    if ok then os.remove(marker); os.remove(old_marker) end
   end
   if ok and not core.lstat(marker) then
     ok, err = restore(M.bridge_rules(c, "A"), { noflush = true }, "bridge rules")
@@ -797,9 +805,10 @@ function M.prune()
     end
     if lock and users == 0 then
       local ok, err = true, nil
-      if core.lstat(b.dir .. "/.rules") then
+      if core.lstat(b.dir .. "/.rules.2") or core.lstat(b.dir .. "/.rules") then
         ok, err = remove_tagged(BRIDGE_TAG, b.bridge)
         if ok then
+          os.remove(b.dir .. "/.rules.2")
           os.remove(b.dir .. "/.rules")
           removed[#removed + 1] = "rules of bridge " .. b.bridge
         else

@@ -89,7 +89,7 @@ like "$(inh ip -4 addr show nucleus0)" 'inet 10\.42\.0\.1/16' "the bridge carrie
 # the bridge and its rules stay for the next container (docker's model):
 # from here on, nothing else may remain after a container
 before=$(net_state)
-like "$before" 'rules: 3$' "the bridge's three rules (MASQUERADE, two FORWARD) stay; the container left none"
+like "$before" 'rules: 4$' "the bridge's four rules (MASQUERADE, two FORWARD, the raw 127.0.0.0/8 guard) stay; the container left none"
 
 # without --dns: the test host's resolvers, less loopback ones (ip netns exec
 # binds /etc/netns/NAME/resolv.conf over /etc/resolv.conf for its command)
@@ -109,7 +109,7 @@ rm -r "/etc/netns/$H"
 # the bridge gone and its rules with it (a reboot where the lease directory
 # survived, or an administrator): the next container makes both again
 inh ip link del nucleus0
-for table in nat filter; do
+for table in raw nat filter; do
   echo "*$table"
   inh iptables-save -t $table | grep 'nucleus-bridge:' | sed -n 's/^-A /-D /p'
   echo COMMIT
@@ -154,6 +154,46 @@ like "$(pub tcp 8080:80 "$P" 198.51.100.1 8080)" '^hello 198\.51\.100\.2' "-p 80
 like "$(pub udp 8081:80/udp "$P" 198.51.100.1 8081)" '^hello 198\.51\.100\.2' "-p 8081:80/udp: udp too"
 like "$(pub tcp 127.0.0.1:8082:80 "$H" 127.0.0.1 8082)" '^hello 10\.42\.0\.1' "-p 127.0.0.1:8082:80: the test host's own loopback reaches it"
 like "$(pub tcp 8083:80 "$H" 198.51.100.1 8083)" '^hello 10\.42\.0\.1' "a published port from the test host itself"
+
+# a container cannot reach the test host's services bound to 127.0.0.1
+# (route_localnet on the bridge, which loopback publishes need, would let
+# packets for 127.0.0.0/8 in from it: SO_BINDTODEVICE needs no capability)
+inh python3 -c '
+import socket, sys
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(("127.0.0.1", 7200)); u.settimeout(4)
+t = socket.socket(); t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); t.bind(("127.0.0.1", 7201)); t.listen(4)
+t.settimeout(0.1)
+print("ready", flush=True)
+n = 0
+import time
+end = time.time() + 4
+while time.time() < end:
+    try:
+        u.settimeout(0.1); u.recvfrom(64); n += 1
+    except OSError: pass
+    try:
+        t.accept(); n += 1
+    except OSError: pass
+print("received %d" % n, flush=True)
+' > "$T/lo-server" 2>&1 &
+lo_server=$!
+for _ in $(seq 100); do grep -q ready "$T/lo-server" && break; sleep 0.05; done
+out=$(inh "$NUCLEUS" run --rm --network bridge -p 8084:80 -- python3 -c '
+import socket
+for i in range(5):
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    u.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, b"eth0")
+    u.sendto(b"x", ("127.0.0.1", 7200))
+    t = socket.socket(); t.settimeout(0.3)
+    t.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, b"eth0")
+    try: t.connect(("127.0.0.1", 7201))
+    except OSError: pass
+print("sent")
+' 2>&1)
+is "$out" sent "a workload sends to 127.0.0.1 through eth0 (SO_BINDTODEVICE)"
+wait "$lo_server"
+is "$(grep received "$T/lo-server")" "received 0" "... and the test host's loopback-bound services get nothing (raw PREROUTING drop)"
+is "$(inh iptables-save -t raw | grep -c -- '-d 127.0.0.0/8 -i nucleus0 .*nucleus-bridge:nucleus0"\? -j DROP')" 1 "... the bridge's guard is there once"
 
 # --- egress policy ----------------------------------------------------------------
 eg=(--network bridge --egress-allow 198.51.100.2 --egress-tcp-port 8000)
