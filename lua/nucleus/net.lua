@@ -645,9 +645,14 @@ function M.attach(c, ctx)
     if not ok then return nil, err end
     ok, err = ensure_bridge(c)
     if not ok then return nil, err end
-    if #c.publish > 0 then
-      -- published to 127.0.0.1: the host's loopback traffic may leave
-      -- through the bridge (and is masqueraded)
+    local loopback = false
+    for _, p in ipairs(c.publish) do
+      loopback = loopback or not p.host_ip or p.host_ip:match("^127%.") ~= nil
+    end
+    if loopback then
+      -- published where the host's loopback reaches it (all addresses, or
+      -- 127.x): that traffic may leave through the bridge (masqueraded);
+      -- the bridge's raw guard keeps the way in closed
       ok, err = write_sysctl(("/proc/sys/net/ipv4/conf/%s/route_localnet"):format(c.bridge), "1")
       if not ok then return nil, err end
     end
