@@ -368,6 +368,34 @@ local function lease_live(path)
   return core.proc_start(tonumber(pid)) == tonumber(start)
 end
 
+local remove_tagged, CONTAINER_TAG -- below
+
+-- A lease whose supervisor is gone is taken over under the lease
+-- directory's lock: the dead owner's rules (its published ports' DNAT and
+-- FORWARD, tagged with its id) are removed first, then our lease replaces
+-- its file in one rename, so that no moment exists where the address is
+-- ours, or free, while a rule still sends traffic for it to the dead one's
+-- ports (a publish of A's reaching B).  Returns true when it is ours.
+local function takeover(dir, path, tmp)
+  local lock = core.flock(dir .. "/.lock")
+  if not lock then return false end
+  local ok = false
+  local f = io.open(path)
+  local s = f and f:read("a")
+  if f then f:close() end
+  if s and not lease_live(path) then
+    local dead = s:match('"id":"(%x+)"')
+    local gone = true
+    -- without iptables there are no rules to remove
+    if dead and M.find_helper("iptables-save") then
+      gone = remove_tagged(CONTAINER_TAG, dead)
+    end
+    ok = gone and os.rename(tmp, path) or false
+  end
+  core.close(lock)
+  return ok
+end
+
 local function take_lease(dir, ip, body)
   local path = dir .. "/" .. M.ntoa(ip)
   local tmp = ("%s/.%s.%d"):format(dir, M.ntoa(ip), core.ids().pid)
@@ -381,17 +409,11 @@ local function take_lease(dir, ip, body)
   end
   f:write(body)
   f:close()
-  for _ = 1, 2 do
-    local ok = core.link(tmp, path)
-    if ok then
-      os.remove(tmp)
-      return path
-    end
-    if lease_live(path) then break end
-    -- stale: move it aside (one taker wins) and try again
-    local aside = ("%s/.stale.%s.%d"):format(dir, M.ntoa(ip), core.ids().pid)
-    if os.rename(path, aside) then os.remove(aside) end
+  if core.link(tmp, path) then
+    os.remove(tmp)
+    return path
   end
+  if not lease_live(path) and takeover(dir, path, tmp) then return path end
   os.remove(tmp)
   return nil
 end
@@ -503,9 +525,10 @@ function M.tagged_rules(pattern, want)
   return #batch > 0 and (table.concat(batch, "\n") .. "\n") or "", found
 end
 
-local CONTAINER_TAG, BRIDGE_TAG = "nucleus:(%x+)", "nucleus%-bridge:([%w_.-]+)"
+CONTAINER_TAG = "nucleus:(%x+)"
+local BRIDGE_TAG = "nucleus%-bridge:([%w_.-]+)"
 
-local function remove_tagged(pattern, want)
+function remove_tagged(pattern, want)
   local batch, err = M.tagged_rules(pattern, want)
   if not batch then return nil, err end
   if batch == "" then return true end

@@ -293,6 +293,29 @@ pkill -KILL -f "nucleus run --name orphan2" ; wait "$bg" 2>/dev/null
 sleep 0.3
 inh "$NUCLEUS" rm orphan2 > /dev/null
 is "$(net_state)" "$before" "rm of a container whose supervisor was killed removes its rules and lease"
+# a killed container's published ports never go to the next holder of its
+# address: the lease is taken over with the dead owner's rules removed
+# first (supervisors killed at random points of their start and life)
+for i in 1 2 3 4 5 6; do
+  inh "$NUCLEUS" run --name "victim$i" --network bridge -p "92$i$i:80" -- sleep 60 > /dev/null 2>&1 &
+  v=$!
+  sleep "0.$((RANDOM % 6))"
+  pkill -KILL -f "nucleus run --name victim$i " 2>/dev/null
+  wait "$v" 2>/dev/null
+done
+diag "after the kills: $(inh iptables-save -t nat | grep -c DNAT) DNAT rules, leases: $(ls "$NUCLEUS_NET_DIR"/*/ 2>/dev/null | tr '\n' ' ')"
+bg_container heir
+heir_ip=$(inh "$NUCLEUS" exec heir sh -c "ip -4 -o addr show eth0" | sed -n 's/.*inet \([0-9.]*\)\/.*/\1/p')
+like "$heir_ip" '^10\.42\.' "a new container takes an address (the killed ones' leases are stale)"
+is "$(inh iptables-save | grep -c -- "--to-destination $heir_ip:")" 0 \
+  "no DNAT of a killed container points at the address the new one holds"
+is "$(inh iptables-save | grep -- "-d $heir_ip/32" | grep -vc "nucleus:$(inh "$NUCLEUS" inspect heir | python3 -c 'import json, sys; r = json.load(sys.stdin); print((r[0] if isinstance(r, list) else r)["id"])')")" 0 \
+  "... nor any rule of another container's"
+inh "$NUCLEUS" stop -t 1 heir > /dev/null
+wait "$bg"
+inh "$NUCLEUS" rm heir > /dev/null
+for i in 1 2 3 4 5 6; do inh "$NUCLEUS" rm -f "victim$i" > /dev/null 2>&1; done
+inh "$NUCLEUS" network prune > /dev/null
 bg_container keeper
 is "$(inh "$NUCLEUS" network prune)" "" "network prune leaves a bridge in use alone"
 inh "$NUCLEUS" stop -t 1 keeper > /dev/null
