@@ -51,14 +51,33 @@ static int grow (struct nc_trace *t)
   return 0;
 }
 
+static struct nc_trace_entry *find (struct nc_trace *t, uint32_t arch, int nr)
+{
+  size_t s = slot (t, arch, nr);
+  while (t->v[s].count && !(t->v[s].arch == arch && t->v[s].nr == nr))
+    s = (s + 1) & (t->cap - 1);
+  return &t->v[s];
+}
+
+/* The table holds the calls the kernel's tables name (a few hundred per
+ * architecture) and one bucket per architecture, number -1, for every
+ * number they do not: a workload that tries millions of numbers keeps the
+ * supervisor's memory and the record bounded. */
 static int record (struct nc_trace *t, uint32_t arch, int nr, pid_t pid)
 {
   if ((t->n + 1) * 2 > t->cap && grow (t) < 0)
     return -ENOMEM;
-  size_t s = slot (t, arch, nr);
-  while (t->v[s].count && !(t->v[s].arch == arch && t->v[s].nr == nr))
-    s = (s + 1) & (t->cap - 1);
-  struct nc_trace_entry *e = &t->v[s];
+  struct nc_trace_entry *e = find (t, arch, nr);
+  if (!e->count)
+    {
+      char *name = nr >= 0 ? seccomp_syscall_resolve_num_arch (arch, nr) : NULL;
+      if (!name)
+        {
+          nr = NC_TRACE_UNKNOWN;
+          e = find (t, arch, nr);
+        }
+      free (name);
+    }
   if (e->count++ == 0)
     {
       t->n++;

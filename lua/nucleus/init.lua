@@ -79,8 +79,15 @@ end
 function M.write_trace(f, records)
   local json = require "nucleus.json"
   for _, r in ipairs(records) do
-    f:write(json.encode { name = r.name or ("syscall_" .. r.nr), nr = r.nr, arch = r.arch,
-                          count = r.count, first_pid = r.first_pid, first_comm = r.first_comm }, "\n")
+    if r.nr == -1 then
+      -- the bucket of numbers no kernel table names (trace.c)
+      f:write(json.encode { unknown = true, arch = r.arch, count = r.count, first_pid = r.first_pid,
+                            first_comm = r.first_comm,
+                            note = "calls of syscall numbers the kernel's tables do not name, counted together" }, "\n")
+    else
+      f:write(json.encode { name = r.name or ("syscall_" .. r.nr), nr = r.nr, arch = r.arch,
+                            count = r.count, first_pid = r.first_pid, first_comm = r.first_comm }, "\n")
+    end
   end
 end
 

@@ -145,10 +145,14 @@ local function cmd_seccomp(argv)
       n = n + 1
       if line:match("%S") then
         local r = cjson.decode(line)
+        -- the bucket of unnamed numbers allows nothing
+        if type(r) == "table" and r.unknown == true and type(r.arch) == "string" then
+          r = { name = "syscall_-1", arch = r.arch }
+        end
         if type(r) ~= "table" or type(r.name) ~= "string" or type(r.arch) ~= "string" then
           return usage_error("%s:%d: not a trace record (NDJSON from --seccomp-mode trace expected)", path, n)
         end
-        if not r.name:match("^syscall_%d+$") then names[r.name] = true end
+        if not r.name:match("^syscall_%-?%d+$") then names[r.name] = true end
         arches[r.arch] = true
       end
     end

@@ -29,6 +29,30 @@ is "$valid" "$lines" "every line is a record: name, nr, arch, count, first proce
 execve=$(grep '"name":"execve"' "$W/sh.ndjson" | grep -o '"count":[0-9]*' | cut -d: -f2)
 is "$execve" 201 "nothing is lost: 201 execve calls counted (/bin/sh and 200 children)"
 
+# a workload that tries 60 000 numbers no kernel table names: one bucket,
+# not one entry each (the supervisor's memory and the record stay bounded)
+"$NUCLEUS" run --seccomp-mode trace --seccomp-log "$W/flood.ndjson" -- python3 -c '
+import ctypes
+libc = ctypes.CDLL(None)
+for n in range(1000, 61000):
+    libc.syscall(n)
+print("flooded")' > "$W/flood.out" 2>&1 &
+flood=$!
+peak=0
+while kill -0 "$flood" 2>/dev/null; do
+  rss=$(awk '/^VmRSS/ {print $2}' "/proc/$flood/status" 2>/dev/null)
+  [ -n "$rss" ] && [ "$rss" -gt "$peak" ] && peak=$rss
+  sleep 0.1
+done
+wait "$flood"
+is "$(cat "$W/flood.out")" flooded "a traced workload tries 60 000 unnamed syscall numbers"
+ok "$([ "$(grep -c . "$W/flood.ndjson")" -lt 400 ]; echo $?)" "... the record stays small ($(grep -c . "$W/flood.ndjson") lines)"
+like "$(grep '"unknown":true' "$W/flood.ndjson")" '"count":60000' "... the unnamed numbers counted in one bucket"
+ok "$([ "$peak" -lt 20000 ]; echo $?)" "... and the supervisor stays small (peak ${peak} kB)"
+"$NUCLEUS" seccomp generate "$W/flood.ndjson" -o "$W/flood.json"
+is "$?" 0 "seccomp generate takes a record with the bucket"
+unlike "$(cat "$W/flood.json")" 'syscall_' "... and allows nothing for it"
+
 "$NUCLEUS" run -v "$PROBE_DIR:/opt/probe:ro" --seccomp-mode trace --seccomp-log "$W/child.ndjson" \
   -- sh -c '/opt/probe/probe syscall socket-unix >/dev/null'
 like "$(grep '"name":"socket"' "$W/child.ndjson")" '"first_comm":"probe"' \

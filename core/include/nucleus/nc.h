@@ -63,6 +63,8 @@ struct nc_trace_entry {
   pid_t first_pid;
   char first_comm[16];
 };
+/* The number under which calls of numbers no kernel table names are counted. */
+#define NC_TRACE_UNKNOWN (-1)
 struct nc_trace {
   struct nc_trace_entry *v; /* open-addressing table, cap entries */
   size_t n, cap;
