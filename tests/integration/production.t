@@ -17,6 +17,13 @@ check "forbids --allow-degraded-security" "degraded security" -- "${P[@]}" --all
 check "forbids --allow-chroot-fallback" "chroot fallback" -- "${P[@]}" --allow-chroot-fallback -- true
 check "forbids --allow-host-network" "host network" -- "${P[@]}" --network host --allow-host-network -- true
 check "forbids --seccomp-mode trace" "trace mode" -- "${P[@]}" --seccomp-mode trace --seccomp-log "$T/x" -- true
+# the host's own root or system trees are no prepared root (refused by
+# name, not left to the mount audit); a link to / is resolved first
+ln -s / "$T/rootlink"
+for r in / /usr /etc/ssl /proc "$T/rootlink"; do
+  check_fails 125 "the host's own (root|system tree), not a prepared root" "--rootfs $r is refused" \
+    -- run --service-mode production --rootfs "$r" --memory 64M -- true
+done
 check "requires --memory" "no memory limit" -- run --service-mode production --rootfs "$R" -- true
 check "requires --rootfs DIR" "no rootfs" -- run --service-mode production --memory 64M -- true
 check "rootfs \"$T/none\": No such file" "missing rootfs" -- run --service-mode production --memory 64M --rootfs "$T/none" -- true

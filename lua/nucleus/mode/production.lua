@@ -29,6 +29,9 @@ function M.check(o, abi)
   return true
 end
 
+local HOST_TREES = { usr = true, bin = true, sbin = true, lib = true, lib32 = true, lib64 = true,
+                     libx32 = true, etc = true, boot = true, proc = true, sys = true, dev = true }
+
 local SKIP = { dev = true, proc = true, sys = true, tmp = true, run = true, context = true,
                [".nucleus-rootfs-sha256"] = true }
 
@@ -39,6 +42,13 @@ function M.rootfs_mounts(dir)
   if not real then return nil, ("rootfs %q: %s"):format(dir, (err:gsub("^.-: ", ""))) end
   local st = core.lstat(real)
   if not st or st.type ~= "dir" then return nil, ("rootfs %q: not a directory"):format(dir) end
+  -- the host's own root, or one of its system trees, is no prepared root:
+  -- said here, not left to the mount audit to trip over
+  local top = real:match("^/([^/]*)")
+  if real == "/" or HOST_TREES[top] then
+    return nil, ("rootfs %q: %s is the host's own %s, not a prepared root"):format(dir, real,
+      real == "/" and "root" or "system tree")
+  end
   local names = core.listdir(real) or {}
   table.sort(names)
   local out = {}
