@@ -151,8 +151,9 @@ static int run (lua_State *L)
 {
   int argc = (int) lua_tointeger (L, 1);
   char **argv = lua_touserdata (L, 2);
-  /* A CLI run allocates a few hundred KiB and exits: collecting garbage
-   * would only cost start-up time.  Long-lived commands restart it. */
+  /* A CLI run allocates a few hundred KiB before its container starts:
+   * collecting garbage would only cost start-up time.  cli.lua restarts
+   * the collector once the container runs, and at once for other verbs. */
   lua_gc (L, LUA_GCSTOP);
   /* the standard libraries the modules use (not coroutine, not debug) */
   static const luaL_Reg libs[] = {

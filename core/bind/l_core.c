@@ -14,6 +14,7 @@
 #include <sys/un.h>
 #include <time.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <errno.h>
 #include <poll.h>
 #include <grp.h>
@@ -367,7 +368,7 @@ static int l_spawn (lua_State *L)
   struct nc_plan *plan = check_plan (L, 1);
   int hold[64];
   size_t nhold = check_signals (L, 2, hold, 64);
-  struct nc_io io = { 0, 0, NULL, NULL, NULL, NULL, -1 };
+  struct nc_io io = { .netns_fd = -1 };
   if (!lua_isnoneornil (L, 3))
     {
       luaL_checktype (L, 3, LUA_TTABLE);
@@ -375,6 +376,17 @@ static int l_spawn (lua_State *L)
       io.tty = lua_toboolean (L, -1);
       lua_getfield (L, 3, "interactive");
       io.interactive = lua_toboolean (L, -1);
+      lua_getfield (L, 3, "stdout");
+      lua_getfield (L, 3, "stderr");
+      for (int i = 0; i < 2; i++)
+        if (!lua_isnil (L, -2 + i))
+          {
+            lua_Integer fd = lua_isinteger (L, -2 + i) ? lua_tointeger (L, -2 + i) : -1;
+            if (fd < 1 || fd > INT_MAX || fcntl ((int) fd, F_GETFD) < 0)
+              return luaL_error (L, "spawn: io.%s: an open fd (1 or above) expected", i ? "stderr" : "stdout");
+            *(i ? &io.err_fd : &io.out_fd) = (int) fd;
+          }
+      lua_pop (L, 2);
       lua_getfield (L, 3, "netns");
       if (!lua_isnil (L, -1))
         {
@@ -435,9 +447,13 @@ static int l_spawn (lua_State *L)
   return 2;
 }
 
+/* proc:close() and the collector: a container whose handle is gone is
+ * killed and reaped, not left to run unwatched (and, once it ends, as a
+ * zombie of ours). */
 static int l_proc_gc (lua_State *L)
 {
   struct nc_proc *proc = check_proc (L, 1);
+  nc_proc_kill (proc);
   nc_proc_release (proc);
   nc_trace_free (&proc->trace);
   return 0;
@@ -488,6 +504,41 @@ static int l_proc_pid (lua_State *L)
 {
   lua_pushinteger (L, check_proc (L, 1)->pid);
   return 1;
+}
+
+/* proc:fds() -> { fd, ... }: what an event loop polls for this process
+ * (core.poll); readable means proc:poll() has work. */
+static int l_proc_fds (lua_State *L)
+{
+  int fds[NC_PROC_FDS];
+  size_t n = nc_proc_fds (check_proc (L, 1), fds);
+  lua_createtable (L, (int) n, 0);
+  for (size_t i = 0; i < n; i++)
+    {
+      lua_pushinteger (L, fds[i]);
+      lua_rawseti (L, -2, (lua_Integer) i + 1);
+    }
+  return 1;
+}
+
+/* proc:poll() -> code, signal once the first process has exited (and
+ * then released), false while it runs | nil, msg, errno.  Never blocks. */
+static int l_proc_poll (lua_State *L)
+{
+  struct nc_proc *proc = check_proc (L, 1);
+  struct nc_status st;
+  struct nc_err err = { 0 };
+  int r = nc_proc_poll (proc, &st, &err);
+  if (r < 0)
+    return push_err (L, &err);
+  if (r == 0)
+    {
+      lua_pushboolean (L, 0);
+      return 1;
+    }
+  lua_pushinteger (L, st.code);
+  lua_pushinteger (L, st.signal);
+  return 2;
 }
 
 /* proc:wait([{signals to forward}]) -> code, signal, last forwarded
@@ -1130,6 +1181,41 @@ static int l_sleep (lua_State *L)
 }
 
 /* core.monotonic() -> seconds (float) */
+/* core.poll({fd, ...}, timeout) -> { fd = revents, ... } (empty when the
+ * timeout, in seconds, passed first or a signal came; nil or a negative
+ * timeout waits for ever) | nil, msg.  The event loop's one blocking call:
+ * pidfds, relay pipes, timerfds, signalfds, whatever the caller holds. */
+#define POLL_MAX 1024
+static int l_poll (lua_State *L)
+{
+  luaL_checktype (L, 1, LUA_TTABLE);
+  double t = luaL_optnumber (L, 2, -1);
+  lua_Unsigned n = lua_rawlen (L, 1);
+  luaL_argcheck (L, n <= POLL_MAX, 1, "too many fds");
+  struct pollfd *pfd = lua_newuserdatauv (L, (n ? n : 1) * sizeof *pfd, 0);
+  for (lua_Unsigned i = 0; i < n; i++)
+    {
+      lua_rawgeti (L, 1, (lua_Integer) i + 1);
+      int isnum;
+      lua_Integer fd = lua_tointegerx (L, -1, &isnum);
+      luaL_argcheck (L, isnum && fd >= 0 && fd <= INT_MAX, 1, "fds must be non-negative integers");
+      pfd[i] = (struct pollfd) { (int) fd, POLLIN, 0 };
+      lua_pop (L, 1);
+    }
+  int ms = t < 0 ? -1 : t > 86400 ? 86400000 : (int) (t * 1000 + 0.999);
+  int r = poll (pfd, (nfds_t) n, ms);
+  if (r < 0 && errno != EINTR)
+    return fail_errno (L, "poll", errno);
+  lua_createtable (L, 0, r > 0 ? r : 0);
+  for (lua_Unsigned i = 0; r > 0 && i < n; i++)
+    if (pfd[i].revents)
+      {
+        lua_pushinteger (L, pfd[i].revents);
+        lua_rawseti (L, -2, pfd[i].fd);
+      }
+  return 1;
+}
+
 static int l_monotonic (lua_State *L)
 {
   struct timespec ts;
@@ -1272,6 +1358,7 @@ static const struct { const char *name; int sig; } signals[] = {
 
 static const luaL_Reg plan_methods[] = {
   { "describe", nc_l_plan_describe },
+  { "close", l_plan_gc }, /* frees it now: its fds closed, its secrets zeroed */
   { NULL, NULL },
 };
 
@@ -1280,6 +1367,8 @@ static const luaL_Reg proc_methods[] = {
   { "signal", l_proc_signal },
   { "pid", l_proc_pid },
   { "trace", l_proc_trace },
+  { "fds", l_proc_fds },
+  { "poll", l_proc_poll },
   { "close", l_proc_gc },
   { NULL, NULL },
 };
@@ -1314,6 +1403,7 @@ static const luaL_Reg core_funcs[] = {
   { "journal_send", l_journal_send },
   { "sleep", l_sleep },
   { "monotonic", l_monotonic },
+  { "poll", l_poll },
   { "cgroup_remove", l_cgroup_remove },
   { "mkdir", l_mkdir },
   { "symlink", l_symlink },

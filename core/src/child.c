@@ -806,11 +806,16 @@ NC_CHILD static void drop_privileges (const struct child *c)
    * any) survive a switch to a non-root user; capset below trims it. */
   if (prctl (PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)
     fail (c, NC_STAGE_CAPS, "keepcaps");
-  if (p->set_groups && setgroups (p->ngroups, p->groups) < 0)
+  /* The system calls themselves, not glibc's wrappers: those make every
+   * thread of the process take the new ids (nptl's setxid broadcast),
+   * and clone3 has left glibc's list of our parent's threads (the netns
+   * thread of another launch, say) in place while none of them exists
+   * here: the wrapper would wait for them for ever. */
+  if (p->set_groups && syscall (SYS_setgroups, p->ngroups, p->groups) < 0)
     fail (c, NC_STAGE_IDENTITY, "setgroups");
-  if (setresgid (p->gid, p->gid, p->gid) < 0)
+  if (syscall (SYS_setresgid, p->gid, p->gid, p->gid) < 0)
     fail (c, NC_STAGE_IDENTITY, "setresgid");
-  if (setresuid (p->uid, p->uid, p->uid) < 0)
+  if (syscall (SYS_setresuid, p->uid, p->uid, p->uid) < 0)
     fail (c, NC_STAGE_IDENTITY, "setresuid");
   if (prctl (PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0)
     fail (c, NC_STAGE_CAPS, "keepcaps");
@@ -1155,13 +1160,13 @@ NC_CHILD _Noreturn void nc_child_run (const struct nc_plan *plan, const struct n
       if (setns (plan->join_pidfd, (int) plan->join_flags) < 0)
         fail (&c, NC_STAGE_CLONE, "join the container's namespaces");
       if ((plan->join_flags & CLONE_NEWUSER)
-          && (setresgid (0, 0, 0) < 0 || setresuid (0, 0, 0) < 0))
+          && (syscall (SYS_setresgid, 0, 0, 0) < 0 || syscall (SYS_setresuid, 0, 0, 0) < 0))
         fail (&c, NC_STAGE_IDENTITY0, "become root in the user namespace");
     }
   else
     {
       if ((plan->clone_flags & CLONE_NEWUSER)
-          && (setresgid (0, 0, 0) < 0 || setresuid (0, 0, 0) < 0))
+          && (syscall (SYS_setresgid, 0, 0, 0) < 0 || syscall (SYS_setresuid, 0, 0, 0) < 0))
         fail (&c, NC_STAGE_IDENTITY0, "become root in the user namespace");
       if (plan->hostname && sethostname (plan->hostname, strlen (plan->hostname)) < 0)
         fail (&c, NC_STAGE_HOSTNAME, plan->hostname);

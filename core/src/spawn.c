@@ -171,7 +171,7 @@ static int stdio_pipes (struct nc_proc *proc, int interactive, int *w_in, int *w
                         struct nc_err *err)
 {
   int p[2];
-  int n = same_file (STDOUT_FILENO, STDERR_FILENO) ? 1 : 2;
+  int n = same_file (proc->to[0], proc->to[1]) ? 1 : 2;
   for (int i = 0; i < n; i++)
     {
       if (pipe2 (p, O_CLOEXEC) < 0)
@@ -211,6 +211,9 @@ int nc_spawn (const struct nc_plan *plan, struct nc_proc *proc, const int *hold,
   proc->last_forwarded = 0;
   proc->out[0] = proc->out[1] = proc->in = -1;
   proc->in_eof = 0;
+  proc->to[0] = io && io->out_fd > 0 ? io->out_fd : STDOUT_FILENO;
+  proc->to[1] = io && io->err_fd > 0 ? io->err_fd : STDERR_FILENO;
+  proc->pty_live = 0;
 
   int netns_fd = io ? io->netns_fd : -1;
   if (netns_fd >= 0
@@ -409,6 +412,7 @@ int nc_spawn (const struct nc_plan *plan, struct nc_proc *proc, const int *hold,
         {
           struct winsize ws;
           proc->pty_master = passed_fd;
+          proc->pty_live = 1;
           if (ioctl (STDIN_FILENO, TIOCGWINSZ, &ws) == 0 || ioctl (STDOUT_FILENO, TIOCGWINSZ, &ws) == 0)
             ioctl (passed_fd, TIOCSWINSZ, &ws);
           continue;
@@ -593,6 +597,126 @@ static void relay_in (struct nc_proc *proc, struct in_relay *r, int readable)
     }
 }
 
+/* What is ready on the relay's fds (their revents): the trace listener
+ * answered, the terminal's and the pipes' output copied out. */
+static void relay_out (struct nc_proc *proc, short trace, short pty, short out, short err)
+{
+  if (trace & POLLIN)
+    nc_trace_service (proc->listener, &proc->trace);
+  else if (trace & (POLLHUP | POLLERR))
+    {
+      /* every traced process is gone */
+      close (proc->listener);
+      proc->listener = -1;
+    }
+  /* the terminal is read until it hangs up (EIO once the workload has
+   * closed every fd of it): polling it after that would spin */
+  if (pty & (POLLIN | POLLHUP | POLLERR) && pump (proc->pty_master, proc->to[0]) < 0)
+    proc->pty_live = 0;
+  short ev[2] = { out, err };
+  for (int i = 0; i < 2; i++)
+    if (ev[i] & (POLLIN | POLLHUP | POLLERR) && pump (proc->out[i], proc->to[i]) < 0)
+      close_relay (&proc->out[i]);
+}
+
+/* What the workload wrote last, once its first process has exited: its
+ * pipes hold all of it now (when the first process was PID 1, every
+ * process of the container is gone). */
+static void drain (struct nc_proc *proc)
+{
+  if (proc->pty_live)
+    {
+      int fl = fcntl (proc->pty_master, F_GETFL);
+      fcntl (proc->pty_master, F_SETFL, fl | O_NONBLOCK);
+      while (pump (proc->pty_master, proc->to[0]) > 0)
+        ;
+      proc->pty_live = 0;
+    }
+  for (int i = 0; i < 2; i++)
+    if (proc->out[i] >= 0)
+      {
+        while (pump (proc->out[i], proc->to[i]) > 0)
+          ;
+        close_relay (&proc->out[i]);
+      }
+  close_relay (&proc->in);
+}
+
+size_t nc_proc_fds (const struct nc_proc *proc, int *fds)
+{
+  size_t n = 0;
+  if (proc->pidfd < 0)
+    return 0;
+  fds[n++] = proc->pidfd;
+  if (proc->listener >= 0)
+    fds[n++] = proc->listener;
+  if (proc->pty_live)
+    fds[n++] = proc->pty_master;
+  for (int i = 0; i < 2; i++)
+    if (proc->out[i] >= 0)
+      fds[n++] = proc->out[i];
+  return n;
+}
+
+int nc_proc_poll (struct nc_proc *proc, struct nc_status *st, struct nc_err *err)
+{
+  if (proc->pidfd < 0)
+    return nc_err_set (err, NC_STAGE_WAIT, ESRCH, "process already released");
+  if (proc->in >= 0 || proc->relay_stdin)
+    return nc_err_set (err, NC_STAGE_WAIT, EINVAL, "a relayed stdin needs a blocking wait");
+  restore_mask (proc);
+  /* a reader of our output that went away is an EPIPE for the workload,
+   * not a SIGPIPE that kills the caller's process */
+  sigset_t pipe_set, old, pending;
+  sigemptyset (&pipe_set);
+  sigaddset (&pipe_set, SIGPIPE);
+  pthread_sigmask (SIG_BLOCK, &pipe_set, &old);
+  int pipe_was_pending = sigpending (&pending) == 0 && sigismember (&pending, SIGPIPE);
+  enum { P_PID, P_TRACE, P_PTY, P_OUT, P_ERR, P_N };
+  struct pollfd pfd[P_N] = {
+    [P_PID] = { proc->pidfd, POLLIN, 0 },
+    [P_TRACE] = { proc->listener, POLLIN, 0 },
+    [P_PTY] = { proc->pty_live ? proc->pty_master : -1, POLLIN, 0 },
+    [P_OUT] = { proc->out[0], POLLIN, 0 },
+    [P_ERR] = { proc->out[1], POLLIN, 0 },
+  };
+  int ret = 0;
+  if (poll (pfd, P_N, 0) < 0)
+    {
+      if (errno != EINTR)
+        ret = nc_err_set (err, NC_STAGE_WAIT, errno, "poll");
+      goto out;
+    }
+  relay_out (proc, pfd[P_TRACE].revents, pfd[P_PTY].revents, pfd[P_OUT].revents, pfd[P_ERR].revents);
+  if (pfd[P_PID].revents & (POLLIN | POLLHUP))
+    {
+      siginfo_t si;
+      memset (&si, 0, sizeof si);
+      if (waitid (P_PIDFD, (id_t) proc->pidfd, &si, WEXITED | WNOHANG) < 0)
+        {
+          if (errno != EINTR)
+            ret = nc_err_set (err, NC_STAGE_WAIT, errno, "waitid");
+          goto out;
+        }
+      if (si.si_pid != 0)
+        {
+          drain (proc);
+          status_from (&si, st);
+          nc_proc_release (proc);
+          ret = 1;
+        }
+    }
+out:
+  if (!pipe_was_pending)
+    {
+      struct timespec zero = { 0, 0 };
+      while (sigtimedwait (&pipe_set, NULL, &zero) > 0)
+        ;
+    }
+  pthread_sigmask (SIG_SETMASK, &old, NULL);
+  return ret;
+}
+
 int nc_proc_wait (struct nc_proc *proc, const int *sigs, size_t nsigs, struct nc_status *st,
                   struct nc_err *err)
 {
@@ -638,9 +762,6 @@ int nc_proc_wait (struct nc_proc *proc, const int *sigs, size_t nsigs, struct nc
   struct termios saved_tio;
   int raw = 0;
   int in_open = proc->pty_master >= 0 && proc->relay_stdin;
-  /* the terminal is read until it hangs up (EIO once the workload has
-   * closed every fd of it): polling it after that would spin */
-  int pty_live = proc->pty_master >= 0;
   struct in_relay *inr = NULL;
   if (sfd < 0)
     {
@@ -670,7 +791,7 @@ int nc_proc_wait (struct nc_proc *proc, const int *sigs, size_t nsigs, struct nc
         [P_PID] = { proc->pidfd, POLLIN, 0 },
         [P_SIG] = { sfd, POLLIN, 0 },
         [P_TRACE] = { proc->listener, POLLIN, 0 },
-        [P_PTY] = { pty_live ? proc->pty_master : -1, POLLIN, 0 },
+        [P_PTY] = { proc->pty_live ? proc->pty_master : -1, POLLIN, 0 },
         /* our stdin: for the terminal, or for the pipe when nothing of
          * it waits to be written */
         [P_IN] = { in_open || (relay_in_open && inr->len == 0) ? STDIN_FILENO : -1, POLLIN, 0 },
@@ -685,20 +806,7 @@ int nc_proc_wait (struct nc_proc *proc, const int *sigs, size_t nsigs, struct nc
           ret = nc_err_set (err, NC_STAGE_WAIT, errno, "poll");
           goto out;
         }
-      if (pfd[P_TRACE].revents & POLLIN)
-        nc_trace_service (proc->listener, &proc->trace);
-      else if (pfd[P_TRACE].revents & (POLLHUP | POLLERR))
-        {
-          /* every traced process is gone */
-          close (proc->listener);
-          proc->listener = -1;
-        }
-      if (pfd[P_PTY].revents & (POLLIN | POLLHUP | POLLERR) && pump (proc->pty_master, STDOUT_FILENO) < 0)
-        pty_live = 0;
-      for (int i = 0; i < 2; i++)
-        if (pfd[P_OUT + i].revents & (POLLIN | POLLHUP | POLLERR)
-            && pump (proc->out[i], STDOUT_FILENO + i) < 0)
-          close_relay (&proc->out[i]);
+      relay_out (proc, pfd[P_TRACE].revents, pfd[P_PTY].revents, pfd[P_OUT].revents, pfd[P_ERR].revents);
       if (in_open && pfd[P_IN].revents & (POLLIN | POLLHUP | POLLERR)
           && pump (STDIN_FILENO, proc->pty_master) <= 0)
         {
@@ -747,23 +855,7 @@ int nc_proc_wait (struct nc_proc *proc, const int *sigs, size_t nsigs, struct nc
             break;
         }
     }
-  /* What the workload wrote last: its pipes hold all of it now (when the
-   * first process was PID 1, every process of the container is gone) */
-  if (pty_live)
-    {
-      int fl = fcntl (proc->pty_master, F_GETFL);
-      fcntl (proc->pty_master, F_SETFL, fl | O_NONBLOCK);
-      while (pump (proc->pty_master, STDOUT_FILENO) > 0)
-        ;
-    }
-  for (int i = 0; i < 2; i++)
-    if (proc->out[i] >= 0)
-      {
-        while (pump (proc->out[i], STDOUT_FILENO + i) > 0)
-          ;
-        close_relay (&proc->out[i]);
-      }
-  close_relay (&proc->in);
+  drain (proc);
   status_from (&si, st);
 out:
   free (inr);
@@ -785,6 +877,12 @@ out:
     }
   pthread_sigmask (SIG_SETMASK, &old, NULL);
   return ret;
+}
+
+void nc_proc_kill (struct nc_proc *proc)
+{
+  if (proc->pidfd >= 0)
+    kill_and_reap (proc->pid, proc->pidfd);
 }
 
 void nc_proc_release (struct nc_proc *proc)

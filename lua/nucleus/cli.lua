@@ -68,16 +68,31 @@ local function cmd_run(argv, ctx)
       opts[o.name] = v
     end
   end
+  local h, lerr, lstatus = nucleus.launch(opts, ctx)
+  if not h then
+    log.error("%s", lerr)
+    return lstatus
+  end
   if a.dry_run then
-    local plan, perr = nucleus.compile(opts)
-    if not plan then return usage_error("%s", perr) end
-    io.stdout:write(require("nucleus.json").encode(plan:describe(), "  "), "\n")
+    local d, derr = h:describe()
+    h:teardown()
+    if not d then return usage_error("%s", derr) end
+    io.stdout:write(require("nucleus.json").encode(d, "  "), "\n")
     return 0
   end
-  local code, rerr, status = nucleus.run(opts, ctx)
+  local ok, serr, sstatus = h:start { forward = true }
+  if not ok then
+    log.error("%s", serr)
+    return sstatus
+  end
+  -- the start is done: from here on the supervisor lives as long as the
+  -- container, and collects its garbage (main.c stopped the collector)
+  collectgarbage("restart")
+  local code, werr, status = h:wait()
+  h:teardown()
   if not code then
-    log.error("%s", rerr)
-    return status
+    log.error("%s", werr)
+    return nucleus.EXIT_SETUP
   end
   -- ^C or ^\ from the terminal ended the workload: end the same way, so
   -- that a calling shell loop stops too (the status a shell sees is the
@@ -106,6 +121,9 @@ function M.main(argv)
   local rest = { table.unpack(g.operands, 2) }
   local ctx = { state_dir = g.root }
   if verb == "run" then return cmd_run(rest, ctx) end
+  -- only run's start is worth the collector's pause (main.c); stats and
+  -- logs live long
+  collectgarbage("restart")
   return require("nucleus.verbs").dispatch(verb, rest, ctx, VERBS)
     or usage_error("unknown command '%s' (see 'nucleus --help')", verb)
 end

@@ -156,5 +156,36 @@ check "expected SRC:DEST" "malformed secret" -- run --secret "$T/token" -- true
 check "CREDENTIALS_DIRECTORY is not set" "credential without the directory" -- run --systemd-credential db:/run/secrets/db -- true
 check 'invalid systemd credential "a/b:/run/secrets/x"' "credential name with /" -- run --systemd-credential a/b:/run/secrets/x -- true
 
+# the supervisor forgets a secret once the workload has it: its bytes are
+# nowhere in the supervisor's memory while the container runs
+printf '%s' "never-$RANDOM$RANDOM-seen-$RANDOM$RANDOM" > "$T/needle"
+"$NUCLEUS" run --secret "$T/needle:/run/secrets/n" -- sh -c 'wc -c < /run/secrets/n > /dev/null; sleep 30' &
+sup=$!
+for _ in $(seq 100); do
+  [ -n "$(ls "$T/state/containers" 2>/dev/null)" ] && pgrep -P "$sup" >/dev/null && break
+  sleep 0.05
+done
+count=$(python3 - "$sup" "$T/needle" <<'PY'
+import sys
+pid, needle = sys.argv[1], open(sys.argv[2], "rb").read()
+n = 0
+with open(f"/proc/{pid}/maps") as maps, open(f"/proc/{pid}/mem", "rb", 0) as mem:
+    for line in maps:
+        addr, perms = line.split()[:2]
+        if not perms.startswith("r"):
+            continue
+        lo, hi = (int(x, 16) for x in addr.split("-"))
+        try:
+            mem.seek(lo)
+            n += mem.read(hi - lo).count(needle)
+        except (OSError, ValueError, OverflowError):
+            pass
+print(n)
+PY
+)
+kill -TERM "$sup"
+wait "$sup" 2>/dev/null
+is "$count" 0 "a secret's bytes are gone from the supervisor's memory once the workload runs"
+
 is "$(host_state)" "$before" "nothing left behind"
 done_testing

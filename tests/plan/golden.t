@@ -38,7 +38,7 @@ local p = io.popen("ls " .. here .. "/cases/*.lua")
 for file in p:lines() do
   local name = file:match("([^/]+)%.lua$")
   local opts = assert(options.normalize(dofile(file)))
-  local tbl = assert(agent.build(opts, { id = ("0123456789abcdef"):rep(2) }))
+  local tbl = assert(agent.build(opts, { id = ("0123456789abcdef"):rep(2) })).plan
   local plan, err = core.plan_compile(tbl)
   if not tap.ok(plan, name .. ": compiles", err) then goto continue end
   do
@@ -64,7 +64,7 @@ p:close()
 -- and a real directory or a link elsewhere keeps its own.
 local function rule_paths(host)
   fs = host
-  local tbl = assert(agent.build(assert(options.normalize { argv = { "true" } }), { id = ("ab"):rep(16) }))
+  local tbl = assert(agent.build(assert(options.normalize { argv = { "true" } }), { id = ("ab"):rep(16) })).plan
   local set = {}
   for _, r in ipairs(tbl.landlock.rules) do set[r.path] = true end
   return set

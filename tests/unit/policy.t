@@ -84,7 +84,9 @@ tap.is(masked.rules[1].access & (landlock.FS.truncate | landlock.FS.ioctl_dev), 
 -- agent plans
 local function build(opts, host)
   local nopts = assert(options.normalize(opts))
-  return agent.build(nopts, host or { id = ("ab"):rep(16) })
+  local b, err = agent.build(nopts, host or { id = ("ab"):rep(16) })
+  if not b then return nil, err end
+  return b.plan, b.warnings
 end
 local plan = assert(build { argv = { "sh" } })
 local function find(p, target)

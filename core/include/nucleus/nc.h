@@ -91,6 +91,8 @@ struct nc_proc {
   int out[2];
   int in;
   int in_eof; /* our stdin ended, or the workload closed its end */
+  int to[2];  /* where out[0] and out[1] (and the terminal) are copied */
+  int pty_live; /* the terminal is read until it hangs up */
 };
 
 /* The workload's standard streams and terminal (per spawn, not per plan).
@@ -116,6 +118,9 @@ struct nc_io {
    * instead of making one; -1 = none.  Only for a plan with a new network
    * namespace, lo up, not bridged and without a user namespace. */
   int netns_fd;
+  /* where the relay copies the workload's stdout and stderr (and its
+   * terminal's output: out_fd); 0 means ours, 1 and 2 */
+  int out_fd, err_fd;
 };
 
 struct nc_status {
@@ -139,7 +144,23 @@ int nc_spawn (const struct nc_plan *plan, struct nc_proc *proc, const int *hold,
 int nc_proc_wait (struct nc_proc *proc, const int *sigs, size_t nsigs, struct nc_status *st,
                   struct nc_err *err);
 
+/* For a caller's own event loop: the fds to poll for proc (its pidfd, the
+ * relay's pipes, the terminal, the trace listener), at most NC_PROC_FDS;
+ * returns how many.  Readable means nc_proc_poll has work. */
+#define NC_PROC_FDS 5
+size_t nc_proc_fds (const struct nc_proc *proc, int *fds);
+
+/* One step of nc_proc_wait without blocking, forwarding nothing: copies
+ * what the workload wrote, answers trace notifications, and returns 1
+ * with st filled once the container's first process has exited (its
+ * output drained, proc released), 0 while it runs, or -errno.  Not for a
+ * relayed stdin (interactive): that needs nc_proc_wait. */
+int nc_proc_poll (struct nc_proc *proc, struct nc_status *st, struct nc_err *err);
+
 int nc_proc_signal (struct nc_proc *proc, int sig);
+/* SIGKILL the container's first process (all of the container, when it
+ * is PID 1) and reap it, unless it has already been waited for. */
+void nc_proc_kill (struct nc_proc *proc);
 void nc_proc_release (struct nc_proc *proc);
 
 /* Lower-case hex SHA-256 of data (policy pinning). */

@@ -73,7 +73,7 @@ local function read_file(path)
   return s
 end
 
-local function identity(o, userns)
+local function identity(o, userns, lookup)
   local spec, gspec = o.user, o.group
   if spec and spec:find(":", 1, true) then
     if gspec then return nil, "give the group either in --user USER:GROUP or in --group, not both" end
@@ -87,7 +87,7 @@ local function identity(o, userns)
   local pw = { name = "root", uid = 0, gid = 0 }
   if spec then
     local err
-    pw, err = opts().user(spec, M.lookup_user)
+    pw, err = opts().user(spec, lookup)
     if not pw then return nil, err end
   end
   local gid, gname = pw.gid, nil
@@ -145,11 +145,17 @@ function M.seccomp(o)
   return opts().seccomp_allow(o, builtin)
 end
 
---- Build the plan table.  host = { euid =, egid =, landlock_abi =,
--- getenv = function }; missing fields are looked up.
+--- Build a launch from normalized options: a pure function of o and
+-- host, returning one table or nil, message:
+--   plan           the plan table (core.plan_compile's input)
+--   id, warnings   the container's id; what the caller should print
+--   net            the bridge network's configuration (nucleus.net), or nil
+--   context_check  { dir =, hash = }: /context compared before the workload
+-- host = { euid =, egid =, landlock_abi =, getenv =, id = }; missing
+-- fields are looked up.
 function M.build(o, host)
   host = host or {}
-  M.context_check, M.net = nil, nil
+  local context_check, lookup_user
   local ids = core.ids()
   local euid = host.euid or ids.euid
   local egid = host.egid or ids.egid
@@ -196,7 +202,7 @@ function M.build(o, host)
       local ok, aerr = require("nucleus.attest").verify(rootfs, o.rootfs_attestation_sha256)
       if not ok then return nil, aerr end
     end
-    M.lookup_user = function(name) return production.lookup_user(rootfs, name) end
+    lookup_user = function(name) return production.lookup_user(rootfs, name) end
   elseif o.rootfs then
     return nil, "--rootfs is for --service-mode production"
   end
@@ -210,8 +216,7 @@ function M.build(o, host)
   local RW = landlock.READ | landlock.WRITE | (wx and 0 or landlock.EXEC)
 
   local userns = euid ~= 0 or o.rootless
-  local who, ierr = identity(o, userns)
-  M.lookup_user = nil
+  local who, ierr = identity(o, userns, lookup_user)
   if not who then return nil, ierr end
 
   local plan = {
@@ -252,7 +257,6 @@ function M.build(o, host)
       if net.warning then warnings[#warnings + 1] = net.warning end
     end
   end
-  M.net = net
   if not o.disable_cgroup_namespace then ns[#ns + 1] = "cgroup" end
   if o.time_namespace then ns[#ns + 1] = "time" end
   if userns then
@@ -520,7 +524,7 @@ function M.build(o, host)
       local h, herr = attest.tree_hash(real, opts)
       if not h then return nil, ("context directory %q: %s"):format(o.context, herr) end
       plan.pause_after_root = true
-      M.context_check = { dir = o.context, hash = h }
+      context_check = { dir = o.context, hash = h }
     end
     if o.context_mode == "copy" then
       -- into the root tmpfs: a tree that cannot fit is refused before
@@ -578,7 +582,7 @@ function M.build(o, host)
   if o.verify_context_integrity and not o.context then
     return nil, "--verify-context-integrity needs --context"
   end
-  return plan, warnings, id, M.context_check, M.net
+  return { plan = plan, warnings = warnings, id = id, net = net, context_check = context_check }
 end
 
 --- The plan for `exec`: run argv inside a running container, with the
@@ -601,8 +605,9 @@ function M.build_exec(rec, x, host)
   copy.env = env
   copy.workdir = x.workdir or rec.workdir
   copy.hostname = rec.hostname
-  local plan, warnings = M.build(copy, host)
-  if not plan then return nil, warnings end
+  local b, err = M.build(copy, host)
+  if not b then return nil, err end
+  local plan, warnings = b.plan, b.warnings
   plan.mounts, plan.hostname, plan.loopback, plan.pause_after_root = nil, nil, nil, nil
   plan.bridged = nil
   plan.uid_map, plan.gid_map, plan.setgroups_deny = nil, nil, nil
