@@ -35,7 +35,7 @@ SO_LIBS := -Wl,--exclude-libs,ALL -Wl,-Bstatic -lseccomp -lcrypto -lcap -Wl,-Bdy
 
 CORE_SRC := core/src/err.c core/src/plan.c core/src/seccomp.c core/src/landlock.c \
             core/src/hash.c core/src/trace.c core/src/spawn.c core/src/child.c \
-            core/src/netns.c
+            core/src/netns.c core/src/helper.c
 BIND_SRC := core/bind/l_core.c core/bind/l_plan.c core/bind/l_net.c
 CORE_OBJ := $(CORE_SRC:%.c=$(B)/obj/%.o) $(B)/obj/core/src/init_blob.o
 BIND_OBJ := $(BIND_SRC:%.c=$(B)/obj/%.o)

@@ -1379,6 +1379,8 @@ static const luaL_Reg netns_methods[] = {
   { NULL, NULL },
 };
 
+static int l_use_builtin_modules (lua_State *L);
+
 static const luaL_Reg core_funcs[] = {
   { "netns_prepare", l_netns_prepare },
   { "plan_compile", nc_l_plan_compile },
@@ -1404,6 +1406,7 @@ static const luaL_Reg core_funcs[] = {
   { "sleep", l_sleep },
   { "monotonic", l_monotonic },
   { "poll", l_poll },
+  { "use_builtin_modules", l_use_builtin_modules },
   { "cgroup_remove", l_cgroup_remove },
   { "mkdir", l_mkdir },
   { "symlink", l_symlink },
@@ -1526,22 +1529,26 @@ static int lib_searcher (lua_State *L)
   return 2;
 }
 
-/* Put lib_searcher after package.preload's, once per state. */
-static void install_lib_searcher (lua_State *L)
+/* core.use_builtin_modules(): put lib_searcher after package.preload's,
+ * once per state; returns whether this core.so carries modules.  Asked
+ * for by the host program, never done on load: loading nucleus.core
+ * leaves package.searchers as it was. */
+static int l_use_builtin_modules (lua_State *L)
 {
+  lua_pushboolean (L, nc_lib_modules != NULL);
   if (!nc_lib_modules)
-    return;
+    return 1;
   if (lua_getfield (L, LUA_REGISTRYINDEX, "nucleus.lib_searcher") != LUA_TNIL)
     {
       lua_pop (L, 1);
-      return;
+      return 1;
     }
   lua_pop (L, 1);
   lua_getglobal (L, "package");
   if (!lua_istable (L, -1) || lua_getfield (L, -1, "searchers") != LUA_TTABLE)
     {
       lua_pop (L, lua_istable (L, -1) ? 2 : 1);
-      return;
+      return 1;
     }
   for (lua_Integer i = luaL_len (L, -1); i >= 2; i--)
     {
@@ -1553,11 +1560,11 @@ static void install_lib_searcher (lua_State *L)
   lua_pop (L, 2);
   lua_pushboolean (L, 1);
   lua_setfield (L, LUA_REGISTRYINDEX, "nucleus.lib_searcher");
+  return 1;
 }
 
 int luaopen_nucleus_core (lua_State *L)
 {
-  install_lib_searcher (L);
   new_meta (L, NC_MT_PLAN, plan_methods, l_plan_gc, l_plan_tostring);
   new_meta (L, NC_MT_PROC, proc_methods, l_proc_gc, NULL);
   new_meta (L, NC_MT_NETNS, netns_methods, l_netns_gc, NULL);

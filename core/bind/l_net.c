@@ -37,6 +37,7 @@
 #include <netlink/route/route.h>
 
 #include "l_core.h"
+#include "../src/internal.h"
 
 static int fail_msg (lua_State *L, int code, const char *fmt, ...)
 {
@@ -413,24 +414,6 @@ static int l_net_links (lua_State *L)
 
 /* --- helpers ------------------------------------------------------------ */
 
-static void child_fail (int fd, const char *what)
-{
-  /* async-signal-safe: one line to the output pipe, then 127 */
-  char buf[256];
-  const char *e = strerror (errno);
-  size_t n = 0;
-  for (const char *s = what; *s && n < 120; s++)
-    buf[n++] = *s;
-  buf[n++] = ':';
-  buf[n++] = ' ';
-  for (const char *s = e; *s && n < sizeof buf - 2; s++)
-    buf[n++] = *s;
-  buf[n++] = '\n';
-  if (fd >= 0)
-    (void) !write (fd, buf, n);
-  _exit (127);
-}
-
 /* argv as one block of C memory (free it): the forked child reads none
  * of the Lua state's memory, which the CLI keeps out of its children
  * (MADV_DONTFORK, core/main.c). */
@@ -552,40 +535,10 @@ static int l_helper (lua_State *L)
       free (clog);
       return fail_msg (L, e, "%s: pipe: %s", name, strerror (e));
     }
+  struct nc_helper hc = { cpath, argv, envp, pidfd, userns, input ? in[0] : -1, out[1], clog, keep, nkeep };
   pid_t pid = fork ();
   if (pid == 0)
-    {
-      sigset_t all;
-      sigemptyset (&all);
-      sigprocmask (SIG_SETMASK, &all, NULL);
-      for (int s = 1; s < NSIG; s++)
-        if (s != SIGKILL && s != SIGSTOP)
-          signal (s, SIG_DFL);
-      int errfd = out[1];
-      if (pidfd >= 0)
-        {
-          if (setns (pidfd, CLONE_NEWNET | (userns ? CLONE_NEWUSER : 0)) < 0)
-            child_fail (errfd, "enter the container's network namespace");
-          if (userns && (setresgid (0, 0, 0) < 0 || setresuid (0, 0, 0) < 0))
-            child_fail (errfd, "become root in the container's user namespace");
-        }
-      int null = open ("/dev/null", O_RDWR | O_CLOEXEC);
-      int sink = out[1] >= 0 ? out[1] : null;
-      if (clog && out[1] < 0)
-        sink = open (clog, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
-      if (dup2 (input ? in[0] : null, 0) < 0)
-        child_fail (errfd, "stdin");
-      if (dup2 (sink, 1) < 0 || dup2 (sink, 2) < 0)
-        child_fail (errfd, "stdout");
-      for (int i = 0; i < nkeep; i++)
-        {
-          int fl = fcntl (keep[i], F_GETFD);
-          if (fl < 0 || fcntl (keep[i], F_SETFD, fl & ~FD_CLOEXEC) < 0)
-            child_fail (2, "keep descriptor");
-        }
-      execve (cpath, argv, envp);
-      child_fail (2, cpath);
-    }
+    nc_helper_child (&hc);
   int e = errno;
   free (argv);
   free (cpath);

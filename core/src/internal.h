@@ -17,6 +17,22 @@
 
 #define UNLIKELY(x) __builtin_expect (!!(x), 0)
 
+/* core.helper's child (helper.c), between fork and execve: everything it
+ * needs, resolved before the fork. */
+struct nc_helper {
+  const char *path;
+  char **argv;
+  char *const *envp;
+  int ns_pidfd;    /* enter this process's network namespace, or -1 */
+  int userns;      /* ... and its user namespace, as root there */
+  int in_fd;       /* stdin, or -1 for /dev/null */
+  int out_fd;      /* stdout and stderr (and errors), or -1 */
+  const char *log; /* with out_fd -1: stdout and stderr to this new file */
+  const int *keep; /* fds it inherits */
+  int nkeep;
+};
+_Noreturn void nc_helper_child (const struct nc_helper *h);
+
 #ifndef SYS_clone3
 #define SYS_clone3 435
 #endif

@@ -79,7 +79,7 @@ CMDS+=(
   "$IN_NETNS $NUCLEUS run -- /bin/true"
   "$IN_NETNS $NUCLEUS run --network bridge --dns 192.0.2.53 -- /bin/true"
   "$IN_NETNS $NUCLEUS run --network bridge --nat-backend userspace -- /bin/true"
-  "lua5.4 -e 'os.exit(require(\"nucleus\").run{argv={\"/bin/true\"}})'"
+  "lua5.4 -e 'require(\"nucleus.core\").use_builtin_modules(); os.exit(require(\"nucleus\").run{argv={\"/bin/true\"}})'"
 )
 
 # Each command must work before it is timed (the Lua one reports errors here,
@@ -221,7 +221,7 @@ headline "… nucleus --network bridge, kernel / slirp4netns" "$(fmt "$NB") ms /
   echo "- through the Lua API from a stock \`lua5.4\`: $(fmt "$L1") ms (the CLI: $(fmt "$N") ms). Measured apart"
   echo "  (hyperfine, 100 runs): \`lua5.4 -e ''\` alone 1.0-1.3 ms; loading nucleus.core ~1.6 ms more (libnl is"
   echo "  still a shared object: its archives are not position-independent); \`nucleus\` itself is compiled from"
-  echo "  its file (it loads core.so), the other modules come from core.so's compiled copy (their files unchanged)."
+  echo "  its file, the other modules come from core.so's compiled copy (\`core.use_builtin_modules()\`, their files unchanged)."
   echo "- \`nucleus run --dry-run\` (options parsed, launch plan compiled and printed, nothing started): $(fmt "$DR") ms."
   echo "- with the container records on a tmpfs (\`--root\` under /dev/shm) instead of the state directory"
   echo "  on the root file system (where /run is here): $(fmt "$NT") ms. $GAP"

@@ -31,7 +31,13 @@ local function status_line(field)
   end
 end
 local cgt, blk = status_line("SigCgt"), status_line("SigBlk")
+local nsearchers = #package.searchers
 local nucleus = require "nucleus"
+tap.is(#package.searchers, nsearchers, "require has no side effect on package.searchers")
+tap.is(require("nucleus.core").use_builtin_modules(), true, "core.use_builtin_modules: this core.so carries the modules")
+tap.is(#package.searchers, nsearchers + 1, "... and adds one searcher when asked")
+require("nucleus.core").use_builtin_modules()
+tap.is(#package.searchers, nsearchers + 1, "... once")
 tap.is(status_line("SigCgt"), cgt, "require has no side effect on signal handlers")
 tap.is(status_line("SigBlk"), blk, "require has no side effect on the signal mask")
 tap.like(nucleus.version, "^%d+%.%d+%.%d+$", "nucleus.version")
@@ -53,7 +59,7 @@ os.execute(("mkdir -p %q && cp -r %q/lua/nucleus %q/"):format(edited, root, edit
 local vf = assert(io.open(edited .. "/nucleus/validate.lua", "a"))
 vf:write("\n-- edited\n")
 vf:close()
-local probe = [[require "nucleus.core"
+local probe = [[require("nucleus.core").use_builtin_modules()
 local v, w1 = require "nucleus.validate"
 local _, w2 = require "nucleus.landlock"
 print(w1) print(w2)]]
@@ -97,6 +103,10 @@ tap.is(d.argv[3], "exit 9", "plan:describe shows argv")
 tap.ok(d.seccomp_instructions > 100, "plan:describe shows the seccomp program")
 tap.is(nucleus.spawn_and_wait(plan), 9, "a compiled plan can be spawned")
 tap.is(nucleus.spawn_and_wait(plan), 9, "... and spawned again (plans are reusable)")
+-- a plan alone cannot carry what is set up around the process: compile
+-- refuses it rather than start a bridged container with no network
+local nb, nberr = nucleus.compile { argv = { "true" }, network = "bridge" }
+tap.ok(nb == nil and nberr:match("use nucleus.launch"), "compile: a bridged plan is refused, not run without its network", nberr)
 
 local core = require "nucleus.core"
 local bad, perr, kind = core.plan_compile { argv = { "x" }, surprise = 1 }
