@@ -144,6 +144,22 @@ int nc_l_plan_describe (lua_State *L)
   set_bool (L, "loopback", p->net_loopback);
   set_bool (L, "degraded", p->degraded);
   set_bool (L, "init", p->mini_init);
+  set_bool (L, "audit_mounts", p->audit_mounts);
+  set_bool (L, "bridged", p->net_bridged);
+  set_bool (L, "pause_after_root", p->pause_after_root);
+  /* exec: the running container whose namespaces it joins */
+  set_bool (L, "join", p->join_pidfd >= 0);
+  if (p->cgroup_fd >= 0)
+    {
+      char link[64], path[4096];
+      snprintf (link, sizeof link, "/proc/self/fd/%d", p->cgroup_fd);
+      ssize_t n = readlink (link, path, sizeof path - 1);
+      if (n > 0)
+        {
+          path[n] = '\0';
+          set_str (L, "cgroup", path);
+        }
+    }
 
   lua_newtable (L);
   int n = 0;
@@ -1449,8 +1465,7 @@ static void new_meta (lua_State *L, const char *name, const luaL_Reg *methods, l
  * the SHA-256 of each source.  Its searcher, ahead of Lua's own, finds
  * the file Lua's searcher would load and, when that file's text is the
  * one compiled into core.so, loads the compiled copy: the same code,
- * without compiling ~60 KB of source at every start of a stock lua5.4
- * (~5 ms).  A file that differs (edited, another version) is left to
+ * without compiling ~60 KB of source at every start of a stock lua5.4.  A file that differs (edited, another version) is left to
  * Lua's searcher.  The CLI, which embeds its own copy, links no table:
  * the weak symbol is then NULL. */
 struct nc_lib_module {

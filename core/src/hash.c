@@ -1,9 +1,9 @@
 /* hash.c - SHA-256 for policy pinning (parent side).
  *
  * The low-level SHA256_* functions are deprecated in OpenSSL 3 but used on
- * purpose: the EVP route initialises the provider machinery on first use
- * (about 1.2 ms here, at every container start with a pinned policy),
- * while these cost microseconds and link statically into the CLI.
+ * purpose: the EVP route initialises the provider machinery on first use,
+ * at every container start with a pinned policy, while these cost next to
+ * nothing and link statically into the CLI (docs/design-measurements.md).
  */
 #define OPENSSL_SUPPRESS_DEPRECATED
 #include <openssl/sha.h>

@@ -10,7 +10,7 @@
  * compares one number per allowed syscall: the default profile is 510
  * instructions from it alone and 178 this way, and the kernel's work to
  * load a filter (checking, converting and JIT-compiling it) grows with its
- * length: 160-200 us against 55-80 us, measured when they were 473 and 135.  A syscall the head does
+ * length (docs/design-measurements.md).  A syscall the head does
  * not decide on goes to libseccomp's program unchanged, so each number
  * gets the action libseccomp would give it (tests/unit/seccomp_bpf.t
  * compares the two programs over every number, architecture and a set of
@@ -28,8 +28,8 @@
 #include "internal.h"
 
 /* The built-in profiles (policies/NAME.seccomp.json), compiled once when
- * nucleus was built: libseccomp needs about 2 ms for the default profile,
- * a lookup here nothing.  The generator that produces the table links an
+ * nucleus was built: libseccomp's compilation of the default profile
+ * would cost each start milliseconds, a lookup here nothing.  The generator that produces the table links an
  * empty one (tools/embed.lua). */
 extern const struct nc_sc_builtin nc_seccomp_builtins[];
 

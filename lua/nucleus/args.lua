@@ -1,9 +1,9 @@
 --- nucleus.args: GNU-style command-line parsing driven by the option tables
 -- of nucleus.options.
 --
--- Why not lua-argparse: loading it and building a parser costs about
--- 0.7 ms of CPU at every start (measured, see the README), a seventh of a
--- whole container start; this parser costs a few microseconds and knows
+-- Why not lua-argparse: loading it and building a parser costs a large
+-- part of a whole container start (docs/design-measurements.md); this
+-- parser costs next to nothing and knows
 -- the one thing we need beyond it: options stop at the first operand, so
 -- `nucleus run ls -la` runs `ls -la`, as docker does.
 --

@@ -55,20 +55,8 @@ local function write(path, value)
   return true
 end
 
---- Sizes: an integer or a decimal with an optional K/M/G/T suffix (powers
--- of 1024).  Returns bytes or nil, message.
-function M.size(s, what)
-  local num, unit = tostring(s):match("^(%d+%.?%d*)([KkMmGgTt]?)[Bb]?$")
-  if not num then
-    return nil, ("invalid %s %q: a size such as 512M, 1.5G or 1048576"):format(what, tostring(s))
-  end
-  local mult = ({ [""] = 1, k = 1 << 10, m = 1 << 20, g = 1 << 30, t = 1 << 40 })[unit:lower()]
-  local v = tonumber(num) * 1.0 * mult
-  if v >= 2 ^ 62 then return nil, ("invalid %s %q: too large"):format(what, tostring(s)) end
-  v = math.floor(v)
-  if v <= 0 then return nil, ("invalid %s %q: must be above zero"):format(what, tostring(s)) end
-  return math.tointeger(v)
-end
+-- sizes are parsed in one place (validate.size); kept here for callers
+M.size = validate.size
 
 local IO_KEYS = { riops = true, wiops = true, rbps = true, wbps = true }
 

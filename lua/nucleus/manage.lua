@@ -1,6 +1,7 @@
 --- nucleus.manage: the verbs that act on containers by reference:
--- ps, inspect, stop, kill, rm, exec.  Each returns an exit status and
--- prints one-line errors through nucleus.log.
+-- ps, inspect, stop, kill, rm, stats (exec and attach are nucleus.exec).
+-- Each returns an exit status and prints one-line errors through
+-- nucleus.log.
 local core = require "nucleus.core"
 local state = require "nucleus.state"
 local log = require "nucleus.log"
@@ -8,7 +9,7 @@ local json = require "nucleus.json"
 
 local M = {}
 
-local EXIT_SETUP = 125
+local EXIT_SETUP = require("nucleus.launch").EXIT_SETUP
 
 local function open(ctx)
   local st, err = state.open(ctx.state_dir)

@@ -361,11 +361,10 @@ end
 local function lease_live(path)
   local f = io.open(path)
   if not f then return true end -- gone meanwhile: let the next try decide
-  local s = f:read("a")
+  local l = require("cjson.safe").decode(f:read("a"))
   f:close()
-  local pid, start = s:match('"supervisor_pid":(%d+),"supervisor_start":(%d+)')
-  if not pid then return true end
-  return core.proc_start(tonumber(pid)) == tonumber(start)
+  if type(l) ~= "table" or not l.supervisor_pid then return true end
+  return require("nucleus.state").alive(math.tointeger(l.supervisor_pid), math.tointeger(l.supervisor_start))
 end
 
 local remove_tagged, CONTAINER_TAG -- below
@@ -431,7 +430,7 @@ function M.lease(c, id)
   end
   local ids = core.ids()
   local body = ('{"id":"%s","supervisor_pid":%d,"supervisor_start":%d}\n')
-    :format(id, ids.pid, core.proc_start(ids.pid))
+    :format(id, ids.pid, require("nucleus.state").self_start())
   local size = 1 << (32 - c.subnet.prefix)
   for i = 2, size - 2 do
     local ip = c.subnet.base + i
@@ -696,9 +695,10 @@ function M.attach(c, ctx)
   end
   if c.egress then
     -- The container's namespace holds no rules but these, so the fastest
-    -- backend will do: iptables-legacy loads a table in one setsockopt
-    -- (~1 ms), where an nf_tables commit waits for RCU grace periods
-    -- (~12 ms here).  Where legacy is missing or refused, the default.
+    -- backend will do: iptables-legacy loads a table in one setsockopt,
+    -- where an nf_tables commit waits for RCU grace periods (ten times
+    -- longer, docs/design-measurements.md).  Where legacy is missing or refused,
+    -- the default.
     local rules, opts = M.egress_rules(c), { pid = pid, userns = ctx.userns }
     local ok, err
     if M.find_helper("iptables-legacy-restore") then

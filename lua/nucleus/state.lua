@@ -356,15 +356,20 @@ function M.safe_cgroup(id, path, auto)
   return path, (auto == parent and parent ~= mp) and auto or nil
 end
 
+--- Is pid still the process that started at start (clock ticks since
+-- boot, /proc/PID/stat field 22)?  A pid alone may have been reused.
+function M.alive(pid, start)
+  return math.type(pid) == "integer" and math.type(start) == "integer" and core.proc_start(pid) == start
+end
+
 --- The record's status, as of now: a "running" record whose init is gone
 -- (its supervisor was killed, say) is "exited".
 function M.status(rec)
   if rec.status == "running" or rec.status == "created" then
-    if rec.pid and rec.pid_start and core.proc_start(rec.pid) == rec.pid_start then
+    if M.alive(rec.pid, rec.pid_start) then
       return "running"
     end
-    if rec.status == "created" and rec.supervisor_pid
-        and core.proc_start(rec.supervisor_pid) == rec.supervisor_start then
+    if rec.status == "created" and M.alive(rec.supervisor_pid, rec.supervisor_start) then
       return "created" -- still being set up
     end
     return "exited"

@@ -107,6 +107,12 @@ tap.is(nucleus.spawn_and_wait(plan), 9, "... and spawned again (plans are reusab
 -- refuses it rather than start a bridged container with no network
 local nb, nberr = nucleus.compile { argv = { "true" }, network = "bridge" }
 tap.ok(nb == nil and nberr:match("use nucleus.launch"), "compile: a bridged plan is refused, not run without its network", nberr)
+-- describe() shows every part of a plan (--dry-run, golden tests)
+local bl = assert(nucleus.launch { argv = { "true" }, network = "bridge" })
+local bd = assert(bl:describe())
+tap.ok(bd.bridged == true and bd.pause_after_root == true and bd.join == false and bd.audit_mounts == false,
+  "describe: bridged, pause_after_root, join, audit_mounts")
+bl:teardown()
 
 local core = require "nucleus.core"
 local bad, perr, kind = core.plan_compile { argv = { "x" }, surprise = 1 }

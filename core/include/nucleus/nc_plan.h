@@ -1,11 +1,12 @@
 /* nc_plan.h - the launch plan: everything the child needs, resolved before
  * the fork.
  *
- * A plan is built in the parent (nc_plan_new + the nc_plan_* builders, or
- * core.plan_compile from Lua), then frozen by nc_plan_finish.  Every string
- * lives in the plan's arena; the child only reads the plan, allocates
- * nothing and calls nothing that is not async-signal-safe.  A frozen plan
- * may be spawned any number of times.
+ * A plan is filled in the parent by core.plan_compile (bind/l_plan.c: from
+ * a Lua table, validated) or by a C caller (nc_plan_new, the fields below,
+ * the arena helpers; tests/core/test_plan.c).  Every string lives in the
+ * plan's arena; the child only reads the plan, allocates nothing and calls
+ * nothing that is not async-signal-safe.  A plan may be spawned any number
+ * of times; nc_plan_free closes its fds and zeroes its secrets.
  */
 #ifndef NUCLEUS_NC_PLAN_H
 #define NUCLEUS_NC_PLAN_H

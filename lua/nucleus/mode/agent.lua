@@ -51,7 +51,7 @@ end
 --- The size of each writable tmpfs: --tmpfs-size, else --memory (its
 -- pages are charged to the container's memory anyway), else 1G.
 function M.tmpfs_size(o)
-  local size = require("nucleus.cgroup").size
+  local size = validate.size
   if o.tmpfs_size then
     local b, err = size(o.tmpfs_size, "--tmpfs-size")
     if not b then return nil, err end
@@ -306,7 +306,7 @@ function M.build(o, host)
     rlimits[#rlimits + 1] = r
   end
   if o.memlock then
-    local b, merr = require("nucleus.cgroup").size(o.memlock, "--memlock")
+    local b, merr = validate.size(o.memlock, "--memlock")
     if not b then return nil, merr end
     rlimits[#rlimits + 1] = { resource = "memlock", soft = b, hard = b }
   end
