@@ -22,9 +22,9 @@ M.EXIT_SETUP, M.EXIT_NOEXEC, M.EXIT_NOTFOUND = launch.EXIT_SETUP, launch.EXIT_NO
 -- Returns plan, warnings, id or nil, message.
 function M.plan(opts)
   local o, err = options.normalize(opts)
-  if not o then return nil, err end
+  if not o then return nil, log.one_line(err) end
   local b, berr = require("nucleus.mode.agent").build(o)
-  if not b then return nil, berr end
+  if not b then return nil, log.one_line(berr) end
   return b.plan, b.warnings, b.id
 end
 
@@ -34,9 +34,9 @@ end
 -- Returns plan, warnings, id or nil, message.
 function M.compile(opts)
   local o, err = options.normalize(opts)
-  if not o then return nil, err end
+  if not o then return nil, log.one_line(err) end
   local b, berr = require("nucleus.mode.agent").build(o)
-  if not b then return nil, berr end
+  if not b then return nil, log.one_line(berr) end
   if b.net then
     return nil, "compile: a bridged network is set up around the process: use nucleus.launch"
   end
@@ -44,7 +44,7 @@ function M.compile(opts)
     return nil, "compile: --verify-context-integrity checks the started container: use nucleus.launch"
   end
   local plan, perr = core.plan_compile(b.plan)
-  if not plan then return nil, perr end
+  if not plan then return nil, log.one_line(perr) end
   return plan, b.warnings, b.id
 end
 

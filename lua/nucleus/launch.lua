@@ -99,7 +99,7 @@ function M.new(opts, ctx)
     and not opts.rootless and core.ids().euid == 0 and core.netns_prepare() or nil
   local function refuse(msg)
     if ahead then ahead:close() end
-    return nil, msg, M.EXIT_SETUP
+    return nil, log.one_line(msg), M.EXIT_SETUP
   end
   local o, err = options.normalize(opts)
   if not o then return refuse(err) end
@@ -187,6 +187,7 @@ end
 
 -- A start that failed: undo what was made, keep the message.
 function Launch:fail(msg, status)
+  msg = log.one_line(msg)
   self.phase, self.error = "failed", msg
   self:teardown()
   return nil, msg, status or M.EXIT_SETUP

@@ -20,10 +20,19 @@ function M.set_sink(fn)
   return old
 end
 
+--- msg as one line: a newline that %q left as backslash-newline becomes
+-- \n, and any other control character (an option's value can hold
+-- anything) \ddd, so a message never spans lines nor drives a terminal.
+function M.one_line(msg)
+  msg = tostring(msg)
+  if not msg:find("%c") then return msg end
+  return (msg:gsub("\\\n", "\\n"):gsub("%c", function(c) return ("\\%03d"):format(c:byte()) end))
+end
+
 local function emit(level, fmt, ...)
   if levels[level] > threshold then return end
   local msg = select("#", ...) > 0 and fmt:format(...) or fmt
-  sink(("nucleus: %s%s"):format(level == "error" and "" or level .. ": ", msg))
+  sink(("nucleus: %s%s"):format(level == "error" and "" or level .. ": ", M.one_line(msg)))
 end
 
 function M.error(fmt, ...) emit("error", fmt, ...) end
