@@ -160,8 +160,9 @@ local function read_trace(path, calls)
     n = n + 1
     if line:match("%S") then
       local r = json.decode(line)
-      local okr = type(r) == "table" and type(r.arch) == "string"
-                  and (type(r.name) == "string" or r.unknown == true)
+      -- names as libseccomp spells them: a note on stderr stays one line
+      local okr = type(r) == "table" and type(r.arch) == "string" and r.arch:match("^[%w_]+$")
+                  and ((type(r.name) == "string" and r.name:match("^[%w_%-]+$")) or r.unknown == true)
                   and count_field(r, "permitted") and count_field(r, "refused") and count_field(r, "killed")
                   and (r.errno == nil or math.type(r.errno) == "integer")
       if not okr then

@@ -291,6 +291,9 @@ gen_fails "^nucleus: $W/bad2.ndjson:1: not a trace record" "a record whose permi
 printf '%s\n' '{"name":"read","nr":0,"arch":"SCMP_ARCH_X86_64","count":1,"permitted":1,"refused":-1}' > "$W/bad3.ndjson"
 gen_fails "^nucleus: $W/bad3.ndjson:1: not a trace record" "a record with a negative count" \
   -- seccomp generate "$W/sh.ndjson" "$W/bad3.ndjson"
+printf '%s\n' '{"name":"kexec_load\nnucleus: forged","nr":0,"arch":"SCMP_ARCH_X86_64","count":1}' > "$W/bad5.ndjson"
+gen_fails "^nucleus: $W/bad5.ndjson:1: not a trace record" "a record whose name is not a syscall's" \
+  -- seccomp generate "$W/bad5.ndjson"
 printf '%s\n' '{"nr":0,"arch":"SCMP_ARCH_X86_64","count":1}' > "$W/bad4.ndjson"
 gen_fails "^nucleus: $W/bad4.ndjson:1: not a trace record" "a record without a name" \
   -- seccomp generate "$W/bad4.ndjson"
