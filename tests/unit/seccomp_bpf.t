@@ -282,6 +282,69 @@ local nplan, nerr = core.plan_compile { argv = { "x" }, seccomp_trace = true }
 tap.ok(not nplan and tostring(nerr):match("seccomp_trace: needs the seccomp profile the calls are judged by"),
   "a trace plan without a profile is refused")
 
+-- seccomp generate never allows what the built-in profile refuses: from a
+-- trace in which every call the profile names was permitted, the profile
+-- gives each number, architecture and argument set the built-in action;
+-- from a trace of some of them, the built-in action or a refusal
+do
+  local bin = root .. "/build/bin/nucleus"
+  local fb = io.open(bin)
+  if fb then
+    fb:close()
+    local names, seen = {}, {}
+    for _, rule in ipairs(default.syscalls) do
+      for _, n in ipairs(rule.names) do
+        if not seen[n] then seen[n] = true; names[#names + 1] = n end
+      end
+    end
+    table.sort(names)
+    local function generated(every)
+      local trace, out = os.tmpname(), os.tmpname()
+      local f = assert(io.open(trace, "w"))
+      for i, n in ipairs(names) do
+        if i % every == 0 then
+          f:write(('{"name":"%s","arch":"SCMP_ARCH_X86_64","count":1,"permitted":1,"refused":0}\n'):format(n))
+        end
+      end
+      f:close()
+      local okg = os.execute(("%q seccomp generate %q -o %q 2>/dev/null"):format(bin, trace, out))
+      local text = io.open(out):read("a")
+      os.remove(trace)
+      os.remove(out)
+      assert(okg, "seccomp generate failed")
+      return decode(core.seccomp_export(assert(policy.seccomp(text, "generated.json"))))
+    end
+    local dprog = decode(core.seccomp_export(default))
+    for _, every in ipairs { 1, 2, 3 } do
+      local gprog = generated(every)
+      local wider, differ, first = 0, 0, nil
+      for _, args in ipairs(ARGS) do
+        for nr = -1, 1100 do
+          for _, c in ipairs { { nr, X86_64 }, { nr | 0x40000000, X86_64 }, { nr, I386 } } do
+            local d, g = run(dprog, data_of(c[1], c[2], args)), run(gprog, data_of(c[1], c[2], args))
+            if g ~= d then
+              differ = differ + 1
+              if g == ALLOW then
+                wider = wider + 1
+                first = first or ("nr %d arch %#x args %s"):format(c[1], c[2], table.concat(args, ","))
+              end
+            end
+          end
+        end
+      end
+      if first then io.write("# allowed beyond the built-in profile: ", first, "\n") end
+      if every == 1 then
+        tap.is(differ, 0, "generate, every call the built-in profile names traced: its action for every input")
+      else
+        tap.ok(wider == 0 and differ > 0, ("generate, 1 in %d of them traced: %d inputs refused that it allows, "
+          .. "none allowed that it refuses"):format(every, differ))
+      end
+    end
+  else
+    tap.skip("build/bin/nucleus not built", 3)
+  end
+end
+
 -- another architecture listed: libseccomp's program as it is
 multi = assert(policy.seccomp([[{"defaultAction":"SCMP_ACT_ERRNO","architectures":
   ["SCMP_ARCH_X86_64","SCMP_ARCH_X86"],"syscalls":[{"names":["read","write"],"action":"SCMP_ACT_ALLOW"}]}]],
