@@ -127,9 +127,11 @@ static int record (struct nc_trace *t, uint32_t arch, int nr, pid_t pid, uint32_
 }
 
 /* Kill the process whose thread tid waits in notification id, as the
- * kernel would for SECCOMP_RET_KILL_*.  The waiting thread cannot exit
- * before it is answered, and only SIGKILL ends it meanwhile: when id is
- * still valid after the pidfd was opened, the pidfd is of its process. */
+ * kernel would for SECCOMP_RET_KILL_* (with SIGKILL: SIGSYS could be
+ * caught).  The thread leaves the wait only when answered or interrupted,
+ * and either ends id: when id is still valid after the pidfd was opened,
+ * the thread was alive throughout, so the Tgid read before named its
+ * process, not a process that reused the number. */
 static void kill_waiting (int listener, pid_t tid, uint64_t id)
 {
   char path[64], buf[512];
