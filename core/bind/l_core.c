@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/capability.h>
+#include <linux/seccomp.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -475,8 +476,10 @@ static int l_proc_gc (lua_State *L)
   return 0;
 }
 
-/* proc:trace() -> { {name=, nr=, arch=, count=, first_pid=, first_comm=}, ... }
- * sorted by architecture and number (trace mode). */
+/* proc:trace() -> { {name=, nr=, arch=, count=, permitted=, refused=,
+ * killed=, errno=, first_pid=, first_comm=}, ... } sorted by architecture
+ * and number (trace mode); errno (of the first refusal by errno) only when
+ * there was one. */
 static int cmp_entry (const void *a, const void *b)
 {
   const struct nc_trace_entry *x = a, *y = b;
@@ -500,7 +503,7 @@ static int l_proc_trace (lua_State *L)
   qsort (v, n, sizeof *v, cmp_entry);
   for (size_t i = 0; i < n; i++)
     {
-      lua_createtable (L, 0, 6);
+      lua_createtable (L, 0, 10);
       char *name = nc_trace_syscall_name (v[i].arch, v[i].nr);
       if (name)
         set_str (L, "name", name);
@@ -508,6 +511,11 @@ static int l_proc_trace (lua_State *L)
       set_int (L, "nr", v[i].nr);
       set_str (L, "arch", nc_trace_arch_name (v[i].arch));
       set_int (L, "count", (lua_Integer) v[i].count);
+      set_int (L, "permitted", (lua_Integer) v[i].permitted);
+      set_int (L, "refused", (lua_Integer) v[i].refused);
+      set_int (L, "killed", (lua_Integer) v[i].killed);
+      if (v[i].refused_errno)
+        set_int (L, "errno", v[i].refused_errno);
       set_int (L, "first_pid", v[i].first_pid);
       set_str (L, "first_comm", v[i].first_comm);
       lua_rawseti (L, -3, (lua_Integer) i + 1);
@@ -737,6 +745,36 @@ static int l_seccomp_resolve (lua_State *L)
   if (nr < 0)
     return 0;
   lua_pushinteger (L, nr);
+  return 1;
+}
+
+/* core.seccomp_eval(bpf, nr, arch, {args}) -> the action the program
+ * (bytes, as core.seccomp_export gives them) returns for that call: the
+ * judge of trace mode (trace.c), for tests. */
+static int l_seccomp_eval (lua_State *L)
+{
+  size_t len;
+  const char *bpf = luaL_checklstring (L, 1, &len);
+  struct seccomp_data d;
+  memset (&d, 0, sizeof d);
+  d.nr = (int) luaL_checkinteger (L, 2);
+  d.arch = (uint32_t) luaL_checkinteger (L, 3);
+  if (!lua_isnoneornil (L, 4))
+    {
+      luaL_checktype (L, 4, LUA_TTABLE);
+      for (int i = 0; i < 6; i++)
+        {
+          lua_rawgeti (L, 4, i + 1);
+          d.args[i] = (uint64_t) luaL_optinteger (L, -1, 0);
+          lua_pop (L, 1);
+        }
+    }
+  if (len == 0 || len % sizeof (struct sock_filter) || len / sizeof (struct sock_filter) > BPF_MAXINSNS)
+    return luaL_error (L, "seccomp_eval: a program of %d bytes", (int) len);
+  /* the bytes need not be aligned for struct sock_filter */
+  struct sock_filter *prog = lua_newuserdatauv (L, len, 0);
+  memcpy (prog, bpf, len);
+  lua_pushinteger (L, nc_seccomp_eval (prog, len / sizeof *prog, &d));
   return 1;
 }
 
@@ -1412,6 +1450,7 @@ static const luaL_Reg core_funcs[] = {
   { "landlock_abi", l_landlock_abi },
   { "seccomp_resolve", l_seccomp_resolve },
   { "seccomp_export", nc_l_seccomp_export },
+  { "seccomp_eval", l_seccomp_eval },
   { "cap_from_name", l_cap_from_name },
   { "last_cap", l_last_cap },
   { "strerror", l_strerror },

@@ -1050,9 +1050,12 @@ static int read_plan (struct rd *r, int idx)
     return -1;
   if (p->seccomp_trace)
     {
-      /* one instruction: ask the supervisor, for every call (trace.c) */
-      if (p->bpf)
-        return bad (r, "seccomp_trace: excludes a seccomp profile");
+      /* one instruction: ask the supervisor, for every call; it judges
+       * each by the profile (trace.c) */
+      if (!p->bpf)
+        return bad (r, "seccomp_trace: needs the seccomp profile the calls are judged by");
+      p->trace_judge = p->bpf;
+      p->trace_judge_len = p->bpf_len;
       p->bpf = nc_plan_alloc (p, sizeof (struct sock_filter));
       p->bpf[0] = (struct sock_filter) BPF_STMT (BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF);
       p->bpf_len = 1;

@@ -52,6 +52,108 @@ int nc_seccomp_resolve (const char *name)
   return nr == __NR_SCMP_ERROR ? -1 : nr;
 }
 
+/* Classic BPF as seccomp runs it (kernel/seccomp.c seccomp_check_filter
+ * lists the instructions a filter may hold): A, X, 16 scratch words, loads
+ * from seccomp_data only.  Jumps go forward only, so it ends within len
+ * steps; anything the kernel would not have loaded kills, as a filter
+ * that cannot be judged must refuse. */
+uint32_t nc_seccomp_eval (const struct sock_filter *prog, size_t len, const struct seccomp_data *data)
+{
+  uint32_t A = 0, X = 0, M[BPF_MEMWORDS] = { 0 };
+  size_t pc = 0;
+  while (pc < len)
+    {
+      const struct sock_filter *f = &prog[pc++];
+      uint32_t k = f->k, src = BPF_SRC (f->code) == BPF_X ? X : k;
+      switch (BPF_CLASS (f->code))
+        {
+        case BPF_LD:
+        case BPF_LDX:
+          {
+            uint32_t v;
+            if (f->code == (BPF_LD | BPF_W | BPF_ABS))
+              {
+                if (k % 4 || k > sizeof *data - 4)
+                  return SECCOMP_RET_KILL_PROCESS;
+                memcpy (&v, (const char *) data + k, 4);
+              }
+            else if (BPF_MODE (f->code) == BPF_LEN && BPF_SIZE (f->code) == BPF_W)
+              v = sizeof *data;
+            else if (BPF_MODE (f->code) == BPF_IMM)
+              v = k;
+            else if (BPF_MODE (f->code) == BPF_MEM && k < BPF_MEMWORDS)
+              v = M[k];
+            else
+              return SECCOMP_RET_KILL_PROCESS;
+            if (BPF_CLASS (f->code) == BPF_LD)
+              A = v;
+            else
+              X = v;
+            break;
+          }
+        case BPF_ST:
+        case BPF_STX:
+          if (k >= BPF_MEMWORDS)
+            return SECCOMP_RET_KILL_PROCESS;
+          M[k] = BPF_CLASS (f->code) == BPF_ST ? A : X;
+          break;
+        case BPF_ALU:
+          switch (BPF_OP (f->code))
+            {
+            case BPF_ADD: A += src; break;
+            case BPF_SUB: A -= src; break;
+            case BPF_MUL: A *= src; break;
+            case BPF_DIV: A = src ? A / src : 0; break;
+            case BPF_MOD: A = src ? A % src : 0; break;
+            case BPF_AND: A &= src; break;
+            case BPF_OR: A |= src; break;
+            case BPF_XOR: A ^= src; break;
+            case BPF_LSH: A = src < 32 ? A << src : 0; break;
+            case BPF_RSH: A = src < 32 ? A >> src : 0; break;
+            case BPF_NEG: A = -A; break;
+            default: return SECCOMP_RET_KILL_PROCESS;
+            }
+          break;
+        case BPF_JMP:
+          {
+            size_t off;
+            if (BPF_OP (f->code) == BPF_JA)
+              off = k;
+            else
+              {
+                int yes;
+                switch (BPF_OP (f->code))
+                  {
+                  case BPF_JEQ: yes = A == src; break;
+                  case BPF_JGT: yes = A > src; break;
+                  case BPF_JGE: yes = A >= src; break;
+                  case BPF_JSET: yes = (A & src) != 0; break;
+                  default: return SECCOMP_RET_KILL_PROCESS;
+                  }
+                off = yes ? f->jt : f->jf;
+              }
+            if (off >= len - pc)
+              return SECCOMP_RET_KILL_PROCESS;
+            pc += off;
+            break;
+          }
+        case BPF_RET:
+          if (BPF_RVAL (f->code) == BPF_X)
+            return SECCOMP_RET_KILL_PROCESS;
+          return BPF_RVAL (f->code) == BPF_A ? A : k;
+        case BPF_MISC:
+          if (BPF_MISCOP (f->code) == BPF_TAX)
+            X = A;
+          else
+            A = X;
+          break;
+        default:
+          return SECCOMP_RET_KILL_PROCESS;
+        }
+    }
+  return SECCOMP_RET_KILL_PROCESS;
+}
+
 /* libseccomp's program for ctx, in plan's arena. */
 static int export_bpf (struct nc_plan *plan, scmp_filter_ctx ctx, struct sock_filter **out,
                        size_t *len, struct nc_err *err)

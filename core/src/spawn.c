@@ -448,6 +448,16 @@ int nc_spawn (const struct nc_plan *plan, struct nc_proc *proc, const int *hold,
               proc->listener = -1;
               goto fail;
             }
+          /* the profile each call is judged by; the proc may outlive the plan */
+          size_t size = plan->trace_judge_len * sizeof *plan->trace_judge;
+          if (plan->trace_judge && !(proc->trace.judge = malloc (size)))
+            {
+              ret = nc_err_set (err, NC_STAGE_SECCOMP, ENOMEM, "trace");
+              goto fail;
+            }
+          if (plan->trace_judge)
+            memcpy (proc->trace.judge, plan->trace_judge, size);
+          proc->trace.judge_len = plan->trace_judge_len;
         }
       else if (m.type == NC_MSG_WARN)
         {

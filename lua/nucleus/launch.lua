@@ -52,18 +52,25 @@ function M.exec_failure(msg, code, stage, detail)
   return msg, M.EXIT_SETUP
 end
 
---- The trace-mode record: one JSON object per line and syscall.
+--- The trace-mode record: one JSON object per line and syscall, with
+-- how often the profile the trace ran under (the built-in default)
+-- permitted and refused it: errno, that of the first refusal by errno;
+-- killed, the refusals that killed (an architecture it does not list).
 function M.write_trace(f, records)
   local json = require "nucleus.json"
   for _, r in ipairs(records) do
+    local killed = r.killed and r.killed > 0 and r.killed or nil
     if r.nr == -1 then
       -- the bucket of numbers no kernel table names (trace.c)
-      f:write(json.encode { unknown = true, arch = r.arch, count = r.count, first_pid = r.first_pid,
-                            first_comm = r.first_comm,
+      f:write(json.encode { unknown = true, arch = r.arch, count = r.count, permitted = r.permitted,
+                            refused = r.refused, errno = r.errno, killed = killed,
+                            first_pid = r.first_pid, first_comm = r.first_comm,
                             note = "calls of syscall numbers the kernel's tables do not name, counted together" }, "\n")
     else
       f:write(json.encode { name = r.name or ("syscall_" .. r.nr), nr = r.nr, arch = r.arch,
-                            count = r.count, first_pid = r.first_pid, first_comm = r.first_comm }, "\n")
+                            count = r.count, permitted = r.permitted, refused = r.refused,
+                            errno = r.errno, killed = killed,
+                            first_pid = r.first_pid, first_comm = r.first_comm }, "\n")
     end
   end
 end

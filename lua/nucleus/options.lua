@@ -76,7 +76,7 @@ M.run = {
   { name = "seccomp_allow", kind = "list", meta = "SYSCALL", help = "Also allow this syscall (built-in profile)" },
   { name = "seccomp_log_denied", kind = "flag", help = "Have the kernel log denied syscalls (audit)" },
   { name = "seccomp_mode", kind = "choice", choices = { "enforce", "trace" }, default = "enforce",
-    help = "trace: allow every syscall and record each one (needs --seccomp-log)" },
+    help = "trace: record every syscall, each permitted or refused as the built-in profile would (needs --seccomp-log)" },
   { name = "seccomp_log", kind = "string", meta = "FILE", help = "Where trace mode writes its NDJSON record" },
   { name = "caps_policy", kind = "string", meta = "FILE", help = "Capability policy (TOML)" },
   { name = "caps_policy_sha256", kind = "string", meta = "HEX", help = "Required SHA-256 of the capability policy" },

@@ -220,8 +220,133 @@ end
 tap.ok(compiled >= generated // 2, ("%d of %d generated profiles compiled"):format(compiled, generated))
 tap.is(failures, 0, "generated profiles: the same action for every input, or refused alike")
 
--- another architecture listed: libseccomp's program as it is
+-- trace mode's judge (core/src/seccomp.c nc_seccomp_eval, which the
+-- supervisor runs on every call): the action the interpreter above gives,
+-- for the programs of the default profile (merged and libseccomp's) and
+-- of a multi-architecture profile
 local multi = assert(policy.seccomp([[{"defaultAction":"SCMP_ACT_ERRNO","architectures":
+  ["SCMP_ARCH_X86_64","SCMP_ARCH_X86"],"syscalls":[{"names":["read","write"],"action":"SCMP_ACT_ALLOW"},
+  {"names":["clone"],"action":"SCMP_ACT_ALLOW","args":[{"index":0,"value":2114060288,"valueTwo":0,
+  "op":"SCMP_CMP_MASKED_EQ"}]},{"names":["socket"],"action":"SCMP_ACT_ERRNO","errnoRet":97,
+  "args":[{"index":0,"value":16,"op":"SCMP_CMP_GT"}]}]}]], "multi.json"))
+for _, case in ipairs { { "the default profile's program", default },
+                        { "libseccomp's program of the default profile", default, { merge = false } },
+                        { "a multi-architecture profile's program", multi } } do
+  local bytes = core.seccomp_export(case[2], case[3])
+  local prog = decode(bytes)
+  local diff, first, n = 0, nil, 0
+  for _, args in ipairs(ARGS) do
+    for nr = -1, 1100 do
+      for _, c in ipairs { { nr, X86_64 }, { nr | 0x40000000, X86_64 }, { nr, I386 }, { nr, AARCH64 } } do
+        local want = run(prog, data_of(c[1], c[2], args))
+        local got = core.seccomp_eval(bytes, c[1], c[2], args)
+        n = n + 1
+        if got ~= want then
+          diff = diff + 1
+          first = first or ("nr %d arch %#x args %s: %#x, not %#x"):format(c[1], c[2], table.concat(args, ","), got, want)
+        end
+      end
+    end
+  end
+  if first then io.write("# ", first, "\n") end
+  tap.is(diff, 0, ("the trace judge, on %s: the interpreter's action for each of %d calls"):format(case[1], n))
+end
+
+-- a program the kernel would not have loaded refuses: kill
+local KILL = 0x80000000
+local function ins(c, jt, jf, k) return string.pack("<I2I1I1I4", c, jt, jf, k) end
+local RET_ALLOW = ins(0x06, 0, 0, 0x7fff0000)
+for _, bad in ipairs {
+  { "a load beyond seccomp_data", ins(0x20, 0, 0, 64) .. RET_ALLOW },
+  { "an unaligned load", ins(0x20, 0, 0, 2) .. RET_ALLOW },
+  { "a jump past the end", ins(0x05, 0, 0, 1) .. RET_ALLOW },
+  { "a conditional jump past the end", ins(0x15, 5, 0, 0) .. RET_ALLOW },
+  { "a scratch word out of range", ins(0x60, 0, 0, 16) .. RET_ALLOW },
+  { "ret x (not a seccomp instruction)", ins(0x0e, 0, 0, 0) },
+  { "a packet load (ldb)", ins(0x30, 0, 0, 0) .. RET_ALLOW },
+  { "no return", ins(0x00, 0, 0, 1) },
+} do
+  tap.is(core.seccomp_eval(bad[2], 39, X86_64), KILL, "the trace judge kills on " .. bad[1])
+end
+tap.is(core.seccomp_eval(ins(0x20, 0, 0, 16) .. ins(0x16, 0, 0, 0), 39, X86_64, { 0x7fff0000 }), 0x7fff0000,
+  "... and runs one it would: ld [args[0]]; ret a")
+local okb, berr = pcall(core.seccomp_eval, "1234567", 0, X86_64)
+tap.ok(not okb and tostring(berr):match("seccomp_eval: a program of 7 bytes"), "a program cut short is an error")
+
+-- a trace-mode plan: the workload's filter notifies the supervisor of
+-- every call, which judges each by the profile (none: refused)
+local tplan = assert(core.plan_compile { argv = { "x" }, seccomp = "default", seccomp_trace = true })
+local td = tplan:describe()
+tap.ok(td.seccomp_trace and td.seccomp_instructions == 1, "a trace plan: one instruction, notify, judged by the profile")
+local nplan, nerr = core.plan_compile { argv = { "x" }, seccomp_trace = true }
+tap.ok(not nplan and tostring(nerr):match("seccomp_trace: needs the seccomp profile the calls are judged by"),
+  "a trace plan without a profile is refused")
+
+-- seccomp generate never allows what the built-in profile refuses: from a
+-- trace in which every call the profile names was permitted, the profile
+-- gives each number, architecture and argument set the built-in action;
+-- from a trace of some of them, the built-in action or a refusal
+do
+  local bin = root .. "/build/bin/nucleus"
+  local fb = io.open(bin)
+  if fb then
+    fb:close()
+    local names, seen = {}, {}
+    for _, rule in ipairs(default.syscalls) do
+      for _, n in ipairs(rule.names) do
+        if not seen[n] then seen[n] = true; names[#names + 1] = n end
+      end
+    end
+    table.sort(names)
+    local function generated(every)
+      local trace, out = os.tmpname(), os.tmpname()
+      local f = assert(io.open(trace, "w"))
+      for i, n in ipairs(names) do
+        if i % every == 0 then
+          f:write(('{"name":"%s","arch":"SCMP_ARCH_X86_64","count":1,"permitted":1,"refused":0}\n'):format(n))
+        end
+      end
+      f:close()
+      local okg = os.execute(("%q seccomp generate %q -o %q 2>/dev/null"):format(bin, trace, out))
+      local text = io.open(out):read("a")
+      os.remove(trace)
+      os.remove(out)
+      assert(okg, "seccomp generate failed")
+      return decode(core.seccomp_export(assert(policy.seccomp(text, "generated.json"))))
+    end
+    local dprog = decode(core.seccomp_export(default))
+    for _, every in ipairs { 1, 2, 3 } do
+      local gprog = generated(every)
+      local wider, differ, first = 0, 0, nil
+      for _, args in ipairs(ARGS) do
+        for nr = -1, 1100 do
+          for _, c in ipairs { { nr, X86_64 }, { nr | 0x40000000, X86_64 }, { nr, I386 } } do
+            local d, g = run(dprog, data_of(c[1], c[2], args)), run(gprog, data_of(c[1], c[2], args))
+            if g ~= d then
+              differ = differ + 1
+              if g == ALLOW then
+                wider = wider + 1
+                first = first or ("nr %d arch %#x args %s"):format(c[1], c[2], table.concat(args, ","))
+              end
+            end
+          end
+        end
+      end
+      if first then io.write("# allowed beyond the built-in profile: ", first, "\n") end
+      if every == 1 then
+        tap.is(differ, 0, "generate, every call the built-in profile names traced: its action for every input")
+      else
+        tap.ok(wider == 0 and differ > 0, ("generate, 1 in %d of them traced: %d inputs refused that it allows, "
+          .. "%d allowed that it refuses (none may be)"):format(every, differ - wider, wider))
+      end
+    end
+  else
+    tap.skip("build/bin/nucleus not built", 3)
+  end
+end
+
+-- another architecture listed: libseccomp's program as it is
+multi = assert(policy.seccomp([[{"defaultAction":"SCMP_ACT_ERRNO","architectures":
   ["SCMP_ARCH_X86_64","SCMP_ARCH_X86"],"syscalls":[{"names":["read","write"],"action":"SCMP_ACT_ALLOW"}]}]],
   "multi.json"))
 tap.is(core.seccomp_export(multi), core.seccomp_export(multi, { merge = false }),

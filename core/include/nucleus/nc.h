@@ -59,7 +59,11 @@ enum nc_sync { NC_SYNC_GO = 1, NC_SYNC_GO_GATED = 2, NC_SYNC_GATE = 3 };
 struct nc_trace_entry {
   uint32_t arch; /* libseccomp arch token */
   int nr;
-  uint64_t count;
+  uint64_t count;     /* permitted + refused */
+  uint64_t permitted; /* let through (the profile allows it) */
+  uint64_t refused;   /* answered with an errno, or the process killed */
+  uint64_t killed;    /* of refused: the profile kills (an architecture it does not list) */
+  int refused_errno;  /* the errno of the first refusal by errno, 0 if none */
   pid_t first_pid;
   char first_comm[16];
 };
@@ -68,6 +72,8 @@ struct nc_trace_entry {
 struct nc_trace {
   struct nc_trace_entry *v; /* open-addressing table, cap entries */
   size_t n, cap;
+  struct sock_filter *judge; /* the profile each call is judged by (a copy) */
+  size_t judge_len;
 };
 int nc_trace_service (int listener, struct nc_trace *t);
 void nc_trace_free (struct nc_trace *t);

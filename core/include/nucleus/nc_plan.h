@@ -163,6 +163,9 @@ struct nc_plan {
   unsigned short bpf_len;
   unsigned seccomp_flags;
   bool seccomp_trace; /* notify the supervisor of every syscall (bpf is that) */
+  /* trace mode: the profile the supervisor judges each call by (trace.c) */
+  const struct sock_filter *trace_judge;
+  unsigned short trace_judge_len;
   int landlock_fd; /* ruleset fd, -1 = none */
   struct nc_ll_rule *ll_rules;
   size_t nll_rules;
@@ -207,6 +210,11 @@ int nc_seccomp_use_builtin (struct nc_plan *plan, const char *name, struct nc_er
 
 /* Compile spec into plan->bpf. */
 int nc_seccomp_compile (struct nc_plan *plan, const struct nc_sc_spec *spec, struct nc_err *err);
+/* The action prog (a seccomp filter the kernel accepted or libseccomp
+ * made) returns for data: classic BPF run as the kernel runs it.  An
+ * instruction the kernel would have refused gives SECCOMP_RET_KILL_PROCESS. */
+struct seccomp_data;
+uint32_t nc_seccomp_eval (const struct sock_filter *prog, size_t len, const struct seccomp_data *data);
 /* Resolve a syscall name for the native arch; -1 when unknown. */
 int nc_seccomp_resolve (const char *name);
 

@@ -122,9 +122,11 @@ function M.seccomp(o)
   if o.seccomp_mode == "trace" then
     if not o.seccomp_log then return nil, "--seccomp-mode trace needs --seccomp-log FILE" end
     if o.seccomp_profile or #o.seccomp_allow > 0 then
-      return nil, "--seccomp-mode trace records every call: it takes no --seccomp-profile or --seccomp-allow"
+      return nil, "--seccomp-mode trace judges every call by the built-in profile: it takes no --seccomp-profile or --seccomp-allow"
     end
-    return false -- plan.seccomp_trace instead
+    -- the supervisor records each call and answers it as this profile
+    -- would (plan.seccomp_trace)
+    return "default"
   elseif o.seccomp_log then
     return nil, "--seccomp-log is the record of --seccomp-mode trace"
   end
@@ -549,10 +551,7 @@ function M.build(o, host)
   local err
   plan.seccomp, err = M.seccomp(o)
   if plan.seccomp == nil then return nil, err end
-  if plan.seccomp == false then
-    plan.seccomp = nil
-    plan.seccomp_trace = true
-  end
+  plan.seccomp_trace = o.seccomp_mode == "trace" or nil
   plan.seccomp_log = o.seccomp_log_denied or nil
   if o.caps_policy then
     local data, derr = policy().read_pinned(o.caps_policy, "capability policy", o.caps_policy_sha256)
