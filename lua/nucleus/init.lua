@@ -33,7 +33,9 @@ local function forward_list()
 end
 
 --- The launch-plan table for opts, before compilation.
--- Returns plan, warnings, id or nil, message.
+-- Returns plan, warnings, id or nil, message.  A production plan holds
+-- fds of its root (nucleus.Fd): core.plan_compile takes them, or close
+-- them with require("nucleus.mode.agent").release(plan).
 function M.plan(opts)
   local o, err = options.normalize(opts)
   if not o then return nil, err end
@@ -46,6 +48,7 @@ function M.compile(opts)
   local tbl, warnings, id = M.plan(opts)
   if not tbl then return nil, warnings end
   local plan, err = core.plan_compile(tbl)
+  require("nucleus.mode.agent").release(tbl) -- what it did not take
   if not plan then return nil, err end
   return plan, warnings, id
 end
@@ -128,8 +131,12 @@ function M.run(opts, ctx)
     and core.ids().euid == 0 and core.netns_prepare() or nil
   local o, err = options.normalize(opts)
   if not o then return nil, err, M.EXIT_SETUP end
-  local tbl, warnings, id, context_check, netcfg = require("nucleus.mode.agent").build(o)
+  local agent = require "nucleus.mode.agent"
+  local tbl, warnings, id, context_check, netcfg = agent.build(o)
   if not tbl then return nil, warnings, M.EXIT_SETUP end
+  -- the fds of a production root the table holds: core.plan_compile takes
+  -- them; closed here on every other way out
+  local _ <close> = setmetatable({}, { __close = function() agent.release(tbl) end })
   local netns = ahead and tbl.loopback and not tbl.bridged and not tbl.uid_map and ahead or nil
   if ahead and not netns then ahead:close() end
   local cgroup = require "nucleus.cgroup"

@@ -147,7 +147,30 @@ end
 
 --- Build the plan table.  host = { euid =, egid =, landlock_abi =,
 -- getenv = function }; missing fields are looked up.
+-- A production plan's rootfs binds carry fds (nucleus.Fd) that
+-- core.plan_compile takes; M.release(plan) closes them where the table
+-- is not compiled.
+local build
 function M.build(o, host)
+  M.root = nil
+  local r = table.pack(build(o, host))
+  -- what the plan does not carry (the root's own fd, its links and the
+  -- entries it does not mount), or all of it when there is no plan
+  if M.root then
+    if not r[1] then M.root.close() else M.root.close_unused(r[1]) end
+    M.root = nil
+  end
+  return table.unpack(r, 1, r.n)
+end
+
+--- Close the fds a plan table still holds (not compiled, or not all).
+function M.release(plan)
+  for _, m in ipairs(plan and plan.mounts or {}) do
+    if m.fd then m.fd:close() end
+  end
+end
+
+build = function(o, host)
   host = host or {}
   M.context_check, M.net = nil, nil
   local ids = core.ids()
@@ -183,20 +206,23 @@ function M.build(o, host)
   if (o.verify_rootfs_attestation or o.rootfs_attestation_sha256) and not o.rootfs then
     return nil, "rootfs attestation needs --rootfs"
   end
-  local rootfs_mounts, rootfs
+  local rootfs_mounts
   if prod then
     local production = require "nucleus.mode.production"
     local ok, perr = production.check(o, abi)
     if not ok then return nil, perr end
-    local rerr
-    rootfs_mounts, rerr, rootfs = production.rootfs_mounts(o.rootfs)
-    if not rootfs_mounts then return nil, rerr end
+    -- resolved once; checked and mounted through the same fds
+    local root, rerr = production.open_root(o.rootfs)
+    if not root then return nil, rerr end
+    M.root = root
+    rootfs_mounts = production.rootfs_mounts(root)
     if o.verify_rootfs_attestation or o.rootfs_attestation_sha256 then
-      -- on the host, before anything is mounted from it
-      local ok, aerr = require("nucleus.attest").verify(rootfs, o.rootfs_attestation_sha256)
-      if not ok then return nil, aerr end
+      -- on the host, before anything is mounted from it, through what
+      -- will be mounted
+      local aok, aerr = production.verify(root, o.rootfs_attestation_sha256, euid)
+      if not aok then return nil, aerr end
     end
-    M.lookup_user = function(name) return production.lookup_user(rootfs, name) end
+    M.lookup_user = function(name) return production.lookup_user(root, name) end
   elseif o.rootfs then
     return nil, "--rootfs is for --service-mode production"
   end
@@ -213,6 +239,14 @@ function M.build(o, host)
   local who, ierr = identity(o, userns)
   M.lookup_user = nil
   if not who then return nil, ierr end
+  if prod and not userns and who.uid == 0 then
+    -- a service is no host root, capabilities or not (it would own every
+    -- root-owned file a volume shows it): the "restricted" policy of
+    -- Kubernetes' pod security standards (runAsNonRoot), or podman's
+    -- rootless mode, where root inside is an unprivileged uid outside
+    return nil, "production mode runs no workload as host root: give --user (a user other than root) "
+      .. "or --rootless (root in a user namespace, an unprivileged uid on the host)"
+  end
 
   local plan = {
     argv = o.argv,
@@ -603,6 +637,7 @@ function M.build_exec(rec, x, host)
   copy.hostname = rec.hostname
   local plan, warnings = M.build(copy, host)
   if not plan then return nil, warnings end
+  M.release(plan)
   plan.mounts, plan.hostname, plan.loopback, plan.pause_after_root = nil, nil, nil, nil
   plan.bridged = nil
   plan.uid_map, plan.gid_map, plan.setgroups_deny = nil, nil, nil
