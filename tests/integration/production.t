@@ -25,11 +25,10 @@ for r in / /usr /etc/ssl /proc "$T/rootlink"; do
     -- run --service-mode production --rootfs "$r" --memory 64M -- true
 done
 check "requires --memory" "no memory limit" -- run --service-mode production --rootfs "$R" -- true
-# a service is no host root (issue 28): --user a non-root user, or
-# --rootless (root of a user namespace; tests/vm/guest/production.t runs one)
+# a service is no host root (issue 28): --user, a user other than root
 for u in "" "--user root" "--user 0" "--user 0:0"; do
   # shellcheck disable=SC2086 # no option, or one with its value
-  check_fails 125 "^nucleus: production mode runs no workload as host root: give --user \(a user other than root\) or --rootless" \
+  check_fails 125 "^nucleus: production mode runs no workload as host root: give --user \(a user other than root\)\$" \
     "production refuses host root as the workload (${u:-no --user})" -- "${P[@]}" $u -- true
 done
 check "requires --rootfs DIR" "no rootfs" -- run --service-mode production --memory 64M -- true

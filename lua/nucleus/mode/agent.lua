@@ -242,10 +242,9 @@ build = function(o, host)
   if prod and not userns and who.uid == 0 then
     -- a service is no host root, capabilities or not (it would own every
     -- root-owned file a volume shows it): the "restricted" policy of
-    -- Kubernetes' pod security standards (runAsNonRoot), or podman's
-    -- rootless mode, where root inside is an unprivileged uid outside
-    return nil, "production mode runs no workload as host root: give --user (a user other than root) "
-      .. "or --rootless (root in a user namespace, an unprivileged uid on the host)"
+    -- Kubernetes' pod security standards (runAsNonRoot).  Root of a user
+    -- namespace is no host root and passes.
+    return nil, "production mode runs no workload as host root: give --user (a user other than root)"
   end
 
   local plan = {
