@@ -598,13 +598,9 @@ static int l_proc_signal (lua_State *L)
 
 /* --- host queries --- */
 
-static int l_lstat (lua_State *L)
+static void push_stat (lua_State *L, const struct stat *sp)
 {
-  const char *path = luaL_checkstring (L, 1);
-  int follow = lua_toboolean (L, 2);
-  struct stat st;
-  if ((follow ? stat (path, &st) : lstat (path, &st)) < 0)
-    return fail_errno (L, path, errno);
+  struct stat st = *sp;
   lua_createtable (L, 0, 8);
   const char *type = S_ISDIR (st.st_mode)    ? "dir"
                      : S_ISREG (st.st_mode)  ? "file"
@@ -620,6 +616,123 @@ static int l_lstat (lua_State *L)
   set_int (L, "size", st.st_size);
   set_int (L, "ino", (lua_Integer) st.st_ino);
   set_int (L, "nlink", (lua_Integer) st.st_nlink);
+}
+
+static int l_lstat (lua_State *L)
+{
+  const char *path = luaL_checkstring (L, 1);
+  int follow = lua_toboolean (L, 2);
+  struct stat st;
+  if ((follow ? stat (path, &st) : lstat (path, &st)) < 0)
+    return fail_errno (L, path, errno);
+  push_stat (L, &st);
+  return 1;
+}
+
+/* --- Fd: a file or directory resolved once (O_PATH), then named by its
+ * fd: what a caller checks through it is what a plan mounts (a bind's
+ * "fd"), whatever its path leads to meanwhile. --- */
+
+static struct nc_l_fd *check_fd (lua_State *L, int idx)
+{
+  struct nc_l_fd *u = luaL_checkudata (L, idx, NC_MT_FD);
+  luaL_argcheck (L, u->fd >= 0, idx, "fd already closed");
+  return u;
+}
+
+static int l_fd_gc (lua_State *L)
+{
+  struct nc_l_fd *u = luaL_checkudata (L, 1, NC_MT_FD);
+  if (u->fd >= 0)
+    close (u->fd);
+  u->fd = -1;
+  return 0;
+}
+
+/* core.open_path(path) or core.open_path(dir_fd, name) -> fd, stat | nil,
+ * msg, errno.  path: every symlink in it followed, once; name: one
+ * component of the directory dir_fd, a symlink there not followed (the
+ * fd is then the link's own). */
+static int l_open_path (lua_State *L)
+{
+  struct nc_l_fd *dir = NULL;
+  const char *path;
+  if (lua_type (L, 1) == LUA_TUSERDATA)
+    {
+      dir = check_fd (L, 1);
+      path = luaL_checkstring (L, 2);
+      luaL_argcheck (L, *path && !strchr (path, '/') && strcmp (path, ".") && strcmp (path, ".."), 2,
+                     "one path component");
+    }
+  else
+    path = luaL_checkstring (L, 1);
+  struct nc_l_fd *u = lua_newuserdatauv (L, sizeof *u, 0);
+  u->fd = -1;
+  luaL_setmetatable (L, NC_MT_FD);
+  /* from here on, GC owns it */
+  u->fd = dir ? openat (dir->fd, path, O_PATH | O_NOFOLLOW | O_CLOEXEC)
+              : open (path, O_PATH | O_CLOEXEC);
+  struct stat st;
+  if (u->fd < 0 || fstat (u->fd, &st) < 0)
+    return fail_errno (L, path, errno);
+  push_stat (L, &st);
+  return 2;
+}
+
+/* fd:path() -> "/proc/self/fd/N": the file itself for path-based calls
+ * (listdir, read_regular ... of what lies beneath) */
+static int l_fd_path (lua_State *L)
+{
+  lua_pushfstring (L, "/proc/self/fd/%d", check_fd (L, 1)->fd);
+  return 1;
+}
+
+static int l_fd_stat (lua_State *L)
+{
+  struct stat st;
+  if (fstat (check_fd (L, 1)->fd, &st) < 0)
+    return fail_errno (L, "fstat", errno);
+  push_stat (L, &st);
+  return 1;
+}
+
+/* fd:readlink() -> the target of the symlink the fd is (open_path(dir, name)) */
+static int l_fd_readlink (lua_State *L)
+{
+  char buf[4096];
+  ssize_t n = readlinkat (check_fd (L, 1)->fd, "", buf, sizeof buf);
+  if (n < 0)
+    return fail_errno (L, "readlink", errno);
+  lua_pushlstring (L, buf, (size_t) n);
+  return 1;
+}
+
+/* fd:realpath() -> where the file is now, as the kernel names it */
+static int l_fd_realpath (lua_State *L)
+{
+  char proc[64], buf[4096];
+  snprintf (proc, sizeof proc, "/proc/self/fd/%d", check_fd (L, 1)->fd);
+  ssize_t n = readlink (proc, buf, sizeof buf);
+  if (n < 0)
+    return fail_errno (L, proc, errno);
+  lua_pushlstring (L, buf, (size_t) n);
+  return 1;
+}
+
+/* fd:sha256() -> hex | nil, msg, errno: the content of the regular file
+ * the fd is, opened again through it (not by any path) */
+static int l_fd_sha256 (lua_State *L)
+{
+  char proc[64], hex[65];
+  snprintf (proc, sizeof proc, "/proc/self/fd/%d", check_fd (L, 1)->fd);
+  int fd = open (proc, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0)
+    return fail_errno (L, "open", errno);
+  int r = nc_sha256_fd_hex (fd, hex);
+  close (fd);
+  if (r < 0)
+    return fail_errno (L, "read", -r);
+  lua_pushlstring (L, hex, 64);
   return 1;
 }
 
@@ -1435,7 +1548,18 @@ static const luaL_Reg netns_methods[] = {
 
 static int l_use_builtin_modules (lua_State *L);
 
+static const luaL_Reg fd_methods[] = {
+  { "path", l_fd_path },
+  { "stat", l_fd_stat },
+  { "readlink", l_fd_readlink },
+  { "realpath", l_fd_realpath },
+  { "sha256", l_fd_sha256 },
+  { "close", l_fd_gc },
+  { NULL, NULL },
+};
+
 static const luaL_Reg core_funcs[] = {
+  { "open_path", l_open_path },
   { "netns_prepare", l_netns_prepare },
   { "plan_compile", nc_l_plan_compile },
   { "spawn", l_spawn },
@@ -1622,6 +1746,7 @@ int luaopen_nucleus_core (lua_State *L)
   new_meta (L, NC_MT_PLAN, plan_methods, l_plan_gc, l_plan_tostring);
   new_meta (L, NC_MT_PROC, proc_methods, l_proc_gc, NULL);
   new_meta (L, NC_MT_NETNS, netns_methods, l_netns_gc, NULL);
+  new_meta (L, NC_MT_FD, fd_methods, l_fd_gc, NULL);
   luaL_newlib (L, core_funcs);
   nc_l_net_open (L);
   lua_createtable (L, 0, (int) (sizeof signals / sizeof signals[0]));

@@ -7,6 +7,12 @@
 #define NC_MT_PLAN "nucleus.Plan"
 #define NC_MT_PROC "nucleus.Proc"
 #define NC_MT_NETNS "nucleus.Netns"
+#define NC_MT_FD "nucleus.Fd"
+
+/* An fd owned by Lua (core.open_path); -1 once closed or taken. */
+struct nc_l_fd {
+  int fd;
+};
 
 int nc_l_plan_compile (lua_State *L);
 int nc_l_plan_describe (lua_State *L);

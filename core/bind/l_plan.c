@@ -302,11 +302,44 @@ static int copy_fits (struct rd *r, const struct nc_mount *m, const char *source
   return 0;
 }
 
+/* A bind's "fd": a nucleus.Fd (core.open_path) of what is bound, taken
+ * by the plan (the Fd is closed for Lua from here on): the tree the
+ * caller checked is the one mounted, whatever happens to its path.  source
+ * then only names it. */
+static int take_fd (struct rd *r, int idx, const char *where, struct nc_mount *m)
+{
+  lua_State *L = r->L;
+  int t = field (r, idx, "fd");
+  if (t == LUA_TNIL)
+    {
+      lua_pop (L, 1);
+      return 0;
+    }
+  struct nc_l_fd *u = luaL_testudata (L, -1, NC_MT_FD);
+  lua_pop (L, 1);
+  if (!u)
+    return bad (r, "%s.fd: expected a nucleus.Fd", where);
+  if (u->fd < 0)
+    return bad (r, "%s.fd: already closed", where);
+  if (m->flags & NC_MNT_F_INNER)
+    return bad (r, "%s: \"inner\" takes a path of the new root, not an fd", where);
+  struct stat st;
+  if (fstat (u->fd, &st) < 0)
+    return bad (r, "%s.fd: %s", where, strerror (errno));
+  int file = (m->flags & NC_MNT_F_FILE) != 0;
+  if (!(file ? S_ISREG (st.st_mode) : S_ISDIR (st.st_mode)))
+    return bad (r, "%s.fd: not a %s", where, file ? "regular file (file = true)" : "directory");
+  m->src_fd = u->fd;
+  u->fd = -1;
+  m->flags |= NC_MNT_F_FD;
+  return 0;
+}
+
 static int read_mount (struct rd *r, int idx, size_t i, struct nc_mount *m)
 {
   static const char *const keys[] = { "kind", "source", "target", "flags",   "options",
                                       "mode", "link",   "content", "exclude", "max_depth",
-                                      "file", "max_bytes", "max_entries", NULL };
+                                      "file", "max_bytes", "max_entries", "fd", NULL };
   lua_State *L = r->L;
   char where[48];
   snprintf (where, sizeof where, "mounts[%zu]", i + 1);
@@ -370,6 +403,8 @@ static int read_mount (struct rd *r, int idx, size_t i, struct nc_mount *m)
       if (check_abs (r, where, source) < 0)
         return -1;
       m->source = source;
+      if (m->kind == NC_MNT_BIND && take_fd (r, idx, where, m) < 0)
+        return -1;
       break;
     case NC_MNT_DEVICE:
       {
@@ -450,6 +485,13 @@ static int read_mount (struct rd *r, int idx, size_t i, struct nc_mount *m)
     default:
       m->data = options;
       break;
+    }
+  if (m->kind != NC_MNT_BIND)
+    {
+      int t = field (r, idx, "fd");
+      lua_pop (L, 1);
+      if (t != LUA_TNIL)
+        return bad (r, "%s.fd: only a bind takes an fd", where);
     }
 
   if (m->kind == NC_MNT_COPY)

@@ -220,20 +220,6 @@ NC_CHILD static int parent_of (struct child *c, const char *t, const char **base
   return c->parent.fd;
 }
 
-NC_CHILD static unsigned mount_attrs (unsigned f)
-{
-  unsigned a = 0;
-  if (f & NC_MNT_F_RO)
-    a |= MOUNT_ATTR_RDONLY;
-  if (f & NC_MNT_F_NOSUID)
-    a |= MOUNT_ATTR_NOSUID;
-  if (f & NC_MNT_F_NODEV)
-    a |= MOUNT_ATTR_NODEV;
-  if (f & NC_MNT_F_NOEXEC)
-    a |= MOUNT_ATTR_NOEXEC;
-  return a;
-}
-
 /* Attach the detached mount mfd on base in pfd (made beforehand), by fd:
  * no path is looked up again between the check and the mount. */
 NC_CHILD static void attach (const struct child *c, int mfd, int pfd, const char *base, int dir,
@@ -254,7 +240,16 @@ NC_CHILD static void do_bind (struct child *c, const struct nc_mount *m)
   const char *base;
   unsigned rec = (m->flags & NC_MNT_F_RECURSIVE) ? AT_RECURSIVE : 0;
   int tree;
-  if (m->flags & NC_MNT_F_INNER)
+  if (m->flags & NC_MNT_F_FD)
+    {
+      /* made by the parent from the tree it checked, its flags set
+       * (nc_spawn): nothing here looks a host path up again */
+      size_t i = (size_t) (m - c->plan->mounts);
+      tree = c->io->trees ? c->io->trees[i] : -1;
+      if (tree < 0)
+        fail2 (c, NC_STAGE_MOUNTS, EBADF, "bind ", m->source);
+    }
+  else if (m->flags & NC_MNT_F_INNER)
     /* a path of the container itself (/proc/sys over itself, say) */
     tree = (int) syscall (SYS_open_tree, c->root_fd, m->source + 1,
                           OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_SYMLINK_NOFOLLOW | rec);
@@ -270,8 +265,8 @@ NC_CHILD static void do_bind (struct child *c, const struct nc_mount *m)
   /* the flags on the detached tree, every submount too (a plain
    * MS_REMOUNT would leave submounts of a recursive bind writable) */
   struct nc_mount_attr attr = { 0 };
-  attr.attr_set = mount_attrs (m->flags);
-  if (attr.attr_set
+  attr.attr_set = nc_mount_attrs (m->flags);
+  if (attr.attr_set && !(m->flags & NC_MNT_F_FD)
       && syscall (SYS_mount_setattr, tree, "", AT_EMPTY_PATH | rec, &attr, sizeof attr) < 0)
     fail2 (c, NC_STAGE_MOUNTS, errno, "mount_setattr ", m->target);
 
@@ -327,7 +322,7 @@ NC_CHILD static void do_fs (struct child *c, const struct nc_mount *m, const cha
     }
   if (syscall (SYS_fsconfig, fsfd, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
     fail2 (c, NC_STAGE_MOUNTS, errno, "mount ", m->target);
-  int mfd = (int) syscall (SYS_fsmount, fsfd, FSMOUNT_CLOEXEC, mount_attrs (m->flags));
+  int mfd = (int) syscall (SYS_fsmount, fsfd, FSMOUNT_CLOEXEC, nc_mount_attrs (m->flags));
   if (mfd < 0)
     fail2 (c, NC_STAGE_MOUNTS, errno, "mount ", m->target);
   close (fsfd);

@@ -34,21 +34,13 @@ void nc_sha256_hex (const void *data, size_t len, char out[65])
   to_hex (md, out);
 }
 
-/* SHA-256 of a regular file, read in chunks; the file is opened with
- * O_NOFOLLOW so a symlink is never hashed through.  0 or -errno. */
-int nc_sha256_file_hex (int dirfd, const char *path, char out[65])
+/* SHA-256 of the regular file open at fd (read from where it stands, in
+ * chunks; fd stays open).  0 or -errno (EINVAL: not a regular file). */
+int nc_sha256_fd_hex (int fd, char out[65])
 {
-  /* O_NONBLOCK: a file swapped for a fifo since the caller's lstat must
-   * not hang us; only regular files are hashed */
-  int fd = openat (dirfd, path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
-  if (fd < 0)
-    return -errno;
   struct stat st;
   if (fstat (fd, &st) < 0 || !S_ISREG (st.st_mode))
-    {
-      close (fd);
-      return -EINVAL;
-    }
+    return -EINVAL;
   unsigned char md[SHA256_DIGEST_LENGTH];
   unsigned char buf[65536];
   SHA256_CTX c;
@@ -59,17 +51,26 @@ int nc_sha256_file_hex (int dirfd, const char *path, char out[65])
       if (n < 0 && errno == EINTR)
         continue;
       if (n < 0)
-        {
-          int e = errno;
-          close (fd);
-          return -e;
-        }
+        return -errno;
       if (n == 0)
         break;
       SHA256_Update (&c, buf, (size_t) n);
     }
-  close (fd);
   SHA256_Final (md, &c);
   to_hex (md, out);
   return 0;
+}
+
+/* SHA-256 of a regular file; the file is opened with O_NOFOLLOW so a
+ * symlink is never hashed through.  0 or -errno. */
+int nc_sha256_file_hex (int dirfd, const char *path, char out[65])
+{
+  /* O_NONBLOCK: a file swapped for a fifo since the caller's lstat must
+   * not hang us; only regular files are hashed */
+  int fd = openat (dirfd, path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0)
+    return -errno;
+  int r = nc_sha256_fd_hex (fd, out);
+  close (fd);
+  return r;
 }

@@ -112,6 +112,14 @@ struct nc_mount_attr {
 #define AT_RECURSIVE 0x8000
 #endif
 
+/* MOUNT_ATTR_* of a mount's NC_MNT_F_* flags (parent and child alike). */
+static inline unsigned nc_mount_attrs (unsigned f)
+{
+  return ((f & NC_MNT_F_RO) ? MOUNT_ATTR_RDONLY : 0u) | ((f & NC_MNT_F_NOSUID) ? MOUNT_ATTR_NOSUID : 0u)
+         | ((f & NC_MNT_F_NODEV) ? MOUNT_ATTR_NODEV : 0u)
+         | ((f & NC_MNT_F_NOEXEC) ? MOUNT_ATTR_NOEXEC : 0u);
+}
+
 struct nc_open_how {
   uint64_t flags, mode, resolve;
 };

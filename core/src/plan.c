@@ -51,7 +51,8 @@ void nc_plan_free (struct nc_plan *p)
   if (p->cgroup_fd >= 0)
     close (p->cgroup_fd);
   for (size_t i = 0; i < p->nmounts; i++)
-    if (p->mounts[i].kind == NC_MNT_COPY && p->mounts[i].src_fd >= 0)
+    if ((p->mounts[i].kind == NC_MNT_COPY || (p->mounts[i].flags & NC_MNT_F_FD))
+        && p->mounts[i].src_fd >= 0)
       close (p->mounts[i].src_fd);
   /* secrets leave no copy behind in our memory */
   for (size_t i = 0; i < p->nmounts; i++)

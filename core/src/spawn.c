@@ -129,6 +129,56 @@ int nc_init_fd (struct nc_err *err)
   return fd;
 }
 
+/* The detached trees of the plan's NC_MNT_F_FD binds, made here in the
+ * parent for this spawn alone (a detached tree can be attached once, and
+ * cloned only where it was made, not in the child's new mount
+ * namespace): a clone of the O_PATH fd the caller checked, its flags set
+ * on every submount before the child sees it.  *out is NULL when the plan
+ * has none, else one fd per plan mount (-1 for the others).  0 or -errno
+ * with err set. */
+static int make_trees (const struct nc_plan *plan, int **out, struct nc_err *err)
+{
+  *out = NULL;
+  size_t n = 0;
+  for (size_t i = 0; i < plan->nmounts; i++)
+    n += (plan->mounts[i].flags & NC_MNT_F_FD) != 0;
+  if (n == 0)
+    return 0;
+  int *t = malloc (plan->nmounts * sizeof *t);
+  if (!t)
+    return nc_err_set (err, NC_STAGE_MOUNTS, ENOMEM, "mount trees");
+  for (size_t i = 0; i < plan->nmounts; i++)
+    t[i] = -1;
+  *out = t;
+  for (size_t i = 0; i < plan->nmounts; i++)
+    {
+      const struct nc_mount *m = &plan->mounts[i];
+      if (!(m->flags & NC_MNT_F_FD))
+        continue;
+      unsigned rec = (m->flags & NC_MNT_F_RECURSIVE) ? AT_RECURSIVE : 0;
+      t[i] = (int) syscall (SYS_open_tree, m->src_fd, "",
+                            OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | rec);
+      if (t[i] < 0)
+        return nc_err_set (err, NC_STAGE_MOUNTS, errno, "bind %s", m->source);
+      struct nc_mount_attr attr = { 0 };
+      attr.attr_set = nc_mount_attrs (m->flags);
+      if (attr.attr_set
+          && syscall (SYS_mount_setattr, t[i], "", AT_EMPTY_PATH | rec, &attr, sizeof attr) < 0)
+        return nc_err_set (err, NC_STAGE_MOUNTS, errno, "mount_setattr %s", m->target);
+    }
+  return 0;
+}
+
+static void close_trees (const struct nc_plan *plan, int **trees)
+{
+  if (*trees)
+    for (size_t i = 0; i < plan->nmounts; i++)
+      if ((*trees)[i] >= 0)
+        close ((*trees)[i]);
+  free (*trees);
+  *trees = NULL;
+}
+
 static void kill_and_reap (pid_t pid, int pidfd)
 {
   siginfo_t si;
@@ -230,11 +280,18 @@ int nc_spawn (const struct nc_plan *plan, struct nc_proc *proc, const int *hold,
   NC_AUTOCLOSE int init_fd = -1;
   if (plan->mini_init && (init_fd = nc_init_fd (err)) < 0)
     return init_fd;
+  int *trees = NULL;
+  if ((ret = make_trees (plan, &trees, err)) < 0)
+    {
+      close_trees (plan, &trees);
+      return ret;
+    }
   /* the workload's stdio: pipes of ours (module comment) */
-  struct nc_child_io cio = { -1, NULL, { -1, -1, -1 }, io && io->tty, netns_fd, init_fd };
+  struct nc_child_io cio = { -1, NULL, { -1, -1, -1 }, io && io->tty, netns_fd, init_fd, trees };
   NC_AUTOCLOSE int w_in = -1, w_out = -1, w_err = -1;
   if (!cio.tty && (ret = stdio_pipes (proc, io && io->interactive, &w_in, &w_out, &w_err, err)) < 0)
     {
+      close_trees (plan, &trees);
       release_stdio (proc);
       return ret;
     }
@@ -275,6 +332,8 @@ int nc_spawn (const struct nc_plan *plan, struct nc_proc *proc, const int *hold,
       nc_child_run (plan, &cio);
     }
   int clone_errno = errno;
+  /* the child's now (or nobody's) */
+  close_trees (plan, &trees);
   if (nhold)
     {
       sigset_t keep = old;

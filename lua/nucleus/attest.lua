@@ -114,7 +114,7 @@ local function link_stays_inside(rel, target)
   return true
 end
 
-local OPTS = { exclude = true, copy = true, max_depth = true }
+local OPTS = { exclude = true, copy = true, max_depth = true, base = true, top = true, check = true }
 
 --- Options that make a manifest of a context tree match the manifest of
 -- its copy in /context: the copier's exclusions (e.g. agent.CONTEXT_EXCLUDE)
@@ -129,7 +129,14 @@ end
 -- opts (all optional): exclude = { names=, inames=, prefixes=, suffixes=,
 -- icontains= } or function(name, rel) -> true to leave an entry out;
 -- copy = true for the context copier's rules (see M.copy_options);
--- max_depth = levels of directories below dir (default 256).
+-- max_depth = levels of directories below dir (default 256);
+-- base = the path to read the tree by (dir only names it in messages:
+-- a /proc/self/fd/N of the directory resolved once);
+-- top = the top level as already opened, instead of listing base: a list
+-- of { name =, stat =, fd = } (nucleus.Fd of core.open_path(dir_fd, name),
+-- read through, never by name again);
+-- check = function(rel, stat) -> nil or why the entry is refused, for
+-- every entry but symlinks.
 function M.entries(dir, opts)
   opts = opts or {}
   for k in pairs(opts) do
@@ -137,50 +144,80 @@ function M.entries(dir, opts)
   end
   local max_depth = opts.max_depth or M.MAX_DEPTH
   local excluded = exclude_fn(opts.exclude)
-  local copy = opts.copy
-  local st, err = core.lstat(dir, true)
-  if not st then return nil, ("%s: %s"):format(show(dir), reason(err, dir)) end
+  local copy, check = opts.copy, opts.check
+  local base = opts.base or dir
+  local st, err = core.lstat(base, true)
+  if not st then return nil, ("%s: %s"):format(show(dir), reason(err, base)) end
   if st.type ~= "dir" then return nil, ("%s: not a directory"):format(show(dir)) end
   local out = {}
+  local function named(r) return show(r == "" and dir or dir .. "/" .. r) end
 
-  local function walk(abs, rel, depth)
+  local walk
+  -- one entry: p is the path to read it by (nil: through fd), e its lstat
+  local function entry(p, fd, r, e, depth)
+    local mode = e.mode
+    if check and e.type ~= "link" then
+      local why = check(r, e)
+      if why then return nil, ("%s: %s"):format(named(r), why) end
+    end
+    if e.type == "dir" then
+      out[#out + 1] = { kind = "d", mode = copy and mode & DIR_BITS or mode, hash = "-", path = show(r) }
+      return walk(p or fd:path(), r, depth + 1)
+    elseif e.type == "file" then
+      local h, herr
+      if p then h, herr = core.sha256_file(p) else h, herr = fd:sha256() end
+      if not h then return nil, ("%s: %s"):format(named(r), reason(herr, p or "")) end
+      out[#out + 1] = { kind = "f", mode = copy and mode & FILE_BITS or mode, hash = h, path = show(r) }
+    elseif e.type == "link" then
+      local target, rerr
+      if p then target, rerr = core.readlink(p) else target, rerr = fd:readlink() end
+      if not target then return nil, ("%s: %s"):format(named(r), reason(rerr, p or "")) end
+      if not copy or link_stays_inside(r, target) then
+        out[#out + 1] = { kind = "l", mode = mode, hash = core.sha256(target), path = show(r) }
+      end
+    elseif not copy then
+      return nil, ("%s: a %s cannot be attested (only files, directories and symlinks)")
+        :format(named(r), e.type == "char" and "character device" or e.type == "block"
+          and "block device" or e.type)
+    end
+    return true
+  end
+
+  walk = function(abs, rel, depth)
     if depth > max_depth then
       return nil, ("%s: deeper than %d levels at %s"):format(show(dir), max_depth, show(rel))
     end
     local names, lerr = core.listdir(abs)
-    if not names then return nil, ("%s: %s"):format(show(abs), reason(lerr, abs)) end
+    if not names then return nil, ("%s: %s"):format(named(rel), reason(lerr, abs)) end
     for _, name in ipairs(names) do
       local r = rel == "" and name or rel .. "/" .. name
       if not (rel == "" and name == M.MANIFEST) and not (excluded and excluded(name, r)) then
         local p = abs .. "/" .. name
         local e, serr = core.lstat(p)
-        if not e then return nil, ("%s: %s"):format(show(p), reason(serr, p)) end
-        local mode = e.mode
-        if e.type == "dir" then
-          out[#out + 1] = { kind = "d", mode = copy and mode & DIR_BITS or mode, hash = "-", path = show(r) }
-          local ok, werr = walk(p, r, depth + 1)
-          if not ok then return nil, werr end
-        elseif e.type == "file" then
-          local h, herr = core.sha256_file(p)
-          if not h then return nil, ("%s: %s"):format(show(p), reason(herr, p)) end
-          out[#out + 1] = { kind = "f", mode = copy and mode & FILE_BITS or mode, hash = h, path = show(r) }
-        elseif e.type == "link" then
-          local target, rerr = core.readlink(p)
-          if not target then return nil, ("%s: %s"):format(show(p), reason(rerr, p)) end
-          if not copy or link_stays_inside(r, target) then
-            out[#out + 1] = { kind = "l", mode = mode, hash = core.sha256(target), path = show(r) }
-          end
-        elseif not copy then
-          return nil, ("%s: a %s cannot be attested (only files, directories and symlinks)")
-            :format(show(p), e.type == "char" and "character device" or e.type == "block"
-              and "block device" or e.type)
-        end
+        if not e then return nil, ("%s: %s"):format(named(r), reason(serr, p)) end
+        local ok, werr = entry(p, nil, r, e, depth)
+        if not ok then return nil, werr end
       end
     end
     return true
   end
 
-  local ok, werr = walk(dir, "", 0)
+  local ok, werr
+  if opts.top then
+    if check then
+      local why = check("", st)
+      if why then return nil, ("%s: %s"):format(show(dir), why) end
+    end
+    ok = true
+    for _, t in ipairs(opts.top) do
+      if t.name ~= M.MANIFEST and not (excluded and excluded(t.name, t.name)) then
+        ok, werr = entry(nil, t.fd, t.name, t.stat, 0)
+        if not ok then break end
+      end
+    end
+  else
+    ok, werr = walk(base, "", 0)
+  end
   if not ok then return nil, werr end
   sort_paths(out, "path")
   return out
@@ -310,36 +347,40 @@ end
 -- SHA-256 the manifest must have.  Returns true, manifest_sha256 or nil,
 -- one line naming the manifest (bad pin) or the first differing path.
 -- Without a pin only an inconsistent change is caught: a tree changed and
--- attested again passes.
-function M.verify(dir, pin)
-  local path = dir .. "/" .. M.MANIFEST
+-- attested again passes.  opts: base, top and check of M.entries (the
+-- manifest is read by base too).
+function M.verify(dir, pin, opts)
+  opts = opts or {}
+  local base = opts.base or dir
+  local shown = dir .. "/" .. M.MANIFEST
+  local path = base .. "/" .. M.MANIFEST
   local want
   if pin ~= nil then
     want = valid_pin(pin)
     if not want then
-      return nil, ("%s: the pin %q is not a SHA-256 (64 hex digits)"):format(show(path), show(tostring(pin)))
+      return nil, ("%s: the pin %q is not a SHA-256 (64 hex digits)"):format(show(shown), show(tostring(pin)))
     end
   end
-  local d, derr = core.lstat(dir, true)
-  if not d then return nil, ("%s: %s"):format(show(dir), reason(derr, dir)) end
+  local d, derr = core.lstat(base, true)
+  if not d then return nil, ("%s: %s"):format(show(dir), reason(derr, base)) end
   if d.type ~= "dir" then return nil, ("%s: not a directory"):format(show(dir)) end
   local st, err = core.lstat(path)
-  if not st then return nil, ("%s: %s (attest the tree first)"):format(show(path), reason(err, path)) end
-  if st.type ~= "file" then return nil, ("%s: not a regular file"):format(show(path)) end
+  if not st then return nil, ("%s: %s (attest the tree first)"):format(show(shown), reason(err, path)) end
+  if st.type ~= "file" then return nil, ("%s: not a regular file"):format(show(shown)) end
   -- read without following a link and without blocking: what is there
   -- now may not be what lstat saw (a FIFO would hang an open, a device
   -- never end)
   local stored, oerr = core.read_regular(path, M.MAX_MANIFEST, true)
-  if not stored then return nil, ("%s: %s"):format(show(path), reason(oerr, path)) end
+  if not stored then return nil, ("%s: %s"):format(show(shown), reason(oerr, path)) end
   local sum = core.sha256(stored)
   if want and want ~= sum then
-    return nil, ("%s: SHA-256 mismatch: pinned %s, manifest has %s"):format(show(path), want, sum)
+    return nil, ("%s: SHA-256 mismatch: pinned %s, manifest has %s"):format(show(shown), want, sum)
   end
-  local entries, merr = M.entries(dir)
+  local entries, merr = M.entries(dir, { base = opts.base, top = opts.top, check = opts.check })
   if not entries then return nil, merr end
   if render(entries) == stored then return true, sum end
   local old, perr = M.parse(stored)
-  if not old then return nil, ("%s: %s"):format(show(path), perr) end
+  if not old then return nil, ("%s: %s"):format(show(shown), perr) end
   local diff = first_difference(old, entries)
   return nil, ("rootfs attestation %s: %s"):format(show(dir), diff or "the manifest does not match the tree")
 end

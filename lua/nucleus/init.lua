@@ -19,7 +19,9 @@ local launch = require "nucleus.launch"
 M.EXIT_SETUP, M.EXIT_NOEXEC, M.EXIT_NOTFOUND = launch.EXIT_SETUP, launch.EXIT_NOEXEC, launch.EXIT_NOTFOUND
 
 --- The launch-plan table for opts, before compilation.
--- Returns plan, warnings, id or nil, message.
+-- Returns plan, warnings, id or nil, message.  A production plan holds
+-- fds of its root (nucleus.Fd): core.plan_compile takes them, or close
+-- them with require("nucleus.mode.agent").release(plan).
 function M.plan(opts)
   local o, err = options.normalize(opts)
   if not o then return nil, log.one_line(err) end
@@ -44,6 +46,7 @@ function M.compile(opts)
     return nil, "compile: --verify-context-integrity checks the started container: use nucleus.launch"
   end
   local plan, perr = core.plan_compile(b.plan)
+  require("nucleus.mode.agent").release(b.plan) -- what it did not take
   if not plan then return nil, log.one_line(perr) end
   return plan, b.warnings, b.id
 end

@@ -113,7 +113,10 @@ function M.new(opts, ctx)
   local b, berr = require("nucleus.mode.agent").build(o)
   if not b then return refuse(berr) end
   local limits, lerr = require("nucleus.cgroup").limits(o)
-  if not limits then return refuse(lerr) end
+  if not limits then
+    require("nucleus.mode.agent").release(b.plan)
+    return refuse(lerr)
+  end
   local tbl = b.plan
   if ahead and not (tbl.loopback and not tbl.bridged and not tbl.uid_map) then
     ahead:close()
@@ -299,6 +302,7 @@ function Launch:start(sopts)
   end
 
   local plan, perr = core.plan_compile(tbl)
+  require("nucleus.mode.agent").release(tbl) -- what it did not take
   if not plan then return self:fail(perr) end
   for _, w in ipairs(self.warnings) do log.warn("%s", w) end
 
@@ -379,6 +383,7 @@ end
 -- starting anything; or nil, message.
 function Launch:describe()
   local plan, err = core.plan_compile(self.plan_table)
+  require("nucleus.mode.agent").release(self.plan_table)
   if not plan then return nil, err end
   local d = plan:describe()
   plan:close()
@@ -464,6 +469,8 @@ end
 -- more than once.
 function Launch:teardown()
   if self.phase == "running" then self:stop(0) end
+  -- the fds of a production root the plan table holds, where no compile took them
+  require("nucleus.mode.agent").release(self.plan_table)
   if self.netns then
     self.netns:close()
     self.netns = nil

@@ -25,13 +25,19 @@ for r in / /usr /etc/ssl /proc "$T/rootlink"; do
     -- run --service-mode production --rootfs "$r" --memory 64M -- true
 done
 check "requires --memory" "no memory limit" -- run --service-mode production --rootfs "$R" -- true
+# a service is no host root (issue 28): --user, a user other than root
+for u in "" "--user root" "--user 0" "--user 0:0"; do
+  # shellcheck disable=SC2086 # no option, or one with its value
+  check_fails 125 "^nucleus: production mode runs no workload as host root: give --user \(a user other than root\)\$" \
+    "production refuses host root as the workload (${u:-no --user})" -- "${P[@]}" $u -- true
+done
 check "requires --rootfs DIR" "no rootfs" -- run --service-mode production --memory 64M -- true
 check "rootfs \"$T/none\": No such file" "missing rootfs" -- run --service-mode production --memory 64M --rootfs "$T/none" -- true
 check "--rootfs is for --service-mode production" "rootfs in agent mode" -- run --rootfs "$R" -- true
 mount=$(awk '$9 == "cgroup2" { print $5; exit }' /proc/self/mountinfo)
 if [[ " $(cat "$mount/cgroup.controllers" 2>/dev/null) " != *" memory "* ]]; then
   check "production mode needs its cgroup and every limit: cgroup v2 controller memory not available" \
-    "no memory controller on this host: production refuses" -- "${P[@]}" -- /bin/true
+    "no memory controller on this host: production refuses" -- "${P[@]}" --user 1000 -- /bin/true
 else
   skip "this host has the memory controller" 3
 fi

@@ -247,6 +247,38 @@ local function main()
   local pq, qerr = attest.attest(tq)
   tap.ok(pq and attest.verify(tq, pq), "attest and verify a directory named with quotes, $( ) and backquotes", qerr)
 
+  -- read through fds opened once (base, top: what production mounts),
+  -- messages naming the directory; check refuses entries (issue 28)
+  do
+    local ta, pa = attested()
+    local rfd = assert(core.open_path(ta))
+    local top = {}
+    for _, name in ipairs(assert(core.listdir(rfd:path()))) do
+      local fd, st = assert(core.open_path(rfd, name))
+      top[#top + 1] = { name = name, fd = fd, stat = st }
+    end
+    table.sort(top, function(x, y) return x.name < y.name end)
+    local vopts = { base = rfd:path(), top = top }
+    tap.is(select(2, attest.verify(ta, pa, vopts)), pa, "verify through fds: the same manifest as by path")
+    -- the path now names another tree: the fds still read the first
+    sh(("mv %s %s.old && cp -a %s.old %s && echo changed > %s/a/f"):format(q(ta), q(ta), q(ta), q(ta), q(ta)))
+    tap.ok(attest.verify(ta, pa, vopts), "  ... and keep reading the tree they were opened on, whatever the path names")
+    ok, err = attest.verify(ta, pa)
+    tap.is(err, ("rootfs attestation %s: a/f: modified (content)"):format(ta), "  ... which by path is another")
+    vopts.check = function(rel, st) if rel == "a/g" then return ("mode %04o refused"):format(st.mode) end end
+    ok, err = attest.verify(ta, pa, vopts)
+    tap.is(err, ta .. "/a/g: mode 0644 refused", "check: a refused entry is named by the directory's path, not the fd's")
+    vopts.check = function(rel) if rel == "" then return "the root refused" end end
+    tap.is(select(2, attest.verify(ta, pa, vopts)), ta .. ": the root refused", "check: the root itself is asked")
+    local seen = {}
+    vopts.check = function(rel) seen[#seen + 1] = rel end
+    assert(attest.verify(ta, pa, vopts))
+    table.sort(seen)
+    tap.is(table.concat(seen, " "), " a a/b a/f a/g top", "check: every entry but symlinks (and the manifest)")
+    rfd:close()
+    for _, t in ipairs(top) do t.fd:close() end
+  end
+
   -- bad input
   ok, err = attest.manifest(TMP .. "/nope")
   tap.is(err, TMP .. "/nope: No such file or directory", "missing directory")

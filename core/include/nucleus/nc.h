@@ -172,6 +172,7 @@ void nc_proc_release (struct nc_proc *proc);
 /* Lower-case hex SHA-256 of data (policy pinning). */
 void nc_sha256_hex (const void *data, size_t len, char out[65]);
 int nc_sha256_file_hex (int dirfd, const char *path, char out[65]);
+int nc_sha256_fd_hex (int fd, char out[65]);
 
 /* A network namespace with lo up, made on a thread of its own while the
  * caller goes on (netns.c).  nc_netns_take waits for it and returns its
@@ -196,6 +197,7 @@ struct nc_child_io {
   int tty;              /* a terminal of the container's own instead */
   int netns_fd;         /* a network namespace made ahead, or -1 */
   int init_fd;          /* nucleus-init, a sealed memfd (nc_init_fd) */
+  const int *trees;     /* per plan mount: the detached tree of a NC_MNT_F_FD bind, else -1 */
 };
 
 /* The post-fork sequence; never returns.  Exposed for tests only. */

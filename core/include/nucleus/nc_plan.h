@@ -42,6 +42,7 @@ enum nc_mount_kind {
 #define NC_MNT_F_INNER (1u << 6) /* bind source is a path in the new root */
 #define NC_MNT_F_OWNED (1u << 7) /* dir or file owned by the workload's uid/gid */
 #define NC_MNT_F_SECRET (1u << 8) /* file data read from the host, zeroed on free */
+#define NC_MNT_F_FD (1u << 9)     /* bind of src_fd, opened on the host (source is its name) */
 
 struct nc_mount {
   uint16_t kind;
@@ -51,7 +52,9 @@ struct nc_mount {
   const char *target; /* absolute path inside the container */
   const char *data;   /* fs options, symlink target or file contents */
   size_t data_len;
-  int src_fd;         /* copy: O_PATH directory fd of the source tree */
+  int src_fd;         /* copy: O_PATH directory fd of the source tree; bind with
+                       * NC_MNT_F_FD: O_PATH fd of what is bound, the tree the
+                       * caller checked (nc_spawn clones it before the fork) */
   size_t copy_first, copy_count; /* copy: range of plan->copies */
   dev_t rdev;         /* device: the number, read from source on the host */
 };

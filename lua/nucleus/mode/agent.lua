@@ -154,8 +154,31 @@ end
 --   net            the bridge network's configuration (nucleus.net), or nil
 --   context_check  { dir =, hash = }: /context compared before the workload
 -- host = { euid =, egid =, landlock_abi =, getenv =, id = }; missing
--- fields are looked up.
+-- fields are looked up.  A production plan's rootfs binds carry fds
+-- (nucleus.Fd) that core.plan_compile takes; M.release(plan) closes them
+-- where the table is not compiled.
+local build
+local opened_root -- the production root build() opened, for M.build to close what is unused
 function M.build(o, host)
+  opened_root = nil
+  local b, err = build(o, host)
+  -- what the plan does not carry (the root's own fd, its links and the
+  -- entries it does not mount), or all of it when there is no plan
+  if opened_root then
+    if not b then opened_root.close() else opened_root.close_unused(b.plan) end
+    opened_root = nil
+  end
+  return b, err
+end
+
+--- Close the fds a plan table still holds (not compiled, or not all).
+function M.release(plan)
+  for _, m in ipairs(plan and plan.mounts or {}) do
+    if m.fd then m.fd:close() end
+  end
+end
+
+build = function(o, host)
   host = host or {}
   local context_check, lookup_user
   local ids = core.ids()
@@ -191,20 +214,23 @@ function M.build(o, host)
   if (o.verify_rootfs_attestation or o.rootfs_attestation_sha256) and not o.rootfs then
     return nil, "rootfs attestation needs --rootfs"
   end
-  local rootfs_mounts, rootfs
+  local rootfs_mounts
   if prod then
     local production = require "nucleus.mode.production"
     local ok, perr = production.check(o, abi)
     if not ok then return nil, perr end
-    local rerr
-    rootfs_mounts, rerr, rootfs = production.rootfs_mounts(o.rootfs)
-    if not rootfs_mounts then return nil, rerr end
+    -- resolved once; checked and mounted through the same fds
+    local root, rerr = production.open_root(o.rootfs)
+    if not root then return nil, rerr end
+    opened_root = root
+    rootfs_mounts = production.rootfs_mounts(root)
     if o.verify_rootfs_attestation or o.rootfs_attestation_sha256 then
-      -- on the host, before anything is mounted from it
-      local ok, aerr = require("nucleus.attest").verify(rootfs, o.rootfs_attestation_sha256)
-      if not ok then return nil, aerr end
+      -- on the host, before anything is mounted from it, through what
+      -- will be mounted
+      local aok, aerr = production.verify(root, o.rootfs_attestation_sha256, euid)
+      if not aok then return nil, aerr end
     end
-    lookup_user = function(name) return production.lookup_user(rootfs, name) end
+    lookup_user = function(name) return production.lookup_user(root, name) end
   elseif o.rootfs then
     return nil, "--rootfs is for --service-mode production"
   end
@@ -220,6 +246,13 @@ function M.build(o, host)
   local userns = euid ~= 0 or o.rootless
   local who, ierr = identity(o, userns, lookup_user)
   if not who then return nil, ierr end
+  if prod and not userns and who.uid == 0 then
+    -- a service is no host root, capabilities or not (it would own every
+    -- root-owned file a volume shows it): the "restricted" policy of
+    -- Kubernetes' pod security standards (runAsNonRoot).  Root of a user
+    -- namespace is no host root and passes.
+    return nil, "production mode runs no workload as host root: give --user (a user other than root)"
+  end
 
   local plan = {
     argv = o.argv,
@@ -607,6 +640,7 @@ function M.build_exec(rec, x, host)
   local b, err = M.build(copy, host)
   if not b then return nil, err end
   local plan, warnings = b.plan, b.warnings
+  M.release(plan)
   plan.mounts, plan.hostname, plan.loopback, plan.pause_after_root = nil, nil, nil, nil
   plan.bridged = nil
   plan.uid_map, plan.gid_map, plan.setgroups_deny = nil, nil, nil

@@ -36,7 +36,7 @@ done
 sleep 1
 
 # nsenter, not ip netns exec: that remounts /sys, and the cgroup2 tree with it
-prod() { nsenter --net=/run/netns/$H "$N" run --rm --service-mode production --memory 64M --rootfs "$R" "$@"; }
+prod() { nsenter --net=/run/netns/$H "$N" run --rm --service-mode production --memory 64M --rootfs "$R" --user 1000 "$@"; }
 probe='echo x | nc -w 2 198.51.100.2 8000; echo tcp8000=$?; echo x | nc -w 2 198.51.100.2 8001; echo tcp8001=$?;
        probe udp 198.51.100.53 53'
 

@@ -77,6 +77,11 @@ else
   skip "no systemd-journald" 2
 fi
 "$N" rm svc >/dev/null
+# no host root as the workload (issue 28)
+n0=$(ls "$NUCLEUS_STATE_DIR/containers" | wc -l)
+out=$("$N" run --rm --service-mode production --memory 64M --rootfs "$R" -- true 2>&1)
+like "$out" "production mode runs no workload as host root" "production without --user is refused"
+is "$(ls "$NUCLEUS_STATE_DIR/containers" | wc -l)" "$n0" "  ... before anything starts: no record"
 # several tmpfs mounts each at the bound: their pages are the container's
 # memory, so together they stay within --memory
 out=$("$N" run --rm --service-mode production --memory 64M --rootfs "$R" --user web -- \
