@@ -93,8 +93,6 @@ run_as() { # uid [nucleus run options...] -- command...: the workload's output, 
 
 for uid in 0 1000; do
   as="as uid $uid"
-  # the copy in /context is the workload user's (a copy of what the caller
-  # may read)
 
   # --- C with the default $(CC), in /context and in /tmp ----------------------
   out=$(run_as "$uid" --context "$P" -- sh -c 'make -s hello && ./hello')
