@@ -125,7 +125,7 @@ $(B)/probe: tests/helpers/probe.c
 # --- dependencies -----------------------------------------------------------
 BUILD_DEPS := gcc make pkg-config libc6-dev liblua5.4-dev lua5.4 lua-cjson lua-cjson-dev \
               libseccomp-dev libcap-dev libssl-dev libnl-3-dev libnl-route-3-dev
-TEST_DEPS := python3 git iproute2 util-linux procps perl spin iptables slirp4netns
+TEST_DEPS := python3 ca-certificates git iproute2 util-linux procps perl spin iptables slirp4netns
 FUZZ_DEPS := clang libclang-rt-dev llvm
 BENCH_DEPS := hyperfine bubblewrap crun runc busybox-static gnuplot-nox postgresql-15 postgresql-client-15
 VM_DEPS = $(shell cat tests/vm/deps.txt 2>/dev/null)
