@@ -725,13 +725,34 @@ static int l_sha256 (lua_State *L)
   return 1;
 }
 
-/* core.mkdir(path, mode) -> true | nil, msg, errno (EEXIST is success) */
+/* core.mkdir(path [, mode [, uid, gid]]) -> true | nil, msg, errno (EEXIST is
+ * success, the directory left as it is); a new one is given to uid:gid
+ * when they are passed. */
 static int l_mkdir (lua_State *L)
 {
   const char *path = luaL_checkstring (L, 1);
   mode_t mode = (mode_t) luaL_optinteger (L, 2, 0700);
-  if (mkdir (path, mode) < 0 && errno != EEXIST)
-    return fail_errno (L, path, errno);
+  int owned = !lua_isnoneornil (L, 3);
+  uid_t uid = owned ? (uid_t) luaL_checkinteger (L, 3) : 0;
+  gid_t gid = owned ? (gid_t) luaL_checkinteger (L, 4) : 0;
+  if (mkdir (path, mode) < 0)
+    {
+      if (errno != EEXIST)
+        return fail_errno (L, path, errno);
+    }
+  else if (owned)
+    {
+      /* the directory just made, by fd: not what a link put there since */
+      int fd = open (path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      if (fd < 0 || fchown (fd, uid, gid) < 0)
+        {
+          int e = errno;
+          if (fd >= 0)
+            close (fd);
+          return fail_errno (L, path, e);
+        }
+      close (fd);
+    }
   lua_pushboolean (L, 1);
   return 1;
 }

@@ -673,6 +673,20 @@ function M.build(o, host)
     extra[#extra + 1] = { path = vol.target, access = vol.ro and (landlock.READ | landlock.EXEC) or RW }
   end
 
+  -- caches: writable and kept, the workload's user's own (a hostile
+  -- workload may fill the file system they are on: nothing bounds them)
+  if #o.cache > 0 then
+    local hid = not userns and { uid = who.uid, gid = who.gid }
+      or euid ~= 0 and { uid = euid, gid = egid } or { uid = 65534, gid = 65534 }
+    for _, c in ipairs(o.cache) do
+      local cache, err = opts().cache(c, who.home, hid, euid, getenv)
+      if not cache then return nil, err end
+      add { kind = "bind", source = cache.source, target = cache.target,
+            flags = wx and { "nosuid", "nodev", "noexec" } or { "nosuid", "nodev" } }
+      extra[#extra + 1] = { path = cache.target, access = RW }
+    end
+  end
+
   if o.context then
     local real, err = core.realpath(o.context)
     if not real then return nil, ("context directory %q: %s"):format(o.context, err:gsub("^.-: ", "")) end
