@@ -128,7 +128,7 @@ $(B)/probe: tests/helpers/probe.c
 BUILD_DEPS := gcc make pkg-config libc6-dev liblua5.4-dev lua5.4 lua-cjson lua-cjson-dev \
               libseccomp-dev libcap-dev libssl-dev libnl-3-dev libnl-route-3-dev
 # the workload suite (tests/integration/workloads.t) runs gdb, venvs and node
-TEST_DEPS := python3 git iproute2 util-linux procps perl spin iptables slirp4netns \
+TEST_DEPS := python3 ca-certificates git iproute2 util-linux procps perl spin iptables slirp4netns \
              python3-venv gdb nodejs
 FUZZ_DEPS := clang libclang-rt-dev llvm
 WORKLOAD_DEPS := python3.11 libpython3.11-testsuite bubblewrap util-linux iproute2

@@ -102,8 +102,8 @@ fi
 # Landlock default rules
 out=$(probe_run -- landlock)
 like "$(value landlock_abi <<<"$out")" "^[1-9]" "Landlock ABI visible"
-out=$(probe_run -- write /etc/new-file)
-is "$(value write <<<"$out")" EACCES "Landlock: no write to /etc (root tmpfs, not an allowed path)"
+out=$(probe_run -- write /sys/new-file)
+is "$(value write <<<"$out")" EACCES "Landlock: no write to /sys (root tmpfs, not an allowed path)"
 out=$(probe_run -- write /new-file)
 is "$(value write <<<"$out")" EACCES "Landlock: no write to /"
 out=$(probe_run -- write /tmp/ok)
