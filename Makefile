@@ -5,6 +5,8 @@
 #   make demo     build and run a real agent sandbox
 #   make check    the whole test suite (TAP, gathered by prove), VM stage included
 #   make bench    benchmarks against the peers (tests/bench/all.sh; not part of check)
+#   make check-workloads  CPython's regression tests bare, under bubblewrap and under
+#                 nucleus (tests/workloads/cpython.t; not part of check: about an hour)
 #   make install  PREFIX=/usr/local DESTDIR=
 
 PREFIX ?= /usr/local
@@ -125,8 +127,11 @@ $(B)/probe: tests/helpers/probe.c
 # --- dependencies -----------------------------------------------------------
 BUILD_DEPS := gcc make pkg-config libc6-dev liblua5.4-dev lua5.4 lua-cjson lua-cjson-dev \
               libseccomp-dev libcap-dev libssl-dev libnl-3-dev libnl-route-3-dev
-TEST_DEPS := python3 git iproute2 util-linux procps perl spin iptables slirp4netns busybox-static
+# the workload suite (tests/integration/workloads.t) runs gdb, venvs and node
+TEST_DEPS := python3 ca-certificates git iproute2 util-linux procps perl spin iptables slirp4netns \
+             busybox-static python3-venv gdb nodejs
 FUZZ_DEPS := clang libclang-rt-dev llvm
+WORKLOAD_DEPS := python3.11 libpython3.11-testsuite bubblewrap util-linux iproute2
 BENCH_DEPS := hyperfine bubblewrap crun runc busybox-static gnuplot-nox postgresql-15 postgresql-client-15
 VM_DEPS = $(shell cat tests/vm/deps.txt 2>/dev/null)
 
@@ -148,6 +153,9 @@ fuzz-deps:
 
 bench-deps:
 	$(call apt_install,$(BENCH_DEPS))
+
+workload-deps:
+	$(call apt_install,$(BUILD_DEPS) $(WORKLOAD_DEPS))
 
 # --- running ----------------------------------------------------------------
 demo: deps
@@ -185,6 +193,13 @@ bench: bench-deps
 	$(MAKE) all
 	tests/bench/all.sh
 
+# a module passing bare and failing under nucleus fails this, unless
+# tests/workloads/cpython-restrictions.txt says why (README: "CPython's
+# regression tests")
+check-workloads: workload-deps
+	$(MAKE) all
+	prove -v tests/workloads/cpython.t
+
 # --- install ----------------------------------------------------------------
 LUA_LMOD := $(PREFIX)/share/lua/5.4
 LUA_CMOD := $(PREFIX)/lib/lua/5.4
@@ -200,4 +215,5 @@ install: all
 clean:
 	rm -rf $(B)/obj $(B)/gen $(B)/bin $(B)/lib $(B)/lua $(B)/probe $(B)/tests $(B)/fuzz $(B)/init
 
-.PHONY: all deps bench-deps fuzz-deps demo check check-host check-vm fuzz bench install clean
+.PHONY: all deps bench-deps fuzz-deps workload-deps demo check check-host check-vm check-workloads fuzz bench \
+        install clean

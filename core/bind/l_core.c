@@ -118,7 +118,8 @@ static void push_strv (lua_State *L, char **v)
 int nc_l_plan_describe (lua_State *L)
 {
   static const char *const kinds[]
-      = { "?", "dir", "bind", "tmpfs", "proc", "devpts", "mqueue", "symlink", "file", "copy", "device" };
+      = { "?", "dir", "bind", "tmpfs", "proc", "devpts", "mqueue", "symlink", "file", "copy", "device",
+          "overlay", "hide" };
   static const struct { uint64_t f; const char *n; } nss[] = {
     { CLONE_NEWNS, "mount" },   { CLONE_NEWPID, "pid" }, { CLONE_NEWUTS, "uts" },
     { CLONE_NEWIPC, "ipc" },    { CLONE_NEWNET, "net" }, { CLONE_NEWCGROUP, "cgroup" },
@@ -200,12 +201,13 @@ int nc_l_plan_describe (lua_State *L)
     {
       const struct nc_mount *m = &p->mounts[i];
       lua_newtable (L);
-      set_str (L, "kind", kinds[m->kind < 11 ? m->kind : 0]);
+      set_str (L, "kind", kinds[m->kind < 13 ? m->kind : 0]);
       set_str (L, "target", m->target);
       set_str (L, "source", m->source);
       if (m->kind == NC_MNT_SYMLINK)
         set_str (L, "link", m->data);
-      else if (m->kind != NC_MNT_FILE && m->kind != NC_MNT_COPY && m->kind != NC_MNT_DEVICE)
+      else if (m->kind != NC_MNT_FILE && m->kind != NC_MNT_COPY && m->kind != NC_MNT_DEVICE
+               && m->kind != NC_MNT_HIDE)
         set_str (L, "options", m->data);
       if (m->kind == NC_MNT_DIR || m->kind == NC_MNT_FILE || m->kind == NC_MNT_DEVICE)
         set_int (L, "mode", m->mode);
@@ -213,10 +215,10 @@ int nc_l_plan_describe (lua_State *L)
         set_int (L, "entries", (lua_Integer) m->copy_count);
       lua_newtable (L);
       int nf = 0;
-      static const char *const fl[]
-          = { "ro", "nosuid", "nodev", "noexec", "recursive", "file", "inner", "owned" };
-      for (int b = 0; b < 8; b++)
-        if (m->flags & (1u << b))
+      static const char *const fl[] = { "ro",    "nosuid", "nodev", "noexec", "recursive",
+                                        "file",  "inner",  "owned", NULL,     "layer" };
+      for (int b = 0; b < 10; b++)
+        if (fl[b] && (m->flags & (1u << b)))
           {
             lua_pushstring (L, fl[b]);
             lua_rawseti (L, -2, ++nf);
@@ -941,13 +943,34 @@ static int l_sha256 (lua_State *L)
   return 1;
 }
 
-/* core.mkdir(path, mode) -> true | nil, msg, errno (EEXIST is success) */
+/* core.mkdir(path [, mode [, uid, gid]]) -> true | nil, msg, errno (EEXIST is
+ * success, the directory left as it is); a new one is given to uid:gid
+ * when they are passed. */
 static int l_mkdir (lua_State *L)
 {
   const char *path = luaL_checkstring (L, 1);
   mode_t mode = (mode_t) luaL_optinteger (L, 2, 0700);
-  if (mkdir (path, mode) < 0 && errno != EEXIST)
-    return fail_errno (L, path, errno);
+  int owned = !lua_isnoneornil (L, 3);
+  uid_t uid = owned ? (uid_t) luaL_checkinteger (L, 3) : 0;
+  gid_t gid = owned ? (gid_t) luaL_checkinteger (L, 4) : 0;
+  if (mkdir (path, mode) < 0)
+    {
+      if (errno != EEXIST)
+        return fail_errno (L, path, errno);
+    }
+  else if (owned)
+    {
+      /* the directory just made, by fd: not what a link put there since */
+      int fd = open (path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      if (fd < 0 || fchown (fd, uid, gid) < 0)
+        {
+          int e = errno;
+          if (fd >= 0)
+            close (fd);
+          return fail_errno (L, path, e);
+        }
+      close (fd);
+    }
   lua_pushboolean (L, 1);
   return 1;
 }

@@ -223,7 +223,7 @@ static const struct named mount_kinds[] = {
   { "secret", NC_MNT_FILE | 0x100 },
   { "proc", NC_MNT_PROC },       { "devpts", NC_MNT_DEVPTS }, { "mqueue", NC_MNT_MQUEUE },
   { "symlink", NC_MNT_SYMLINK }, { "file", NC_MNT_FILE },     { "copy", NC_MNT_COPY },
-  { "device", NC_MNT_DEVICE },
+  { "device", NC_MNT_DEVICE },    { "overlay", NC_MNT_OVERLAY }, { "hide", NC_MNT_HIDE },
   { NULL, 0 },
 };
 
@@ -231,7 +231,7 @@ static const struct named mount_flags[] = {
   { "ro", NC_MNT_F_RO },          { "nosuid", NC_MNT_F_NOSUID },
   { "nodev", NC_MNT_F_NODEV },    { "noexec", NC_MNT_F_NOEXEC },
   { "recursive", NC_MNT_F_RECURSIVE }, { "inner", NC_MNT_F_INNER },
-  { "owned", NC_MNT_F_OWNED },    { NULL, 0 },
+  { "owned", NC_MNT_F_OWNED },    { "layer", NC_MNT_F_LAYER }, { NULL, 0 },
 };
 
 static int read_exclude (struct rd *r, int idx, const char *where, struct nc_exclude *ex)
@@ -396,6 +396,14 @@ static int read_mount (struct rd *r, int idx, size_t i, struct nc_mount *m)
 
   switch (m->kind)
     {
+    case NC_MNT_OVERLAY:
+      /* the child names both layers in one "lowerdir" string, where ':'
+       * separates layers and '\\' escapes */
+      if (strpbrk (m->target, ":\\") || (source && strpbrk (source, ":\\")))
+        return bad (r, "%s: an overlay's source and target cannot hold ':' or '\\'", where);
+      if (m->flags & ~(NC_MNT_F_RO | NC_MNT_F_NOSUID | NC_MNT_F_NODEV | NC_MNT_F_NOEXEC))
+        return bad (r, "%s: an overlay takes only ro, nosuid, nodev and noexec", where);
+      /* fall through */
     case NC_MNT_BIND:
     case NC_MNT_COPY:
       if (!source)
@@ -482,6 +490,8 @@ static int read_mount (struct rd *r, int idx, size_t i, struct nc_mount *m)
       if (mode < 0)
         m->mode = 0644;
       break;
+    case NC_MNT_HIDE:
+      break;
     default:
       m->data = options;
       break;
@@ -493,6 +503,11 @@ static int read_mount (struct rd *r, int idx, size_t i, struct nc_mount *m)
       if (t != LUA_TNIL)
         return bad (r, "%s.fd: only a bind takes an fd", where);
     }
+  if ((m->kind == NC_MNT_HIDE) != 0 && !(m->flags & NC_MNT_F_LAYER))
+    return bad (r, "%s: \"hide\" is a whiteout of an overlay layer: it needs the \"layer\" flag", where);
+  if ((m->flags & NC_MNT_F_LAYER) && m->kind != NC_MNT_DIR && m->kind != NC_MNT_FILE
+      && m->kind != NC_MNT_SYMLINK && m->kind != NC_MNT_HIDE)
+    return bad (r, "%s: only dir, file, symlink and hide entries go in a layer", where);
 
   if (m->kind == NC_MNT_COPY)
     {
@@ -519,6 +534,43 @@ static int read_mount (struct rd *r, int idx, size_t i, struct nc_mount *m)
       if (copy_fits (r, m, source, max_bytes, max_entries) < 0)
         return -1;
       r->host_error = false;
+    }
+  return 0;
+}
+
+static int under (const char *path, const char *dir)
+{
+  size_t n = strlen (dir);
+  return strncmp (path, dir, n) == 0 && (path[n] == '\0' || path[n] == '/');
+}
+
+/* Each layer entry goes into the layer of an overlay after it, and each
+ * overlay has its layer's top directory made before it: the child makes
+ * the layer in the order given and mounts it as it stands. */
+static int check_layers (struct rd *r)
+{
+  const struct nc_plan *p = r->plan;
+  for (size_t i = 0; i < p->nmounts; i++)
+    {
+      const struct nc_mount *m = &p->mounts[i];
+      int found = 0;
+      if (m->flags & NC_MNT_F_LAYER)
+        {
+          for (size_t j = i + 1; j < p->nmounts && !found; j++)
+            found = p->mounts[j].kind == NC_MNT_OVERLAY && under (m->target, p->mounts[j].target);
+          if (!found)
+            return bad (r, "mounts[%zu]: layer entry %s is under no overlay after it", i + 1, m->target);
+        }
+      else if (m->kind == NC_MNT_OVERLAY)
+        {
+          for (size_t j = 0; j < i && !found; j++)
+            found = p->mounts[j].kind == NC_MNT_DIR && (p->mounts[j].flags & NC_MNT_F_LAYER)
+                    && strcmp (p->mounts[j].target, m->target) == 0;
+          if (!found)
+            return bad (r, "mounts[%zu]: overlay %s has no layer directory (a dir entry with the "
+                           "layer flag) before it",
+                        i + 1, m->target);
+        }
     }
   return 0;
 }
@@ -555,7 +607,7 @@ static int read_mounts (struct rd *r, int idx)
         }
     }
   lua_pop (L, 1);
-  return 0;
+  return check_layers (r);
 }
 
 static const struct named rlimit_names[] = {

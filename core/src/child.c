@@ -67,12 +67,15 @@ struct child {
   int tty_slave;           /* the workload's terminal, or -1 */
   int ready_fd;            /* nucleus-init's "ready" pipe (workload side), or -1 */
   int root_fd;             /* the new root while it is built */
+  int stage_fd;            /* the staging tmpfs's root, or -1 */
+  int layer_fd;            /* "layer" in it: overlay layers (NC_MNT_F_LAYER), or -1 */
   /* the last mount op's parent directory (parent_of): /etc/passwd after
    * /etc/hosts needs no lookup of etc */
   struct {
     const char *path;
     size_t len;
     int fd;
+    int root; /* the tree it is in: root_fd or layer_fd */
   } parent;
 };
 
@@ -122,6 +125,26 @@ NC_CHILD static void fail_or_warn (const struct child *c, unsigned stage, const 
   report2 (c, NC_MSG_WARN, stage, errno, detail, NULL);
 }
 
+/* dst = the NULL-terminated parts, one after the other; truncation is an
+ * error (ENAMETOOLONG). */
+NC_CHILD static int concat (char *dst, size_t size, const char *const parts[])
+{
+  size_t n = 0;
+  for (size_t i = 0; parts[i]; i++)
+    {
+      size_t l = strlen (parts[i]);
+      if (n + l + 1 > size)
+        {
+          errno = ENAMETOOLONG;
+          return -1;
+        }
+      memcpy (dst + n, parts[i], l);
+      n += l;
+    }
+  dst[n] = '\0';
+  return 0;
+}
+
 /* dst = a + b, truncation is an error (ENAMETOOLONG). */
 NC_CHILD static int join (char *dst, size_t size, const char *a, const char *b)
 {
@@ -154,10 +177,11 @@ NC_CHILD static int open_beneath (int dirfd, const char *path, int flags, mode_t
   return fd;
 }
 
-/* The directory rel[0..len) of the new root (relative, normalized; ""
- * is the root itself) as an O_PATH fd, each missing component made with
- * mode 0755 (the last with last_mode): one openat2 when it exists. */
-NC_CHILD static int walk_dirs (const struct child *c, const char *rel, size_t len, mode_t last_mode)
+/* The directory rel[0..len) of the tree root (the new root or the layer;
+ * relative, normalized; "" is the root itself) as an O_PATH fd, each
+ * missing component made with mode 0755 (the last with last_mode): one
+ * openat2 when it exists. */
+NC_CHILD static int walk_dirs (int root, const char *rel, size_t len, mode_t last_mode)
 {
   char buf[4096];
   if (len >= sizeof buf)
@@ -167,10 +191,10 @@ NC_CHILD static int walk_dirs (const struct child *c, const char *rel, size_t le
     }
   memcpy (buf, rel, len);
   buf[len] = '\0';
-  int fd = open_beneath (c->root_fd, len ? buf : ".", O_PATH | O_DIRECTORY, 0);
+  int fd = open_beneath (root, len ? buf : ".", O_PATH | O_DIRECTORY, 0);
   if (fd >= 0 || errno != ENOENT)
     return fd;
-  int cur = c->root_fd;
+  int cur = root;
   for (size_t i = 0; i < len;)
     {
       size_t j = i;
@@ -185,7 +209,7 @@ NC_CHILD static int walk_dirs (const struct child *c, const char *rel, size_t le
           else
             next = open_beneath (cur, buf + i, O_PATH | O_DIRECTORY, 0);
         }
-      if (cur != c->root_fd)
+      if (cur != root)
         {
           int e = errno;
           close (cur);
@@ -199,25 +223,32 @@ NC_CHILD static int walk_dirs (const struct child *c, const char *rel, size_t le
   return cur;
 }
 
-/* The parent directory of t (relative to the new root) as an fd owned by
- * c, and t's last component in *base.  The op before usually had the same
- * parent: its fd is kept (no op mounts over its own parent, so it still
- * names the directory the path leads to). */
-NC_CHILD static int parent_of (struct child *c, const char *t, const char **base)
+/* The parent directory of t (relative to root: the new root or the
+ * layer) as an fd owned by c, and t's last component in *base.  The op
+ * before usually had the same parent: its fd is kept (no op mounts over
+ * its own parent, so it still names the directory the path leads to). */
+NC_CHILD static int parent_in (struct child *c, int root, const char *t, const char **base)
 {
   size_t n = 0;
   for (size_t i = 0; t[i]; i++)
     if (t[i] == '/')
       n = i;
   *base = n ? t + n + 1 : t;
-  if (c->parent.fd >= 0 && c->parent.len == n && memcmp (c->parent.path, t, n) == 0)
+  if (c->parent.fd >= 0 && c->parent.root == root && c->parent.len == n
+      && memcmp (c->parent.path, t, n) == 0)
     return c->parent.fd;
   if (c->parent.fd >= 0)
     close (c->parent.fd);
-  c->parent.fd = walk_dirs (c, t, n, 0755);
+  c->parent.fd = walk_dirs (root, t, n, 0755);
+  c->parent.root = root;
   c->parent.path = t;
   c->parent.len = n;
   return c->parent.fd;
+}
+
+NC_CHILD static int parent_of (struct child *c, const char *t, const char **base)
+{
+  return parent_in (c, c->root_fd, t, base);
 }
 
 /* Attach the detached mount mfd on base in pfd (made beforehand), by fd:
@@ -290,13 +321,17 @@ NC_CHILD static void do_bind (struct child *c, const struct nc_mount *m)
 }
 
 /* A new mount of file system fs (tmpfs, proc, ...) with options data,
- * "key=value,flag,...", made detached and attached by fd. */
-NC_CHILD static void do_fs (struct child *c, const struct nc_mount *m, const char *fs)
+ * "key=value,flag,...", and key=val if key, made detached and attached by
+ * fd. */
+NC_CHILD static void do_fs (struct child *c, const struct nc_mount *m, const char *fs,
+                            const char *key, const char *val)
 {
   int fsfd = (int) syscall (SYS_fsopen, fs, FSOPEN_CLOEXEC);
   if (fsfd < 0)
     fail2 (c, NC_STAGE_MOUNTS, errno, "fsopen ", fs);
   if (syscall (SYS_fsconfig, fsfd, FSCONFIG_SET_STRING, "source", fs, 0) < 0)
+    fail2 (c, NC_STAGE_MOUNTS, errno, "options of ", m->target);
+  if (key && syscall (SYS_fsconfig, fsfd, FSCONFIG_SET_STRING, key, val, 0) < 0)
     fail2 (c, NC_STAGE_MOUNTS, errno, "options of ", m->target);
   const char *d = m->data ? m->data : "";
   while (*d)
@@ -331,6 +366,34 @@ NC_CHILD static void do_fs (struct child *c, const struct nc_mount *m, const cha
   if (pfd < 0 || (mkdirat (pfd, base, 0755) < 0 && errno != EEXIST))
     fail (c, NC_STAGE_MOUNTS, m->target);
   attach (c, mfd, pfd, base, 1, m->target);
+}
+
+/* The layer tree of the staging tmpfs, made at its first use. */
+NC_CHILD static int layer_root (struct child *c)
+{
+  if (c->layer_fd >= 0)
+    return c->layer_fd;
+  if (mkdirat (c->stage_fd, "layer", 0755) < 0 && errno != EEXIST)
+    fail (c, NC_STAGE_MOUNTS, "overlay layer");
+  c->layer_fd = open_beneath (c->stage_fd, "layer", O_PATH | O_DIRECTORY, 0);
+  if (c->layer_fd < 0)
+    fail (c, NC_STAGE_MOUNTS, "overlay layer");
+  return c->layer_fd;
+}
+
+/* A read-only overlay at target: what the layer holds there on top of
+ * the host's source.  The layer lives on the staging tmpfs, "/" until the
+ * last pivot (the build directory with the chroot fallback); the overlay
+ * keeps its own reference to both once the staging tree is gone. */
+NC_CHILD static void do_overlay (struct child *c, const struct nc_mount *m)
+{
+  char lower[8192];
+  const char *stage = c->host_prefix[0] ? "" : c->plan->staging;
+  const char *const parts[]
+      = { "lowerdir=", stage, "/layer", m->target, ":", c->host_prefix, m->source, NULL };
+  if (concat (lower, sizeof lower, parts) < 0)
+    fail (c, NC_STAGE_MOUNTS, m->target);
+  do_fs (c, m, "overlay", "lowerdir", lower + 9);
 }
 
 NC_CHILD static void write_all (const struct child *c, int fd, const char *p, size_t n,
@@ -404,7 +467,7 @@ NC_CHILD static void do_copy (const struct child *c, const struct nc_mount *m)
 {
   const struct nc_plan *plan = c->plan;
   const char *t = m->target + 1;
-  int dfd = walk_dirs (c, t, strlen (t), m->mode ? m->mode : 0755);
+  int dfd = walk_dirs (c->root_fd, t, strlen (t), m->mode ? m->mode : 0755);
   if (dfd < 0)
     fail (c, NC_STAGE_CONTEXT, m->target);
   int chown_needed = plan->uid != 0 || plan->gid != 0;
@@ -446,11 +509,12 @@ NC_CHILD static void do_mount (struct child *c, const struct nc_mount *m)
   /* umask is 0 here: what mkdir and open create has the mode asked for,
    * but for set-id bits, which only chmod sets */
   const mode_t plain = S_IRWXU | S_IRWXG | S_IRWXO | S_ISVTX;
+  int root = (m->flags & NC_MNT_F_LAYER) ? layer_root (c) : c->root_fd;
   switch (m->kind)
     {
     case NC_MNT_DIR:
       {
-        if ((pfd = parent_of (c, t, &base)) < 0)
+        if ((pfd = parent_in (c, root, t, &base)) < 0)
           fail (c, NC_STAGE_MOUNTS, m->target);
         int made = mkdirat (pfd, base, m->mode) == 0;
         if (!made && errno != EEXIST)
@@ -479,16 +543,25 @@ NC_CHILD static void do_mount (struct child *c, const struct nc_mount *m)
           [NC_MNT_DEVPTS] = "devpts",
           [NC_MNT_MQUEUE] = "mqueue",
         };
-        do_fs (c, m, fstype[m->kind]);
+        do_fs (c, m, fstype[m->kind], NULL, NULL);
         break;
       }
     case NC_MNT_SYMLINK:
-      if ((pfd = parent_of (c, t, &base)) < 0 || symlinkat (m->data, pfd, base) < 0)
+      if ((pfd = parent_in (c, root, t, &base)) < 0 || symlinkat (m->data, pfd, base) < 0)
         fail (c, NC_STAGE_MOUNTS, m->target);
+      break;
+    case NC_MNT_HIDE:
+      /* an overlay whiteout (a 0:0 character device), which mknod
+       * allows in a user namespace too */
+      if ((pfd = parent_in (c, root, t, &base)) < 0 || mknodat (pfd, base, S_IFCHR, 0) < 0)
+        fail (c, NC_STAGE_MOUNTS, m->target);
+      break;
+    case NC_MNT_OVERLAY:
+      do_overlay (c, m);
       break;
     case NC_MNT_FILE:
       {
-        if ((pfd = parent_of (c, t, &base)) < 0)
+        if ((pfd = parent_in (c, root, t, &base)) < 0)
           fail (c, NC_STAGE_MOUNTS, m->target);
         int fd = openat (pfd, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, m->mode);
         int made = fd >= 0;
@@ -603,7 +676,8 @@ NC_CHILD static void audit_mounts (const struct child *c)
       unsigned want = m ? m->flags : (p->root_readonly ? NC_MNT_F_RO : 0) | NC_MNT_F_NOSUID
                                           | NC_MNT_F_NODEV;
       if (m && (m->kind == NC_MNT_DIR || m->kind == NC_MNT_SYMLINK || m->kind == NC_MNT_FILE
-                || m->kind == NC_MNT_COPY || m->kind == NC_MNT_DEVICE))
+                || m->kind == NC_MNT_COPY || m->kind == NC_MNT_DEVICE || m->kind == NC_MNT_HIDE
+                || (m->flags & NC_MNT_F_LAYER)))
         continue;
       /* the last line with this mount point is the one on top */
       const char *opts = NULL;
@@ -687,9 +761,14 @@ NC_CHILD static void setup_root (struct child *c)
   /* Nothing we mount may propagate back to the host. */
   if (mount (NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0)
     fail (c, NC_STAGE_MOUNTS, "make / rslave");
-  if (mount ("tmpfs", p->staging, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=64k") < 0)
+  /* its size: the layers of overlays (a page a file) besides the two
+   * directories */
+  if (mount ("tmpfs", p->staging, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=256k") < 0)
     fail2 (c, NC_STAGE_MOUNTS, errno, "staging tmpfs on ", p->staging);
   if (chdir (p->staging) < 0)
+    fail (c, NC_STAGE_MOUNTS, p->staging);
+  c->stage_fd = open (".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (c->stage_fd < 0)
     fail (c, NC_STAGE_MOUNTS, p->staging);
   if (mkdir ("newroot", 0755) < 0 || mkdir ("oldroot", 0755) < 0)
     fail (c, NC_STAGE_MOUNTS, "staging directories");
@@ -727,17 +806,21 @@ NC_CHILD static void setup_root (struct child *c)
    * enter it is checked later, as the workload's user. */
   if (p->cwd && p->cwd[1] != '\0')
     {
-      int fd = walk_dirs (c, p->cwd + 1, strlen (p->cwd + 1), 0755);
+      int fd = walk_dirs (c->root_fd, p->cwd + 1, strlen (p->cwd + 1), 0755);
       if (fd < 0)
         fail (c, NC_STAGE_WORKDIR, p->cwd);
       if (fd != c->root_fd)
         close (fd);
     }
-  if (c->parent.fd >= 0 && c->parent.fd != c->root_fd)
+  if (c->parent.fd >= 0)
     close (c->parent.fd);
   c->parent.fd = -1;
   close (c->root_fd);
   c->root_fd = -1;
+  if (c->layer_fd >= 0)
+    close (c->layer_fd);
+  close (c->stage_fd);
+  c->layer_fd = c->stage_fd = -1;
 
   if (c->host_prefix[0] != '\0')
     {
@@ -1131,7 +1214,7 @@ NC_CHILD static int null_stdin (const struct child *c)
 NC_CHILD _Noreturn void nc_child_run (const struct nc_plan *plan, const struct nc_child_io *io)
 {
   struct child c = { plan, io, io->sync_fd, OLDROOT, { io->stdio[0], io->stdio[1], io->stdio[2] },
-                     -1, -1, -1, { NULL, 0, -1 } };
+                     -1, -1, -1, -1, -1, { NULL, 0, -1, -1 } };
   int sync_fd = io->sync_fd;
   char go = 0;
   ssize_t r;

@@ -132,7 +132,9 @@ function M.limits(o)
   local controllers = {}
   for c in pairs(need) do controllers[#controllers + 1] = c end
   table.sort(controllers)
-  return { files = files, controllers = controllers }
+  -- the default process limit (init.lua writes it) needs the pids
+  -- controller enabled down to the container's cgroup, where the host has it
+  return { files = files, controllers = controllers, optional = o.pids == nil and { "pids" } or {} }
 end
 
 --- Where the container's cgroup goes: mount, parent path (relative to the
@@ -190,14 +192,23 @@ function M.create_in(mount, parent, explicit, id, limits)
   local function undo()
     for i = #created, 1, -1 do os.remove(created[i]) end
   end
-  -- +controller in path's subtree_control for those not there yet
+  local optional = {}
+  for _, c in ipairs(limits.optional or {}) do
+    if available[c] then optional[#optional + 1] = c end
+  end
+  -- +controller in path's subtree_control for those not there yet; the
+  -- optional ones (a default's) where they can be, never an error
   local function enable(at)
-    if #limits.controllers == 0 then return true end
+    if #limits.controllers + #optional == 0 then return true end
     local sub = read(at .. "/cgroup.subtree_control") or ""
-    local todo = {}
+    local todo, maybe = {}, {}
     for _, c in ipairs(limits.controllers) do
       if not sub:find(c, 1, true) then todo[#todo + 1] = "+" .. c end
     end
+    for _, c in ipairs(optional) do
+      if not sub:find(c, 1, true) then maybe[#maybe + 1] = "+" .. c end
+    end
+    if #maybe > 0 then write(at .. "/cgroup.subtree_control", table.concat(maybe, " ")) end
     if #todo == 0 then return true end
     local ok, err = write(at .. "/cgroup.subtree_control", table.concat(todo, " "))
     if ok then return true end

@@ -114,7 +114,8 @@ function M.exec(ref, x, ctx)
   tbl.cgroup = cg or nil
   local plan, perr = core.plan_compile(tbl)
   if not plan then return nil, perr, M.EXIT_SETUP end
-  local code, sig = M.spawn_and_wait(plan, { tty = x.tty, interactive = x.interactive })
+  local code, sig, status = M.spawn_and_wait(plan, { tty = x.tty, interactive = x.interactive })
+  if not code then return nil, sig, status end
   return code, sig
 end
 

@@ -11,6 +11,11 @@ local function str(s)
   end) .. '"'
 end
 
+--- The metatable of a list that is one when empty too: json.array(t)
+-- encodes as [] then (any other empty table is {}).
+M.ARRAY = {}
+function M.array(t) return setmetatable(t, M.ARRAY) end
+
 local function encode(v, indent, depth, out)
   local t = type(v)
   if t == "table" then
@@ -27,7 +32,7 @@ local function encode(v, indent, depth, out)
       end
       out[#out + 1] = close .. "]"
     elseif #keys == 0 then
-      out[#out + 1] = "{}"
+      out[#out + 1] = getmetatable(v) == M.ARRAY and "[]" or "{}"
     else
       table.sort(keys, function(a, b) return tostring(a) < tostring(b) end)
       out[#out + 1] = "{"

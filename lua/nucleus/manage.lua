@@ -61,7 +61,7 @@ end
 function M.ps(a, ctx)
   local st = open(ctx)
   if not st then return EXIT_SETUP end
-  local rows = {}
+  local rows = json.array {}
   -- a record that cannot be read is listed (status "corrupt", with why)
   -- so that it can be seen and removed
   for _, rec in ipairs(state.list(st, a.all)) do
@@ -298,10 +298,11 @@ function M.stats(a, ctx)
   local interval = a.no_stream and 0.5 or 1
   repeat
     core.sleep(interval)
-    local rows = {}
+    local rows = json.array {}
     for _, rec in ipairs(recs) do
-      if rec.cgroup and state.status(rec) == "running" then
-        local s = sample(rec)
+      if state.status(rec) == "running" then
+        -- one without a cgroup (none could be made for it): its row, no figures
+        local s = rec.cgroup and sample(rec) or { id = rec.id, name = rec.name, t = core.monotonic() }
         local p = prev[rec.id]
         if p and s.cpu_usec and p.cpu_usec then
           s.cpu_percent = (s.cpu_usec - p.cpu_usec) / ((s.t - p.t) * 1e6) * 100

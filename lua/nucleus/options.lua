@@ -38,6 +38,8 @@ M.run = {
     help = "copy: into the container's tmpfs (changes are thrown away); bind: read-only (review); rw: the directory itself, read-write (edit in place)" },
   { name = "volume", short = "v", kind = "list", meta = "SRC:DST[:ro|rw]",
     help = "Bind a host path (rw volumes are executable unless --noexec-workspace)" },
+  { name = "cache", kind = "list", meta = "NAME:DST",
+    help = "A persistent writable cache of the workload's user at DST (~/ for its home), kept in the cache directory under NAME" },
   { name = "network", kind = "choice", choices = { "none", "host", "bridge" }, default = "none",
     help = "none: own network namespace with lo only; host: the host's; bridge: NAT to the outside" },
   { name = "allow_host_network", kind = "flag", help = "Required with --network host" },

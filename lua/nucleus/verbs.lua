@@ -356,11 +356,26 @@ local function cmd_rootfs(argv)
   return 0
 end
 
+-- the commands with a subcommand: -h or --help, in place of the
+-- subcommand or right after it, prints the usage (as every command does)
+local SUB_USAGE = {
+  policy = "Usage: nucleus policy check FILE...",
+  rootfs = "Usage: nucleus rootfs attest DIR",
+  network = "Usage: nucleus network prune",
+}
+
+local function is_help(word) return word == "--help" or word == "-h" end
+
 --- Run verb with argv (what follows it) and ctx ({state_dir =}); the
 -- exit status, or nil for a verb that is not one of these.
 function M.dispatch(verb, argv, ctx, descriptions)
   VERBS = descriptions
   if SPECS[verb] then return cmd_manage(verb, argv, ctx) end
+  if verb == "seccomp" and is_help(argv[1]) then return cmd_seccomp({ "generate", "--help" }) end
+  if SUB_USAGE[verb] and (is_help(argv[1]) or is_help(argv[2])) then
+    io.stdout:write(args.help(SUB_USAGE[verb], VERBS[verb], { HELP }))
+    return 0
+  end
   if verb == "policy" then return cmd_policy(argv) end
   if verb == "seccomp" then return cmd_seccomp(argv) end
   if verb == "rootfs" then return cmd_rootfs(argv) end

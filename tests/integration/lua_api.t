@@ -134,6 +134,24 @@ tap.ok(dp == nil and derr:match("device /etc/hostname: not a character device"),
 dp = assert(dev_plan("/dev/null"))
 local dm = dp:describe().mounts[1]
 tap.ok(dm.kind == "device" and dm.mode == 438, "device /dev/null: compiled with the host node's mode")
+-- overlay layers: each entry in one, each overlay with its layer made first
+local function layer_plan(mounts)
+  return core.plan_compile { argv = { "x" }, namespaces = { "mount" }, mounts = mounts }
+end
+local L = { "layer" }
+local lp, lerr = layer_plan { { kind = "hide", target = "/etc/x" } }
+tap.ok(lp == nil and lerr:match('mounts%[1%]: "hide" is a whiteout of an overlay layer'), "hide without the layer flag refused")
+lp, lerr = layer_plan { { kind = "dir", target = "/etc", flags = L }, { kind = "hide", target = "/etc/x", flags = L } }
+tap.ok(lp == nil and lerr:match("layer entry /etc is under no overlay after it"), "a layer without its overlay refused")
+lp, lerr = layer_plan { { kind = "overlay", source = "/etc", target = "/etc" } }
+tap.ok(lp == nil and lerr:match("overlay /etc has no layer directory"), "an overlay without its layer refused")
+lp, lerr = layer_plan { { kind = "dir", target = "/e:t", flags = L }, { kind = "overlay", source = "/etc", target = "/e:t" } }
+tap.ok(lp == nil and lerr:match("cannot hold ':'"), "an overlay target with ':' refused")
+lp, lerr = layer_plan { { kind = "dir", target = "/etc", flags = L },
+                        { kind = "overlay", source = "/etc", target = "/etc", flags = { "recursive" } } }
+tap.ok(lp == nil and lerr:match("an overlay takes only ro, nosuid, nodev and noexec"), "an overlay with a bind's flag refused")
+lp, lerr = layer_plan { { kind = "bind", source = "/etc", target = "/etc", flags = L } }
+tap.ok(lp == nil and lerr:match("only dir, file, symlink and hide entries go in a layer"), "a bind in a layer refused")
 tap.ok(not pcall(core.random_hex, 0) and not pcall(core.random_hex, 65), "random_hex: 1 to 64 bytes only")
 tap.like(core.random_hex(16), "^%x+$", "random_hex: hex digits")
 tap.is(#core.random_hex(16), 32, "random_hex: two per byte")
@@ -182,7 +200,7 @@ refused(nt2, "a plan without a network namespace")
 -- and files that were there already included
 local mdir = io.popen("mktemp -d"):read("l")
 local mt = assert(nucleus.plan { argv = { "sh", "-c",
-  "ls /a/b > /data/ab; stat -c %a /m /t /etc/f1 /etc/hostname > /data/modes; cat /etc/hostname > /data/hn" },
+  "ls /a/b > /data/ab; stat -c %a /m /t /tmp/x/f1 /tmp/x/hn > /data/modes; cat /tmp/x/hn > /data/hn" },
   volume = { mdir .. ":/data" } })
 for _, op in ipairs {
   { kind = "file", target = "/a/b/c", content = "c", mode = 420 },
@@ -190,8 +208,9 @@ for _, op in ipairs {
   { kind = "file", target = "/a/b/d", content = "d", mode = 420 },
   { kind = "dir", target = "/m", mode = tonumber("2775", 8) },
   { kind = "dir", target = "/t", mode = tonumber("1777", 8) },
-  { kind = "file", target = "/etc/f1", content = "", mode = tonumber("600", 8) },
-  { kind = "file", target = "/etc/hostname", content = "again\n", mode = tonumber("640", 8) },
+  { kind = "file", target = "/tmp/x/f1", content = "", mode = tonumber("600", 8) },
+  { kind = "file", target = "/tmp/x/hn", content = "first\n", mode = tonumber("644", 8) },
+  { kind = "file", target = "/tmp/x/hn", content = "again\n", mode = tonumber("640", 8) },
 } do mt.mounts[#mt.mounts + 1] = op end
 local mproc = assert(core.spawn(assert(core.plan_compile(mt)), {}))
 tap.is(mproc:wait({}), 0, "mount ops: the workload ran")

@@ -3,16 +3,18 @@
 #   . "$(dirname "$0")/../lib/tap.sh"
 #   ok "$cond_status" "name"; is "$got" "$want" "name"; like "$got" "pattern" "name"
 #   skip_all "reason"; skip "reason" [count]; done_testing
+#   TODO="reason" ok ...: a known failure (TAP's # TODO directive); it does
+#   not fail the file, and prove reports it when it passes
 T_N=0
 T_FAILED=0
 
 _tap_result() { # status name
   T_N=$((T_N + 1))
   if [ "$1" -eq 0 ]; then
-    echo "ok $T_N - $2"
+    echo "ok $T_N - $2${TODO:+ # TODO $TODO}"
   else
-    echo "not ok $T_N - $2"
-    T_FAILED=$((T_FAILED + 1))
+    echo "not ok $T_N - $2${TODO:+ # TODO $TODO}"
+    [ -n "${TODO:-}" ] || T_FAILED=$((T_FAILED + 1))
   fi
 }
 

@@ -31,6 +31,8 @@ enum nc_mount_kind {
   NC_MNT_FILE,    /* regular file holding data */
   NC_MNT_COPY,    /* copy of a tree scanned when the plan was built */
   NC_MNT_DEVICE,  /* character device node: the host node source's number (mknod) */
+  NC_MNT_OVERLAY, /* read-only overlay: the layer at target on top of the host's source */
+  NC_MNT_HIDE,    /* whiteout in the layer: hides target's name of the host's tree */
 };
 
 #define NC_MNT_F_RO (1u << 0)
@@ -43,6 +45,7 @@ enum nc_mount_kind {
 #define NC_MNT_F_OWNED (1u << 7) /* dir or file owned by the workload's uid/gid */
 #define NC_MNT_F_SECRET (1u << 8) /* file data read from the host, zeroed on free */
 #define NC_MNT_F_FD (1u << 9)     /* bind of src_fd, opened on the host (source is its name) */
+#define NC_MNT_F_LAYER (1u << 10) /* dir, file or hide made in the overlay layer, not the root */
 
 struct nc_mount {
   uint16_t kind;

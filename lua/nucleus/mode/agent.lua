@@ -4,7 +4,8 @@
 -- core.plan_compile validates and freezes.
 --
 -- The container: a fresh tmpfs root; host /bin /sbin /usr /lib* /nix
--- bound read-only (symlinks copied as symlinks); a minimal /etc; a /dev
+-- bound read-only (symlinks copied as symlinks); the host's /etc read-only
+-- with its secrets hidden and its identity files replaced; a /dev
 -- tmpfs with host device nodes bound in; /proc of the new PID namespace,
 -- /proc/sys read-only and docker's masked paths hidden;
 -- /tmp (1777) and a home directory; /context copied or bound; all
@@ -36,6 +37,30 @@ M.CONTEXT_EXCLUDE = {
 }
 
 local RO = { "ro", "nosuid", "nodev", "recursive" }
+
+--- What of the host's /etc the container does not see (issue 17): what
+-- holds password hashes, private keys, credentials or the host's
+-- identity, and what a synthesized file replaces (the backups of passwd
+-- and group list the host's other users).  A directory is hidden whole.
+-- Paths are relative to /etc; each is looked up when the plan is built
+-- and hidden only if the host has it.
+M.ETC_HIDDEN = {
+  -- users and groups: hashes, the other users, their id ranges
+  "shadow", "shadow-", "gshadow", "gshadow-", "passwd-", "group-", ".pwd.lock",
+  "subuid", "subuid-", "subgid", "subgid-", "security/opasswd",
+  -- privilege and the host's identity
+  "sudoers", "sudoers.d", "doas.conf", "machine-id", "credstore", "credstore.encrypted",
+  -- private keys and credentials of host services
+  "ssh/ssh_host_rsa_key", "ssh/ssh_host_dsa_key", "ssh/ssh_host_ecdsa_key", "ssh/ssh_host_ed25519_key",
+  "ssl/private", "pki/tls/private", "letsencrypt", "krb5.keytab", "cryptsetup-keys.d",
+  "ipsec.secrets", "ipsec.d/private", "openvpn", "wireguard", "ppp/chap-secrets", "ppp/pap-secrets",
+  "ppp/srp-secrets", "NetworkManager/system-connections", "wpa_supplicant", "netplan",
+  "libvirt/secrets", "ceph", "kubernetes", "rancher", "mysql/debian.cnf", "postfix/sasl_passwd",
+  "postfix/sasl_passwd.db", "exim4/passwd.client", "msmtprc", "ssmtp", "davfs2/secrets",
+  "gitlab", "gitlab-runner",
+  -- etckeeper's history holds every version of the files above
+  ".git", ".etckeeper",
+}
 
 -- tmpfs bounds (issue 16): without a size a tmpfs may take half the RAM,
 -- and without nr_inodes empty files take kernel memory (about 1 KiB each)
@@ -71,6 +96,99 @@ local function read_file(path)
   local s = f:read("a")
   f:close()
   return s
+end
+--- The host's passwd, group and login.defs are read through this (the
+-- golden tests give a fixed host's).
+M.read_host = read_file
+
+--- Parse passwd or group text into a list of field lists (lines of
+-- another shape, NIS's "+" among them, left out): one anchored match a
+-- line, the cheapest way in Lua.
+local PASSWD_LINE = "^([^:]*):[^:]*:(%d+):(%d+):([^:]*):([^:]*):([^:]*)$"
+local GROUP_LINE = "^([^:]*):[^:]*:(%d+):([^:]*)$"
+local function records(text, pattern)
+  local t = {}
+  for line in (text or ""):gmatch("[^\n]+") do
+    local f = { line:match(pattern) }
+    if f[1] then t[#t + 1] = f end
+  end
+  return t
+end
+
+--- The container's /etc/passwd and /etc/group.  host: from the host's
+-- files, its system users and groups (up to SYS_UID_MAX and SYS_GID_MAX
+-- of login.defs, else below UID_MIN and GID_MIN, else 999; and nobody),
+-- with their shells, no other human user, no hash; then the workload's
+-- user, its home the container's, and its groups, it a member of each.
+-- Else root and the workload's user alone.
+function M.users(who, host)
+  local home_line = ("%s:x:%d:%d:%s:%s:%s\n")
+  if not host then
+    local passwd = "root:x:0:0:root:/root:/bin/sh\n"
+    local group = "root:x:0:\n"
+    if who.uid ~= 0 then passwd = passwd .. home_line:format(who.name, who.uid, who.gid, who.name, who.home, "/bin/sh") end
+    if who.gid ~= 0 then group = group .. ("%s:x:%d:\n"):format(who.group or who.name, who.gid) end
+    return passwd, group
+  end
+  local defs = "\n" .. (M.read_host("/etc/login.defs") or "")
+  local function setting(key)
+    -- a plain find: a pattern over the whole file costs 100 us a key
+    local at = defs:find("\n" .. key, 1, true)
+    return at and tonumber(defs:match("^[ \t]+(%d+)", at + #key + 1))
+  end
+  local function limit(sys, min)
+    local v = setting(sys)
+    if v then return v end
+    v = setting(min)
+    return v and v - 1 or 999
+  end
+  local uid_max, gid_max = limit("SYS_UID_MAX", "UID_MIN"), limit("SYS_GID_MAX", "GID_MIN")
+  local out, names, shell, at = {}, {}, nil, nil
+  for _, f in ipairs(records(M.read_host("/etc/passwd"), PASSWD_LINE)) do
+    local uid = math.tointeger(tonumber(f[2]))
+    if (uid <= uid_max or uid == 65534) and uid ~= who.uid and f[1] ~= who.name
+        and not names[f[1]] then
+      names[f[1]] = true
+      out[#out + 1] = ("%s:x:%s:%s:%s:%s:%s\n"):format(f[1], f[2], f[3], f[4], f[5], f[6])
+    elseif (uid == who.uid or f[1] == who.name) and not at then
+      shell = f[6] -- the user's own, in its place (root's first)
+      at = #out + 1
+      out[at] = ""
+    end
+  end
+  if not names.root and who.uid ~= 0 then
+    table.insert(out, 1, "root:x:0:0:root:/root:/bin/sh\n")
+    at = at and at + 1
+  end
+  out[at or #out + 1] = home_line:format(who.name, who.uid, who.gid, who.uid == 0 and "root" or who.name, who.home,
+    shell ~= "" and shell or "/bin/sh")
+  names[who.name] = true
+  local passwd = table.concat(out)
+
+  local mine = { [who.gid] = true }
+  for _, g in ipairs(who.groups or {}) do mine[g] = true end
+  out = {}
+  local seen = {}
+  for _, f in ipairs(records(M.read_host("/etc/group"), GROUP_LINE)) do
+    local gid = math.tointeger(tonumber(f[2]))
+    if not seen[gid] and (gid <= gid_max or gid == 65534 or mine[gid]) then
+      seen[gid] = true
+      local members = {}
+      for name in f[3]:gmatch("[^,]+") do
+        if names[name] and name ~= who.name then members[#members + 1] = name end
+      end
+      if mine[gid] and gid ~= who.gid then members[#members + 1] = who.name end
+      out[#out + 1] = ("%s:x:%d:%s\n"):format(gid == who.gid and who.group or f[1], gid, table.concat(members, ","))
+    end
+  end
+  for _, gid in ipairs({ who.gid, table.unpack(who.groups or {}) }) do
+    if not seen[gid] then
+      seen[gid] = true
+      local name = gid == who.gid and (who.group or (gid == who.uid and who.name)) or ("g" .. gid)
+      out[#out + 1] = ("%s:x:%d:%s\n"):format(name, gid, gid == who.gid and "" or who.name)
+    end
+  end
+  return passwd, table.concat(out)
 end
 
 local function identity(o, userns, lookup)
@@ -380,42 +498,91 @@ build = function(o, host)
     end
   end
 
-  -- /etc: generated, plus the loader cache and the time zone
+  -- /etc: the host's with its secrets hidden and the identity files
+  -- synthesized (agent mode), or the files alone (a production root
+  -- without /etc of its own)
   if not own_etc then
-  add { kind = "dir", target = "/etc", mode = 493 }
-  local passwd = "root:x:0:0:root:/root:/bin/sh\n"
-  local group = "root:x:0:\n"
-  if who.uid ~= 0 then
-    passwd = passwd .. ("%s:x:%d:%d:%s:%s:/bin/sh\n"):format(who.name, who.uid, who.gid, who.name, who.home)
-  end
-  if who.gid ~= 0 then
-    group = group .. ("%s:x:%d:\n"):format(who.group or who.name, who.gid)
-  end
-  add { kind = "file", target = "/etc/passwd", content = passwd, mode = 420 }
-  add { kind = "file", target = "/etc/group", content = group, mode = 420 }
-  add { kind = "file", target = "/etc/hostname", content = hostname .. "\n", mode = 420 }
-  add { kind = "file", target = "/etc/hosts", mode = 420, content = net and net.ip
-    and require("nucleus.net").hosts(net, hostname)
-    or ("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t%s\n"):format(hostname) }
-  if net and net.backend == "kernel" then
-    net.hosts_mount = m[#m] -- its address is leased later, before the start
-    net.hostname = hostname
-  end
-  if net then
-    local resolv = require("nucleus.net").resolv_conf(net)
-    if resolv then add { kind = "file", target = "/etc/resolv.conf", content = resolv, mode = 420 } end
-  elseif o.network == "host" then
-    local resolv = read_file("/etc/resolv.conf")
-    if resolv then add { kind = "file", target = "/etc/resolv.conf", content = resolv, mode = 420 } end
-  end
-  local st = core.lstat("/etc/ld.so.cache")
-  if st and st.type == "file" and not prod then
-    add { kind = "bind", source = "/etc/ld.so.cache", target = "/etc/ld.so.cache", file = true, flags = RO }
-  end
-  st = core.lstat("/etc/localtime")
-  if st and st.type == "link" and not prod then
-    add { kind = "symlink", target = "/etc/localtime", link = assert(core.readlink("/etc/localtime")) }
-  end
+    local est = not prod and core.lstat("/etc")
+    local layer = est and est.type == "dir"
+    local lflags = layer and { "layer" } or nil
+    if layer then
+      -- One read-only overlay: a layer on the staging tmpfs, holding the
+      -- synthesized files and a whiteout per hidden entry, over the
+      -- host's /etc.  Not a bind of /etc with a mount per hidden entry
+      -- and per file: that is some twenty mounts, and a file the host
+      -- lacks (or has as a symlink, as Ubuntu's resolv.conf) has nothing
+      -- in a read-only bind to mount over.  What the overlay does not
+      -- show: mounts under the host's /etc (a layer is one file system).
+      add { kind = "dir", target = "/etc", mode = est.mode, flags = lflags }
+      -- one listing of /etc, not a stat per hidden name: most hosts have
+      -- few of them
+      local present = {}
+      for _, name in ipairs(core.listdir("/etc") or {}) do present[name] = true end
+      local made = {}
+      for _, rel in ipairs(M.ETC_HIDDEN) do
+        -- a directory of the layer is what the merged one shows (its
+        -- mode and owner): one is made only where everyone may list the
+        -- host's anyway, else that directory is hidden whole
+        local path, hide, dirs = "/etc", false, {}
+        for name, last in rel:gmatch("([^/]+)()") do
+          path = path .. "/" .. name
+          local top = path == "/etc/" .. name
+          if (top and not present[name]) or made[path] == "hidden" then break end
+          if top and last > #rel then
+            hide = true
+            break
+          end
+          local pst = core.lstat(path)
+          if not pst then break end
+          if last > #rel or pst.type ~= "dir" or pst.mode & 5 ~= 5 then
+            hide = pst.type ~= "link" or last > #rel
+            break
+          end
+          dirs[#dirs + 1] = { path, pst.mode }
+        end
+        if hide then
+          for _, d in ipairs(dirs) do
+            if not made[d[1]] then
+              made[d[1]] = true
+              add { kind = "dir", target = d[1], mode = d[2], flags = lflags }
+            end
+          end
+          add { kind = "hide", target = path, flags = lflags }
+          made[path] = "hidden"
+        end
+      end
+    else
+      add { kind = "dir", target = "/etc", mode = 493 }
+    end
+    local passwd, group = M.users(who, layer)
+    add { kind = "file", target = "/etc/passwd", content = passwd, mode = 420, flags = lflags }
+    add { kind = "file", target = "/etc/group", content = group, mode = 420, flags = lflags }
+    add { kind = "file", target = "/etc/hostname", content = hostname .. "\n", mode = 420, flags = lflags }
+    add { kind = "file", target = "/etc/hosts", mode = 420, flags = lflags, content = net and net.ip
+      and require("nucleus.net").hosts(net, hostname)
+      or ("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t%s\n"):format(hostname) }
+    if net and net.backend == "kernel" then
+      net.hosts_mount = m[#m] -- its address is leased later, before the start
+      net.hostname = hostname
+    end
+    local resolv
+    if net then
+      resolv = require("nucleus.net").resolv_conf(net)
+    elseif o.network == "host" then
+      resolv = read_file("/etc/resolv.conf")
+    elseif layer then
+      -- not the host's name servers: there is no network to reach them
+      resolv = "# --network none: no name servers\n"
+    end
+    if resolv then
+      add { kind = "file", target = "/etc/resolv.conf", content = resolv, mode = 420, flags = lflags }
+    elseif layer then
+      -- no resolver the container can reach: none, rather than the host's
+      add { kind = "hide", target = "/etc/resolv.conf", flags = lflags }
+    end
+    if layer then
+      add { kind = "overlay", source = "/etc", target = "/etc", flags = { "ro", "nosuid", "nodev", "noexec" } }
+    end
   end
 
   -- /dev: its own tmpfs (the root tmpfs is nodev), with the host's
@@ -543,6 +710,20 @@ build = function(o, host)
       or wx and { "nosuid", "nodev", "noexec", "recursive" } or { "nosuid", "nodev", "recursive" }
     add { kind = "bind", source = vol.source, target = vol.target, file = vol.file, flags = flags }
     extra[#extra + 1] = { path = vol.target, access = vol.ro and (landlock.READ | landlock.EXEC) or RW }
+  end
+
+  -- caches: writable and kept, the workload's user's own (a hostile
+  -- workload may fill the file system they are on: nothing bounds them)
+  if #o.cache > 0 then
+    local hid = not userns and { uid = who.uid, gid = who.gid }
+      or euid ~= 0 and { uid = euid, gid = egid } or { uid = 65534, gid = 65534 }
+    for _, c in ipairs(o.cache) do
+      local cache, err = opts().cache(c, who.home, hid, euid, getenv)
+      if not cache then return nil, err end
+      add { kind = "bind", source = cache.source, target = cache.target,
+            flags = wx and { "nosuid", "nodev", "noexec" } or { "nosuid", "nodev" } }
+      extra[#extra + 1] = { path = cache.target, access = RW }
+    end
   end
 
   if o.context then

@@ -89,6 +89,18 @@ function M.ulimit(s)
   return { resource = name:lower(), soft = sv, hard = hv }
 end
 
+-- A volume's or cache's destination, checked: what of the container it
+-- may not cover.
+local function destination(what, s, dst)
+  local d, derr = validate.container_path(dst, what .. " destination")
+  if not d then return nil, derr end
+  if d == "/" then return nil, ("%s %q: cannot cover the root"):format(what, s) end
+  for _, r in ipairs(RESERVED) do
+    if under(d, r) then return nil, ("%s %q: %s is reserved"):format(what, s, r) end
+  end
+  return d
+end
+
 --- --volume SRC:DST[:ro|rw] -> { source =, target =, ro =, file = }
 function M.volume(s)
   local src, dst, mode = s:match("^([^:]+):([^:]+):?(.*)$")
@@ -98,14 +110,63 @@ function M.volume(s)
   end
   local real, err = core.realpath(src)
   if not real then return nil, ("volume %q: %s"):format(s, err) end
-  local d, derr = validate.container_path(dst, "volume destination")
+  local d, derr = destination("volume", s, dst)
   if not d then return nil, derr end
-  if d == "/" then return nil, ("volume %q: cannot cover the root"):format(s) end
-  for _, r in ipairs(RESERVED) do
-    if under(d, r) then return nil, ("volume %q: %s is reserved"):format(s, r) end
-  end
   local st = core.lstat(real, true)
   return { source = real, target = d, ro = mode == "ro", file = st and st.type ~= "dir" }
+end
+
+--- The directory caches are kept in: $NUCLEUS_CACHE_DIR, else
+-- /var/lib/nucleus/cache as root, else $XDG_CACHE_HOME/nucleus (or
+-- ~/.cache/nucleus).  Persistent, unlike the state directory (/run).
+function M.cache_dir(euid, getenv)
+  local d = getenv("NUCLEUS_CACHE_DIR")
+  if d and d ~= "" then return d end
+  if euid == 0 then return "/var/lib/nucleus/cache" end
+  local xdg = getenv("XDG_CACHE_HOME")
+  if xdg and xdg:sub(1, 1) == "/" then return xdg .. "/nucleus" end
+  local home = getenv("HOME")
+  if home and home:sub(1, 1) == "/" then return home .. "/.cache/nucleus" end
+  return nil
+end
+
+--- --cache NAME:DST -> { source =, target = }.  The cache is a directory
+-- of the host's, DIR/UID/NAME, UID the host uid the workload's files get
+-- (its user's, or the one container root maps to): made on first use,
+-- 0700 and that uid's, so that a cache is never shared between users
+-- (one could plant files for the other).  home: the workload's, for "~/".
+-- host = { uid =, gid = } (host ids), euid, getenv.
+function M.cache(s, home, host, euid, getenv)
+  local name, dst = s:match("^([^:]+):(.+)$")
+  if not name then return nil, ("invalid cache %q: expected NAME:DST"):format(s) end
+  if not name:match("^[A-Za-z0-9][A-Za-z0-9_.-]*$") or #name > 64 or name:find("..", 1, true) then
+    return nil, ("invalid cache %q: the name is 1 to 64 of [A-Za-z0-9_.-], starting with a letter or digit, no \"..\""):format(s)
+  end
+  if dst == "~" then dst = home elseif dst:sub(1, 2) == "~/" then dst = home .. dst:sub(2) end
+  local d, derr = destination("cache", s, dst)
+  if not d then return nil, derr end
+  local base = M.cache_dir(euid, getenv)
+  if not base or base:sub(1, 1) ~= "/" then
+    return nil, ("cache %q: no cache directory (set NUCLEUS_CACHE_DIR or HOME)"):format(s)
+  end
+  -- the tree down to DIR/UID: the caller's; DIR/UID and the cache: the uid's
+  local path = ""
+  for part in base:gmatch("[^/]+") do
+    path = path .. "/" .. part
+    local ok, err = core.mkdir(path, 493)
+    if not ok then return nil, ("cache %q: %s"):format(s, err) end
+  end
+  local owned = euid == 0 and host.uid ~= 0
+  for _, p in ipairs { path .. "/" .. host.uid, path .. "/" .. host.uid .. "/" .. name } do
+    local ok, err = core.mkdir(p, 448, owned and host.uid or nil, owned and host.gid or nil)
+    if not ok then return nil, ("cache %q: %s"):format(s, err) end
+    -- not a link, and the uid's: bound by path, it must be what was made
+    local st = core.lstat(p)
+    if not st or st.type ~= "dir" or st.uid ~= host.uid then
+      return nil, ("cache %q: %s is not a directory of uid %d"):format(s, p, host.uid)
+    end
+  end
+  return { source = path .. "/" .. host.uid .. "/" .. name, target = d }
 end
 
 local function deep_copy(t)
