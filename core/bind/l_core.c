@@ -215,9 +215,10 @@ int nc_l_plan_describe (lua_State *L)
         set_int (L, "entries", (lua_Integer) m->copy_count);
       lua_newtable (L);
       int nf = 0;
-      static const char *const fl[] = { "ro",    "nosuid", "nodev", "noexec", "recursive",
-                                        "file",  "inner",  "owned", NULL,     "layer" };
-      for (int b = 0; b < 10; b++)
+      /* by bit (nc_plan.h): secret (8) is shown by its kind, fd (9) by the source */
+      static const char *const fl[] = { "ro",   "nosuid", "nodev", "noexec", "recursive", "file",
+                                        "inner", "owned", NULL,    NULL,     "layer" };
+      for (int b = 0; b < 11; b++)
         if (fl[b] && (m->flags & (1u << b)))
           {
             lua_pushstring (L, fl[b]);

@@ -36,7 +36,8 @@ for i = 1, n do
   local o = assert(options.normalize { argv = argv, service_mode = "production", memory = "64M",
     rootfs = rootfs, rootfs_attestation_sha256 = pin ~= "-" and pin or nil,
     verify_rootfs_attestation = pin == "-" or nil, user = user ~= "-" and user or nil })
-  local tbl, err = agent.build(o)
+  local b, err = agent.build(o)
+  local tbl = b and b.plan
   local plan, perr
   if tbl then plan, perr = core.plan_compile(tbl) end
   local p, serr
